@@ -1,0 +1,2 @@
+export * from './types.js';
+export { LocalBlockMaker, ManualClock, systemClock, type Clock } from './local-block-maker.js';

@@ -1,0 +1,38 @@
+import type { Principal } from '@icp-sdk/core/principal';
+
+/** An ingress message as consensus orders it: authenticated, not yet inducted. */
+export interface IngressMessage {
+  /** Hex of the request id (interface spec, "Request ids"). */
+  readonly messageId: string;
+  readonly sender: Principal;
+  readonly receiver: Principal;
+  readonly method: string;
+  readonly arg: Uint8Array;
+  /** For management canister calls: the canister the call is about. */
+  readonly effectiveCanisterId?: Principal;
+  readonly traceparent?: string;
+}
+
+/** What consensus agrees on for one round. */
+export interface Block {
+  readonly height: bigint;
+  /** Nanoseconds since the epoch; strictly increasing from block to block. */
+  readonly time: bigint;
+  readonly ingress: readonly IngressMessage[];
+  /**
+   * Randomness for raw_rand answered in this round: the random tape of an earlier round,
+   * fixed before this block's contents were known.
+   */
+  readonly randomness: Uint8Array;
+}
+
+/**
+ * Where blocks come from. Embedded: a local log on one replica. Cluster: NATS JetStream.
+ * A block is durable before `append` resolves, so an acknowledged ingress message is never lost.
+ */
+export interface BlockSource {
+  /** Orders ingress messages into the next block(s); resolves once durable. */
+  submit(message: IngressMessage): Promise<void>;
+  /** The next block to execute, or undefined if none is ready. */
+  next(): Promise<Block | undefined>;
+}

@@ -1,0 +1,49 @@
+// The subnet's fee schedule as the execution layer consumes it.
+
+import {
+  canisterCreationCost,
+  executionCost,
+  freezingThresholdCycles,
+  httpRequestCost,
+  idleCyclesBurnedPerDay,
+  ingressInductionCost,
+  prepaymentForResponseExecution,
+  prepaymentForResponseTransmission,
+  signatureCost,
+  xnetCallCost,
+  xnetCallTransmissionCost,
+  type FeeSchedule,
+} from '../cycles/index.js';
+import type { CanisterState } from '../state/index.js';
+import type { ExecutionFees } from './charging.js';
+
+/** Threshold keys this subnet quotes fees for (`ic0.cost_sign_with_*`); none are served yet. */
+const KNOWN_KEYS: Record<'ecdsa' | 'schnorr' | 'vetkd', { names: readonly string[]; variants: number }> = {
+  ecdsa: { names: ['key_1', 'test_key_1', 'dfx_test_key'], variants: 1 },
+  schnorr: { names: ['key_1', 'test_key_1', 'dfx_test_key'], variants: 2 },
+  vetkd: { names: ['key_1', 'test_key_1', 'dfx_test_key'], variants: 1 },
+};
+
+export function executionFees(schedule: FeeSchedule): ExecutionFees {
+  const usage = (c: CanisterState) => ({
+    memoryUsage: c.memoryUsage(),
+    memoryAllocation: c.settings.memoryAllocation,
+    computeAllocation: c.settings.computeAllocation,
+  });
+  return {
+    executionCost: (instructions) => executionCost(schedule, instructions),
+    ingressInductionCost: (bytes) => ingressInductionCost(schedule, bytes),
+    freezingThreshold: (c) => freezingThresholdCycles(schedule, { ...usage(c), freezingThresholdSeconds: c.settings.freezingThreshold }),
+    idleCyclesBurnedPerDay: (c) => idleCyclesBurnedPerDay(schedule, usage(c)),
+    createCanisterCost: () => canisterCreationCost(schedule),
+    callCost: (method, payload) => xnetCallCost(schedule, method, payload),
+    requestTransmissionCost: (method, payload) => xnetCallTransmissionCost(schedule, method + payload),
+    responseReservation: () => prepaymentForResponseExecution(schedule) + prepaymentForResponseTransmission(schedule),
+    httpRequestCost: (request, maxResponse) => httpRequestCost(schedule, request, maxResponse),
+    thresholdKeyCost: (kind, keyName, variant) => {
+      const known = KNOWN_KEYS[kind];
+      if (variant >= known.variants || !known.names.includes(keyName)) return undefined;
+      return signatureCost(schedule, kind);
+    },
+  };
+}

@@ -1,0 +1,204 @@
+// Request authentication (interface spec, "Authentication"; the IC's ingress validator):
+// ingress expiry, sender vs. public key, the delegation chain and the request signature.
+
+import { sha224 } from '@noble/hashes/sha2.js';
+import { Principal } from '@icp-sdk/core/principal';
+import type { DelegationPermissions, Envelope, RequestContent } from './envelope.js';
+import {
+  AnonymousSignatureError,
+  DelegationExpiredError,
+  DelegationTargetError,
+  IngressExpiryError,
+  InvalidDelegationError,
+  MissingSignatureError,
+  SenderMismatchError,
+  UnsupportedSignatureSchemeError,
+} from './errors.js';
+import { parseUserPublicKey, verifySignature } from './public-key.js';
+import { delegationSignaturePayload, requestSignaturePayload } from './request-id.js';
+
+/** The spec: the delegation field must not contain more than 20 delegations. */
+export const MAX_DELEGATIONS = 20;
+/** The spec: a delegation's targets list must contain no more than 1000 elements. */
+export const MAX_TARGETS_PER_DELEGATION = 1000;
+/** MAX_INGRESS_TTL of the IC. */
+export const MAX_INGRESS_TTL_MS = 5 * 60 * 1000;
+/** PERMITTED_DRIFT_AT_VALIDATOR of the IC: leeway for client clocks that run ahead. */
+export const PERMITTED_DRIFT_MS = 30 * 1000;
+
+const ANONYMOUS = Uint8Array.of(0x04);
+const SELF_AUTHENTICATING_SUFFIX = 0x02;
+
+/** What the authenticated sender may do. */
+export interface AuthenticatedScope {
+  /** Canisters the request may target: the intersection of all delegations' targets; 'all' without restriction. */
+  targets: 'all' | ReadonlySet<string>;
+  /** 'queries' if any delegation of the chain restricts to queries (dfinity/ic#10449). */
+  permissions: DelegationPermissions;
+}
+
+export interface AuthenticationOptions {
+  /** Current time, ns since the epoch. */
+  now: bigint;
+  maxIngressTtlMs?: number;
+  permittedDriftMs?: number;
+}
+
+export function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+function principalText(bytes: Uint8Array): string {
+  try {
+    return Principal.fromUint8Array(bytes).toText();
+  } catch {
+    return `0x${hexOf(bytes)}`;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function isAnonymous(principal: Uint8Array): boolean {
+  return equalBytes(principal, ANONYMOUS);
+}
+
+/** Self-authenticating id: sha224(DER public key) · 0x02 (spec, "Special forms of Principals"). */
+export function selfAuthenticatingId(derPublicKey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(29);
+  out.set(sha224(derPublicKey));
+  out[28] = SELF_AUTHENTICATING_SUFFIX;
+  return out;
+}
+
+function formatNs(ns: bigint): string {
+  const ms = ns / 1_000_000n;
+  const date = ms <= 8_640_000_000_000_000n ? new Date(Number(ms)).toISOString() : 'far future';
+  return `${ns} ns (${date})`;
+}
+
+/**
+ * The expiry rule of the IC's validator: now ≤ ingress_expiry ≤ now + MAX_INGRESS_TTL + drift.
+ * The message format keeps the "Invalid request expiry: " prefix agent-js reacts to.
+ */
+export function checkIngressExpiry(ingressExpiry: bigint, opts: AuthenticationOptions): void {
+  const ttl = BigInt(opts.maxIngressTtlMs ?? MAX_INGRESS_TTL_MS) * 1_000_000n;
+  const drift = BigInt(opts.permittedDriftMs ?? PERMITTED_DRIFT_MS) * 1_000_000n;
+  const min = opts.now;
+  const max = opts.now + ttl + drift;
+  if (ingressExpiry < min || ingressExpiry > max) {
+    const why = ingressExpiry < min ? 'the request has expired' : 'the expiry is too far in the future';
+    throw new IngressExpiryError(
+      `Specified ingress_expiry not within expected range (${why}): ` +
+        `Minimum allowed expiry: ${formatNs(min)}, Maximum allowed expiry: ${formatNs(max)}, Provided expiry: ${formatNs(ingressExpiry)}`,
+    );
+  }
+}
+
+function intersect(a: 'all' | ReadonlySet<string>, b: 'all' | ReadonlySet<string>): 'all' | ReadonlySet<string> {
+  if (a === 'all') return b;
+  if (b === 'all') return a;
+  return new Set([...a].filter((x) => b.has(x)));
+}
+
+/**
+ * Authenticates a decoded request. Order as the IC's validator: ingress expiry (skipped for
+ * anonymous query and read_state requests, which the spec lets the IC accept with any expiry),
+ * then the sender against the public key, the delegation chain (length, expiry, cycles, target
+ * counts, signatures) and finally the request signature with the last delegated key.
+ *
+ * Returns the delegation scope; whether the request's canister is within it is checked by
+ * `checkTargetAllowed` (call/query) and the read_state path rules.
+ */
+export function authenticate(envelope: Envelope<RequestContent>, opts: AuthenticationOptions): AuthenticatedScope {
+  const { content } = envelope;
+  const anonymous = isAnonymous(content.sender);
+  if (!(anonymous && content.requestType !== 'call')) checkIngressExpiry(content.ingressExpiry, opts);
+
+  if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
+    // The spec: sender_info is authenticated by a canister signature under sender_pubkey.
+    throw new UnsupportedSignatureSchemeError(
+      'sender_info must be signed with a canister signature, and canister signatures are not supported yet by this replica',
+    );
+  }
+
+  if (anonymous) {
+    if (envelope.senderPubkey !== undefined || envelope.senderSig !== undefined || envelope.senderDelegation !== undefined) {
+      throw new AnonymousSignatureError();
+    }
+    return { targets: 'all', permissions: 'all' };
+  }
+  if (envelope.senderPubkey === undefined || envelope.senderSig === undefined) {
+    throw new MissingSignatureError(principalText(content.sender));
+  }
+  if (!equalBytes(selfAuthenticatingId(envelope.senderPubkey), content.sender)) {
+    throw new SenderMismatchError(principalText(content.sender), hexOf(envelope.senderPubkey));
+  }
+
+  const delegations = envelope.senderDelegation ?? [];
+  if (delegations.length > MAX_DELEGATIONS) {
+    throw new InvalidDelegationError(
+      `Chain of delegations is too long: got ${delegations.length} delegations, but at most ${MAX_DELEGATIONS} are allowed.`,
+    );
+  }
+  for (const { delegation } of delegations) {
+    if (delegation.expiration < opts.now) {
+      throw new DelegationExpiredError(
+        `Specified sender delegation has expired: Provided expiry: ${formatNs(delegation.expiration)}, Local replica time: ${formatNs(opts.now)}`,
+      );
+    }
+  }
+  // The spec: every public key appears once in the chain; cycles and self-delegations are refused.
+  const seen = new Set([hexOf(envelope.senderPubkey)]);
+  for (const { delegation } of delegations) {
+    const key = hexOf(delegation.pubkey);
+    if (seen.has(key)) {
+      throw new InvalidDelegationError(`Chain of delegations contains at least one cycle: first repeating public key encountered ${key}`);
+    }
+    seen.add(key);
+    if (delegation.targets && new Set(delegation.targets.map(hexOf)).size > MAX_TARGETS_PER_DELEGATION) {
+      throw new InvalidDelegationError(
+        `expected at most ${MAX_TARGETS_PER_DELEGATION} targets per delegation, but got ${new Set(delegation.targets.map(hexOf)).size}`,
+      );
+    }
+  }
+
+  let signer = parseUserPublicKey(envelope.senderPubkey);
+  let targets: 'all' | ReadonlySet<string> = 'all';
+  let permissions: DelegationPermissions = 'all';
+  delegations.forEach(({ delegation, signature, delegationHash }, i) => {
+    try {
+      verifySignature(signer, delegationSignaturePayload(delegationHash), signature, `delegation ${i}`);
+    } catch (e) {
+      if (e instanceof UnsupportedSignatureSchemeError) throw e;
+      throw new InvalidDelegationError(e instanceof Error ? e.message : String(e));
+    }
+    if (delegation.targets) targets = intersect(targets, new Set(delegation.targets.map(hexOf)));
+    if (delegation.permissions === 'queries') permissions = 'queries';
+    try {
+      signer = parseUserPublicKey(delegation.pubkey);
+    } catch (e) {
+      if (e instanceof UnsupportedSignatureSchemeError) throw e;
+      throw new InvalidDelegationError(`public key of delegation ${i}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+
+  verifySignature(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig');
+  return { targets, permissions };
+}
+
+/** The IC's rule for call and query: the canister must be among the delegation targets. */
+export function checkTargetAllowed(scope: AuthenticatedScope, canisterId: Uint8Array): void {
+  if (scope.targets !== 'all' && !scope.targets.has(hexOf(canisterId))) {
+    throw new DelegationTargetError(principalText(canisterId));
+  }
+}
+
+export function targetAllowed(scope: AuthenticatedScope, canisterId: Uint8Array): boolean {
+  return scope.targets === 'all' || scope.targets.has(hexOf(canisterId));
+}
+
+export { principalText, equalBytes };

@@ -1,0 +1,2 @@
+export { Scheduler } from './round.js';
+export * from './types.js';

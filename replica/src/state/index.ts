@@ -1,0 +1,4 @@
+export * from './types.js';
+export * from './page-map.js';
+export * from './canister.js';
+export * from './replicated-state.js';

@@ -1,0 +1,78 @@
+// The replicated state of a subnet: canisters in id order, the ingress history, time and height.
+
+import { Principal } from '@icp-sdk/core/principal';
+import { CanisterState, comparePrincipals } from './canister.js';
+import type { IngressStatus, Request } from './types.js';
+
+export class ReplicatedState {
+  private readonly canisterMap = new Map<string, CanisterState>();
+  readonly ingressHistory = new Map<string, IngressStatus>();
+  /** Nanoseconds since the epoch, from the block. */
+  time = 0n;
+  height = 0n;
+  /** The next canister id to allocate, an index into the subnet's range. */
+  nextCanisterIndex: bigint;
+  /** Cycles minted (created from nothing by provisional calls) and burned, for conservation checks. */
+  cyclesMinted = 0n;
+  cyclesBurned = 0n;
+  /** raw_rand calls, answered from the random tape of a later round. */
+  readonly pendingRawRand: Request[] = [];
+  /** Management canister calls left over when a round's budget ran out. */
+  readonly pendingSubnetCalls: Request[] = [];
+
+  constructor(
+    readonly subnetId: Principal,
+    readonly canisterRange: { readonly start: bigint; readonly end: bigint },
+  ) {
+    this.nextCanisterIndex = canisterRange.start;
+  }
+
+  canister(id: Principal | string): CanisterState | undefined {
+    return this.canisterMap.get(typeof id === 'string' ? id : id.toText());
+  }
+
+  addCanister(c: CanisterState): void {
+    this.canisterMap.set(c.idText, c);
+  }
+
+  removeCanister(id: Principal): void {
+    this.canisterMap.delete(id.toText());
+  }
+
+  /** Canisters in ascending id order: the only order in which state may be visited. */
+  canisters(): CanisterState[] {
+    return [...this.canisterMap.values()].sort((a, b) => comparePrincipals(a.id, b.id));
+  }
+
+  get canisterCount(): number {
+    return this.canisterMap.size;
+  }
+
+  /** Whether an id is in this subnet's range (it may not exist yet). */
+  inRange(id: Principal): boolean {
+    const index = canisterIndex(id);
+    return index !== undefined && index >= this.canisterRange.start && index <= this.canisterRange.end;
+  }
+
+  allocateCanisterId(): Principal | undefined {
+    if (this.nextCanisterIndex > this.canisterRange.end) return undefined;
+    return canisterIdFromIndex(this.nextCanisterIndex++);
+  }
+}
+
+/** The IC's canister ids: an 8-byte big-endian index followed by 0x01 0x01. */
+export function canisterIdFromIndex(index: bigint): Principal {
+  const bytes = new Uint8Array(10);
+  new DataView(bytes.buffer).setBigUint64(0, index);
+  bytes[8] = 1;
+  bytes[9] = 1;
+  return Principal.fromUint8Array(bytes);
+}
+
+export function canisterIndex(id: Principal): bigint | undefined {
+  const bytes = id.toUint8Array();
+  if (bytes.length !== 10 || bytes[8] !== 1 || bytes[9] !== 1) return undefined;
+  return new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0);
+}
+
+export const MANAGEMENT_CANISTER_ID = Principal.managementCanister();

@@ -1,0 +1,108 @@
+import type { Principal } from '@icp-sdk/core/principal';
+import type { RejectCode } from '../errors.js';
+
+export type CanisterStatus = 'running' | 'stopping' | 'stopped';
+
+export type LogVisibility =
+  | { readonly kind: 'controllers' }
+  | { readonly kind: 'public' }
+  | { readonly kind: 'allowed_viewers'; readonly principals: readonly Principal[] };
+
+/** Settings as in the management canister's `canister_settings`, with the IC's defaults. */
+export interface CanisterSettings {
+  controllers: Principal[];
+  computeAllocation: bigint;
+  memoryAllocation: bigint;
+  freezingThreshold: bigint;
+  reservedCyclesLimit: bigint;
+  logVisibility: LogVisibility;
+  wasmMemoryLimit: bigint;
+  wasmMemoryThreshold: bigint;
+  environmentVariables: [string, string][];
+}
+
+/** Who is waiting for the outcome of a call context. */
+export type CallOrigin =
+  | { readonly kind: 'ingress'; readonly messageId: string; readonly sender: Principal }
+  | { readonly kind: 'canister'; readonly caller: Principal; readonly callbackId: number; readonly deadline: bigint }
+  /** Heartbeat, global timer: nobody waits for a response. */
+  | { readonly kind: 'system' };
+
+export interface Request {
+  readonly kind: 'request';
+  readonly sender: Principal;
+  readonly receiver: Principal;
+  readonly method: string;
+  readonly arg: Uint8Array;
+  readonly cycles: bigint;
+  readonly origin: Exclude<CallOrigin, { kind: 'system' }>;
+  /** Trace context carried with the message (W3C traceparent), never part of replicated outcomes. */
+  readonly traceparent?: string;
+}
+
+export type ResponsePayload =
+  | { readonly kind: 'reply'; readonly data: Uint8Array }
+  | { readonly kind: 'reject'; readonly code: RejectCode; readonly message: string; readonly errorCode?: string };
+
+export interface Response {
+  readonly kind: 'response';
+  /** The canister that made the call and receives the response. */
+  readonly originator: Principal;
+  readonly respondent: Principal;
+  readonly callbackId: number;
+  readonly payload: ResponsePayload;
+  /** Cycles sent with the call and not accepted by the callee. */
+  readonly refund: bigint;
+}
+
+export type CanisterMessage = Request | Response;
+
+export interface CallContext {
+  readonly id: number;
+  readonly origin: CallOrigin;
+  readonly method: string;
+  /** Cycles attached by the caller not yet accepted. */
+  cyclesAvailable: bigint;
+  responded: boolean;
+  /** Instructions executed by all messages of this call context so far. */
+  instructions: bigint;
+}
+
+export interface Callback {
+  readonly id: number;
+  readonly callContextId: number;
+  readonly callee: Principal;
+  readonly reply: { readonly fn: number; readonly env: number };
+  readonly reject: { readonly fn: number; readonly env: number };
+  readonly cleanup?: { readonly fn: number; readonly env: number };
+  readonly cyclesSent: bigint;
+  /** Set aside at call_perform for processing the response. */
+  readonly reservation: bigint;
+  readonly deadline: bigint;
+}
+
+export type IngressStatus =
+  | { readonly status: 'received' | 'processing'; readonly sender: Principal; readonly receiver: Principal; readonly time: bigint }
+  | {
+      readonly status: 'replied';
+      readonly reply: Uint8Array;
+      readonly sender: Principal;
+      readonly receiver: Principal;
+      readonly time: bigint;
+    }
+  | {
+      readonly status: 'rejected';
+      readonly code: RejectCode;
+      readonly message: string;
+      readonly errorCode: string;
+      readonly sender: Principal;
+      readonly receiver: Principal;
+      readonly time: bigint;
+    }
+  | { readonly status: 'done'; readonly sender: Principal; readonly receiver: Principal; readonly time: bigint };
+
+export interface CanisterLogRecord {
+  readonly idx: bigint;
+  readonly timestampNanos: bigint;
+  readonly content: Uint8Array;
+}

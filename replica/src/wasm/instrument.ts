@@ -1,0 +1,716 @@
+// Binary-to-binary instrumentation of a validated canister module, after the IC's
+// rs/embedders/src/wasm_utils/instrumentation.rs: instruction metering per basic block,
+// dirty-page tracking of stores (the IC's write barrier), gated memory.grow, call depth,
+// NaN canonicalisation, and exports the host needs (mutable globals, memory, table, start).
+//
+// Metering: the cost of a basic block (instruction_to_cost, see costs.ts) is subtracted from
+// `__icpk_instructions` at the block's start. Blocks end after loop, if, else, end, br, br_if,
+// br_table, return and unreachable, exactly as the IC splits them, so counts match the IC's.
+// Check points (`if counter < 0 then out_of_instructions()`) sit at function entry, at every
+// loop header, right after every call/call_indirect returns, and right after every dynamic
+// (bulk) charge. Between two check points execution only moves forward inside one function
+// frame, so the counter overshoots by less than the static cost of one function body.
+import { readFcInstruction, readLocals, skipBlockType, skipImmediates, type LocalDecls } from './code.js';
+import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
+import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
+import { FC, IMM_PREFIX_FC, IMMEDIATES, NAN_PRODUCING, OP, VALTYPE, VALTYPE_NAMES, isStore, storedValType } from './opcodes.js';
+import { EXTERNAL_KIND, SECTION, multipleMemories, parseModule, reject, type FuncType, type ParsedModule } from './parse.js';
+import { WasmReader } from './reader.js';
+import {
+  DEFAULT_INSTRUMENTATION_OPTIONS, INSTRUMENTATION, type InstrumentationOptions, type InstrumentedGlobalExport,
+  type InstrumentedModule, type ModuleInfo, type ValType,
+} from './types.js';
+import { sameType } from './validate.js';
+import { ByteWriter } from './writer.js';
+
+const INJECTED_IMPORTS = [
+  [INSTRUMENTATION.imports.outOfInstructions, { params: [], results: [] }],
+  [INSTRUMENTATION.imports.markDirty, { params: [VALTYPE.i32], results: [] }],
+  [INSTRUMENTATION.imports.markDirtyRange, { params: [VALTYPE.i32, VALTYPE.i32], results: [] }],
+  [INSTRUMENTATION.imports.memoryGrowAllowed, { params: [VALTYPE.i32], results: [VALTYPE.i32] }],
+  [INSTRUMENTATION.imports.callDepthExceeded, { params: [], results: [] }],
+] as const satisfies readonly (readonly [string, FuncType])[];
+
+// Scratch locals a rewritten body may need, allocated on first use.
+const SLOT_I32_A = 0; // store address, bulk destination, memory.grow delta
+const SLOT_I32_B = 1; // store page, bulk source/value
+const SLOT_I32_C = 2; // stored i32 value, bulk length
+const SLOT_I64 = 3;
+const SLOT_F32 = 4;
+const SLOT_F64 = 5;
+const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64];
+
+/**
+ * Instruments a module that passed validateModule. The output imports `__icpk` functions and
+ * exports the globals, memory and table described in INSTRUMENTATION (types.ts).
+ */
+export function instrumentModule(
+  bytes: Uint8Array,
+  info: ModuleInfo,
+  options: Partial<InstrumentationOptions> = {},
+): InstrumentedModule {
+  const opts = { ...DEFAULT_INSTRUMENTATION_OPTIONS, ...options };
+  try {
+    return new Instrumenter(parseModule(bytes), info, opts).run();
+  } catch (err) {
+    if (err instanceof InvalidWasmError || err instanceof WasmInstrumentationError) throw err;
+    throw new WasmInstrumentationError(`Instrumenting the Wasm module failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+function lebSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function snippet(write: (w: ByteWriter) => void): Uint8Array {
+  const w = new ByteWriter(32);
+  write(w);
+  return w.finish();
+}
+
+class Instrumenter {
+  private readonly bytes: Uint8Array;
+  private readonly importedFunctions: number;
+  private readonly newTypes: FuncType[] = [];
+  /** Encoded block type of the wrapper block, per type index. */
+  private readonly wrapperBlockTypes: Uint8Array[] = [];
+  private readonly injectedTypes: number[];
+  private readonly fOutOfInstructions: number;
+  private readonly fMarkDirty: number;
+  private readonly fMarkDirtyRange: number;
+  private readonly fMemoryGrowAllowed: number;
+  private readonly fCallDepthExceeded: number;
+  private readonly gCounter: number;
+  private readonly gDirtyPage: number;
+  private readonly gCallDepth: number;
+
+  // Per-module snippets.
+  private readonly check: Uint8Array;
+  private readonly depthPrologue: Uint8Array;
+  private readonly depthEpilogue: Uint8Array;
+  private readonly chargeHead: Uint8Array;
+  private readonly chargeTail: Uint8Array;
+  private readonly pointBuffer = new Uint8Array(64);
+
+  // Per-body state.
+  private readonly code = new ByteWriter(1 << 16);
+  private readonly reader: WasmReader;
+  private slots = [-1, -1, -1, -1, -1, -1];
+  private slotOrder: number[] = [];
+  private nextLocal = 0;
+
+  constructor(
+    private readonly m: ParsedModule,
+    private readonly info: ModuleInfo,
+    private readonly opts: InstrumentationOptions,
+  ) {
+    this.bytes = m.bytes;
+    this.reader = new WasmReader(m.bytes);
+    if (info.functionCount !== m.functionTypes.length || info.wasmBytes !== m.bytes.length) {
+      throw new WasmInstrumentationError('The ModuleInfo passed to instrumentModule describes a different module.');
+    }
+    for (const imp of m.imports) {
+      if (imp.kind !== EXTERNAL_KIND.func) reject('import-kind', 'Wasm module has an invalid import section. Only function imports are allowed.');
+    }
+    if (m.memories.length > 1) reject('multiple-memories', 'Wasm module declares more than one memory.');
+    if (m.tables.length > 1) reject('multiple-tables', 'Wasm module declares more than one table.');
+    this.importedFunctions = m.importedFunctionTypes.length;
+    this.injectedTypes = INJECTED_IMPORTS.map(([, t]) => this.typeIndex(t));
+    for (let t = 0; t < m.types.length; t++) {
+      const results = m.types[t]!.results;
+      this.wrapperBlockTypes.push(
+        results.length === 0 ? Uint8Array.of(0x40)
+          : results.length === 1 ? Uint8Array.of(results[0]!)
+            : snippet((w) => w.s32(this.typeIndex({ params: [], results }))),
+      );
+    }
+    const base = this.importedFunctions;
+    this.fOutOfInstructions = base;
+    this.fMarkDirty = base + 1;
+    this.fMarkDirtyRange = base + 2;
+    this.fMemoryGrowAllowed = base + 3;
+    this.fCallDepthExceeded = base + 4;
+    this.gCounter = m.globals.length;
+    this.gDirtyPage = m.globals.length + 1;
+    this.gCallDepth = m.globals.length + 2;
+
+    const C = this.gCounter;
+    const K = this.gCallDepth;
+    this.check = snippet((w) => {
+      w.u8(OP.global_get); w.u32(C); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
+      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fOutOfInstructions); w.u8(OP.end);
+    });
+    this.chargeHead = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.i64_const); });
+    this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.global_set); w.u32(C); });
+    this.depthPrologue = snippet((w) => {
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.global_set); w.u32(K);
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
+      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fCallDepthExceeded); w.u8(OP.end);
+    });
+    this.depthEpilogue = snippet((w) => {
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
+    });
+  }
+
+  private typeIndex(t: FuncType): number {
+    const existing = this.m.types.findIndex((u) => sameType(u, t));
+    if (existing >= 0) return existing;
+    const added = this.newTypes.findIndex((u) => sameType(u, t));
+    if (added >= 0) return this.m.types.length + added;
+    this.newTypes.push(t);
+    return this.m.types.length + this.newTypes.length - 1;
+  }
+
+  private remap(index: number): number {
+    return index < this.importedFunctions ? index : index + INJECTED_IMPORTS.length;
+  }
+
+  run(): InstrumentedModule {
+    const { m, bytes } = this;
+    const out = new ByteWriter(Math.max(1024, Math.ceil(bytes.length * 1.7)));
+    out.bytes(bytes, 0, 8);
+    const raw = (id: number) => {
+      const s = m.sections.get(id);
+      if (s !== undefined) this.section(out, id, () => out.bytes(bytes, s.start, s.end));
+    };
+
+    this.section(out, SECTION.type, () => {
+      out.u32(m.types.length + this.newTypes.length);
+      const s = m.sections.get(SECTION.type);
+      if (s !== undefined) out.bytes(bytes, s.entriesStart, s.end);
+      for (const t of this.newTypes) {
+        out.u8(0x60);
+        out.u32(t.params.length);
+        for (const p of t.params) out.u8(p);
+        out.u32(t.results.length);
+        for (const r of t.results) out.u8(r);
+      }
+    });
+    this.section(out, SECTION.import, () => {
+      out.u32(m.imports.length + INJECTED_IMPORTS.length);
+      const s = m.sections.get(SECTION.import);
+      if (s !== undefined) out.bytes(bytes, s.entriesStart, s.end);
+      INJECTED_IMPORTS.forEach(([name], i) => {
+        out.name(INSTRUMENTATION.importModule);
+        out.name(name);
+        out.u8(EXTERNAL_KIND.func);
+        out.u32(this.injectedTypes[i]!);
+      });
+    });
+    raw(SECTION.function);
+    const table = m.tables[0];
+    if (table !== undefined) {
+      // The maximum is capped so table.grow cannot exhaust host memory.
+      this.section(out, SECTION.table, () => {
+        const max = Math.max(table.min, Math.min(table.max ?? Infinity, this.opts.maxTableElements));
+        out.u32(1);
+        out.u8(table.refType);
+        out.u8(1);
+        out.u32(table.min);
+        out.u32(max);
+      });
+    }
+    if (m.memories.length > 0) {
+      raw(SECTION.memory);
+    } else {
+      // A module without memory gets an empty one, so the host always has a memory to use.
+      this.section(out, SECTION.memory, () => { out.u32(1); out.u8(0); out.u32(0); });
+    }
+    this.section(out, SECTION.global, () => {
+      out.u32(m.globals.length + 3);
+      const s = m.sections.get(SECTION.global);
+      if (s !== undefined) out.bytes(bytes, s.entriesStart, s.end);
+      out.u8(VALTYPE.i64); out.u8(1); out.u8(OP.i64_const); out.u8(0); out.u8(OP.end);
+      out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.s32(-1); out.u8(OP.end);
+      out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.u8(0); out.u8(OP.end);
+    });
+    const exports = this.writeExports(out);
+    if (m.elements.length > 0 || m.sections.has(SECTION.element)) this.section(out, SECTION.element, () => this.writeElements(out));
+    raw(SECTION.dataCount);
+    if (m.sections.has(SECTION.code)) this.section(out, SECTION.code, () => this.writeCode(out));
+    raw(SECTION.data);
+    this.writeNameSection(out);
+
+    return {
+      bytes: out.finish(),
+      exports,
+      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length,
+      injectedImportCount: INJECTED_IMPORTS.length,
+    };
+  }
+
+  /** Writes a section with a 5-byte size, back-patched once its content is known. */
+  private section(out: ByteWriter, id: number, write: () => void): void {
+    out.u8(id);
+    const at = out.len;
+    out.u32Padded(0);
+    write();
+    out.u32Padded(out.len - at - 5, at);
+  }
+
+  private writeExports(out: ByteWriter): InstrumentedModule['exports'] {
+    const { m, bytes } = this;
+    const added: [string, number, number][] = [
+      [INSTRUMENTATION.instructionCounterExport, EXTERNAL_KIND.global, this.gCounter],
+      [INSTRUMENTATION.dirtyPageExport, EXTERNAL_KIND.global, this.gDirtyPage],
+      [INSTRUMENTATION.callDepthExport, EXTERNAL_KIND.global, this.gCallDepth],
+    ];
+    const globals: InstrumentedGlobalExport[] = [];
+    m.globals.forEach((g, index) => {
+      if (!g.mutable) return;
+      const type = VALTYPE_NAMES[g.valType];
+      if (type === 'funcref' || type === 'externref' || type === undefined) {
+        reject('global-type', `Wasm module has an invalid global section. Unsupported global type: ${type}.`);
+      }
+      const exportName = `${INSTRUMENTATION.globalExportPrefix}${index}`;
+      globals.push({ index, exportName, type: type as ValType });
+      added.push([exportName, EXTERNAL_KIND.global, index]);
+    });
+    let memory = m.exports.find((e) => e.kind === EXTERNAL_KIND.memory)?.name;
+    if (memory === undefined) {
+      memory = INSTRUMENTATION.memoryExport;
+      added.push([memory, EXTERNAL_KIND.memory, 0]);
+    }
+    let table: string | undefined;
+    if (m.tables.length > 0) {
+      table = m.exports.find((e) => e.kind === EXTERNAL_KIND.table)?.name;
+      if (table === undefined) {
+        table = INSTRUMENTATION.tableExport;
+        added.push([table, EXTERNAL_KIND.table, 0]);
+      }
+    }
+    let start: string | undefined;
+    if (m.start !== undefined) {
+      start = INSTRUMENTATION.startExport;
+      added.push([start, EXTERNAL_KIND.func, this.remap(m.start)]);
+    }
+    this.section(out, SECTION.export, () => {
+      out.u32(m.exports.length + added.length);
+      for (const e of m.exports) {
+        out.bytes(bytes, e.nameStart, e.nameEnd);
+        out.u8(e.kind);
+        out.u32(e.kind === EXTERNAL_KIND.func ? this.remap(e.index) : e.index);
+      }
+      for (const [name, kind, index] of added) {
+        out.name(name);
+        out.u8(kind);
+        out.u32(index);
+      }
+    });
+    return { memory, table, start, globals };
+  }
+
+  private writeElements(out: ByteWriter): void {
+    const { m, bytes } = this;
+    out.u32(m.elements.length);
+    for (const seg of m.elements) {
+      out.u32(seg.flags);
+      if (seg.offset !== undefined) {
+        if (seg.flags & 2) out.u32(seg.table);
+        out.bytes(bytes, seg.offset.start, seg.offset.end);
+      }
+      if (seg.flags !== 0 && seg.flags !== 4) out.u8(seg.elemType);
+      if (seg.funcs !== undefined) {
+        out.u32(seg.funcs.length);
+        for (const f of seg.funcs) out.u32(this.remap(f));
+      } else {
+        const exprs = seg.exprs!;
+        out.u32(exprs.length);
+        for (const e of exprs) {
+          if (e.op === OP.ref_func) {
+            out.u8(OP.ref_func);
+            out.u32(this.remap(e.value));
+            out.u8(OP.end);
+          } else {
+            out.bytes(bytes, e.start, e.end);
+          }
+        }
+      }
+    }
+  }
+
+  private writeCode(out: ByteWriter): void {
+    const { m, bytes, code } = this;
+    const n = m.bodies.length / 2;
+    out.u32(n);
+    for (let f = 0; f < n; f++) {
+      const typeIndex = m.functionTypes[f]!;
+      const { locals, codeStart } = this.rewriteBody(f, typeIndex);
+      const extra = this.slotOrder.length;
+      const size = lebSize(locals.entries + extra) + (locals.entriesEnd - locals.entriesStart) + 2 * extra + code.len - codeStart;
+      out.u32(size);
+      out.u32(locals.entries + extra);
+      out.bytes(bytes, locals.entriesStart, locals.entriesEnd);
+      for (const slot of this.slotOrder) {
+        out.u8(1);
+        out.u8(SLOT_TYPES[slot]!);
+      }
+      out.bytes(code.buf, codeStart, code.len);
+    }
+  }
+
+  private local(slot: number): number {
+    let index = this.slots[slot]!;
+    if (index < 0) {
+      index = this.nextLocal++;
+      this.slots[slot] = index;
+      this.slotOrder.push(slot);
+    }
+    return index;
+  }
+
+  /**
+   * Rewrites body `f` into `this.code[codeStart..]` (instructions only); returns its local
+   * declarations.
+   */
+  private rewriteBody(f: number, typeIndex: number): { locals: LocalDecls; codeStart: number } {
+    const { bytes, code } = this;
+    const r = this.reader;
+    const funcIndex = this.importedFunctions + f;
+    r.pos = this.m.bodies[2 * f]!;
+    r.end = this.m.bodies[2 * f + 1]!;
+    const locals = readLocals(r, Infinity, funcIndex);
+    this.nextLocal = this.m.types[typeIndex]!.params.length + locals.count;
+    this.slots.fill(-1);
+    this.slotOrder = [];
+
+    // Room for the call-depth prologue, filled in at the end if the function makes calls.
+    code.reset();
+    code.ensure(this.depthPrologue.length);
+    code.len = this.depthPrologue.length;
+    let makesCalls = false;
+    code.u8(OP.block);
+    code.bytes(this.wrapperBlockTypes[typeIndex]!);
+
+    const costs = COST_TABLE.single;
+    const fcCosts = COST_TABLE.fc;
+    let pointPos = code.len;
+    let pointCost = FUNCTION_ENTRY_COST;
+    let pointReentrant = true;
+    let copyFrom = r.pos;
+    let depth = 0;
+
+    const flushTo = (pos: number) => {
+      if (pos > copyFrom) code.bytes(bytes, copyFrom, pos);
+      copyFrom = pos;
+    };
+    // Ends the current basic block after the instruction just read: charges its cost at its
+    // start, and opens the next block.
+    const boundary = (nextReentrant: boolean) => {
+      flushTo(r.pos);
+      this.closePoint(pointPos, pointCost, pointReentrant);
+      pointPos = code.len;
+      pointCost = 0;
+      pointReentrant = nextReentrant;
+    };
+
+    for (;;) {
+      const at = r.pos;
+      const op = r.u8();
+      const kind = IMMEDIATES[op]!;
+      if (kind === IMM_PREFIX_FC) {
+        const sub = readFcInstruction(r, at, funcIndex);
+        pointCost += fcCosts[sub]!;
+        if (sub === FC.memory_fill || sub === FC.memory_copy || sub === FC.memory_init) {
+          flushTo(at);
+          this.emitBulkMemory();
+          copyFrom = at;
+        } else if (sub === FC.table_fill || sub === FC.table_copy || sub === FC.table_init) {
+          flushTo(at);
+          this.emitBulkCharge();
+          copyFrom = at;
+        }
+        continue;
+      }
+      pointCost += costs[op]!;
+      switch (op) {
+        case OP.block:
+          skipBlockType(r);
+          depth++;
+          break;
+        case OP.loop:
+          skipBlockType(r);
+          depth++;
+          boundary(true);
+          break;
+        case OP.if:
+          skipBlockType(r);
+          depth++;
+          boundary(false);
+          break;
+        case OP.else:
+        case OP.unreachable:
+          boundary(false);
+          break;
+        case OP.end:
+          if (depth === 0) {
+            // The function's own end closes the wrapper block; the epilogue follows it.
+            flushTo(r.pos);
+            this.closePoint(pointPos, pointCost, pointReentrant);
+            if (r.pos !== r.end) r.fail(`function ${funcIndex} has bytes after its final end`);
+            if (makesCalls) {
+              code.buf.set(this.depthPrologue, 0);
+              code.bytes(this.depthEpilogue);
+            }
+            code.u8(OP.end);
+            return { locals, codeStart: makesCalls ? 0 : this.depthPrologue.length };
+          }
+          depth--;
+          boundary(false);
+          break;
+        case OP.br:
+        case OP.br_if:
+          r.u32();
+          boundary(false);
+          break;
+        case OP.br_table: {
+          const n = r.count('br_table target');
+          for (let i = 0; i <= n; i++) r.u32();
+          boundary(false);
+          break;
+        }
+        case OP.return:
+          // Leave through the wrapper block so the call depth is decremented.
+          flushTo(at);
+          code.u8(OP.br);
+          code.u32(depth);
+          copyFrom = r.pos;
+          boundary(false);
+          break;
+        case OP.call: {
+          const callee = r.u32();
+          flushTo(at);
+          code.u8(OP.call);
+          code.u32(this.remap(callee));
+          code.bytes(this.check);
+          copyFrom = r.pos;
+          makesCalls = true;
+          break;
+        }
+        case OP.call_indirect:
+          r.u32();
+          r.u32();
+          flushTo(r.pos);
+          code.bytes(this.check);
+          makesCalls = true;
+          break;
+        case OP.ref_func: {
+          const target = r.u32();
+          flushTo(at);
+          code.u8(OP.ref_func);
+          code.u32(this.remap(target));
+          copyFrom = r.pos;
+          break;
+        }
+        case OP.memory_grow:
+          skipImmediates(r, op, kind, at, funcIndex);
+          flushTo(at);
+          this.emitMemoryGrow();
+          copyFrom = r.pos;
+          break;
+        default:
+          if (isStore(op)) {
+            const memarg = r.pos;
+            if (r.u32() & 0x40) multipleMemories();
+            const offset = r.u32();
+            flushTo(at);
+            this.emitStoreBarrier(op, offset);
+            code.u8(op);
+            code.bytes(bytes, memarg, r.pos);
+            copyFrom = r.pos;
+          } else {
+            skipImmediates(r, op, kind, at, funcIndex);
+            const nan = NAN_PRODUCING[op]!;
+            if (nan !== 0) {
+              flushTo(r.pos);
+              this.emitCanonicalNaN(nan);
+            }
+          }
+      }
+    }
+  }
+
+  /** Inserts the charge of a finished basic block at its start (with a check if reentrant). */
+  private closePoint(pos: number, cost: number, reentrant: boolean): void {
+    if (!reentrant && cost === 0) return;
+    const buf = this.pointBuffer;
+    let n = 0;
+    for (const b of this.chargeHead) buf[n++] = b;
+    let v = cost;
+    for (;;) {
+      const b = v % 128;
+      v = Math.floor(v / 128);
+      if (v === 0 && (b & 0x40) === 0) {
+        buf[n++] = b;
+        break;
+      }
+      buf[n++] = b | 0x80;
+    }
+    for (const b of this.chargeTail) buf[n++] = b;
+    if (reentrant) for (const b of this.check) buf[n++] = b;
+    this.code.insert(pos, buf, n);
+  }
+
+  /** `[i32 n]` on the stack: subtracts n (BULK_COST_PER_UNIT each) and checks; leaves n. */
+  private emitBulkCharge(): void {
+    const { code } = this;
+    const n = this.local(SLOT_I32_C);
+    code.u8(OP.local_set); code.u32(n);
+    this.emitDynamicCharge(n);
+    code.u8(OP.local_get); code.u32(n);
+  }
+
+  private emitDynamicCharge(lengthLocal: number): void {
+    const { code } = this;
+    code.u8(OP.global_get); code.u32(this.gCounter);
+    code.u8(OP.local_get); code.u32(lengthLocal);
+    code.u8(OP.i64_extend_i32_u);
+    if (BULK_COST_PER_UNIT !== 1) {
+      code.u8(OP.i64_const); code.s64NonNegative(BULK_COST_PER_UNIT); code.u8(0x7e); // i64.mul
+    }
+    code.u8(OP.i64_sub);
+    code.u8(OP.global_set); code.u32(this.gCounter);
+    code.bytes(this.check);
+  }
+
+  /** `[i32 dst, i32 src|value, i32 n]`: dynamic charge, then mark_dirty_range(dst, n). */
+  private emitBulkMemory(): void {
+    const { code } = this;
+    const d = this.local(SLOT_I32_A);
+    const s = this.local(SLOT_I32_B);
+    const n = this.local(SLOT_I32_C);
+    code.u8(OP.local_set); code.u32(n);
+    code.u8(OP.local_set); code.u32(s);
+    code.u8(OP.local_set); code.u32(d);
+    this.emitDynamicCharge(n);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.local_get); code.u32(n);
+    code.u8(OP.call); code.u32(this.fMarkDirtyRange);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.local_get); code.u32(s);
+    code.u8(OP.local_get); code.u32(n);
+  }
+
+  /** `[i32 delta]` → `memory_grow_allowed(delta) ? memory.grow(delta) : -1`. */
+  private emitMemoryGrow(): void {
+    const { code } = this;
+    const delta = this.local(SLOT_I32_A);
+    code.u8(OP.local_tee); code.u32(delta);
+    code.u8(OP.call); code.u32(this.fMemoryGrowAllowed);
+    code.u8(OP.if); code.u8(VALTYPE.i32);
+    code.u8(OP.local_get); code.u32(delta);
+    code.u8(OP.memory_grow); code.u8(0);
+    code.u8(OP.else);
+    code.u8(OP.i32_const); code.s32(-1);
+    code.u8(OP.end);
+  }
+
+  /**
+   * `[i32 addr, value]` before a store: if the OS page of addr+offset differs from the cached
+   * `__icpk_dirty_page`, call mark_dirty(page) and cache it; then restore the operands.
+   */
+  private emitStoreBarrier(op: number, offset: number): void {
+    const { code } = this;
+    const valType = storedValType(op);
+    const value = this.local(valType === VALTYPE.i32 ? SLOT_I32_C : valType === VALTYPE.i64 ? SLOT_I64 : valType === VALTYPE.f32 ? SLOT_F32 : SLOT_F64);
+    const addr = this.local(SLOT_I32_A);
+    const page = this.local(SLOT_I32_B);
+    code.u8(OP.local_set); code.u32(value);
+    code.u8(OP.local_tee); code.u32(addr);
+    if (offset !== 0) {
+      code.u8(OP.i32_const); code.s32(offset | 0);
+      code.u8(OP.i32_add);
+    }
+    code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
+    code.u8(OP.i32_shr_u);
+    code.u8(OP.local_tee); code.u32(page);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_ne);
+    code.u8(OP.if); code.u8(0x40);
+    code.u8(OP.local_get); code.u32(page);
+    code.u8(OP.call); code.u32(this.fMarkDirty);
+    code.u8(OP.local_get); code.u32(page);
+    code.u8(OP.global_set); code.u32(this.gDirtyPage);
+    code.u8(OP.end);
+    code.u8(OP.local_get); code.u32(addr);
+    code.u8(OP.local_get); code.u32(value);
+  }
+
+  /** `[fX r]` → `r == r ? r : canonical NaN`. */
+  private emitCanonicalNaN(type: number): void {
+    const { code } = this;
+    const f32 = type === VALTYPE.f32;
+    const t = this.local(f32 ? SLOT_F32 : SLOT_F64);
+    code.u8(OP.local_tee); code.u32(t);
+    if (f32) {
+      code.u8(OP.f32_const);
+      code.u8(0x00); code.u8(0x00); code.u8(0xc0); code.u8(0x7f);
+    } else {
+      code.u8(OP.f64_const);
+      code.u8(0x00); code.u8(0x00); code.u8(0x00); code.u8(0x00); code.u8(0x00); code.u8(0x00); code.u8(0xf8); code.u8(0x7f);
+    }
+    code.u8(OP.local_get); code.u32(t);
+    code.u8(OP.local_get); code.u32(t);
+    code.u8(f32 ? OP.f32_eq : OP.f64_eq);
+    code.u8(OP.select);
+  }
+
+  /**
+   * Keeps the `name` section's module, function and local names (function indices shifted past
+   * the injected imports) for readable traps; drops the rest and any malformed name section.
+   */
+  private writeNameSection(out: ByteWriter): void {
+    const custom = this.m.customs.find((c) => c.name === 'name');
+    if (custom === undefined) return;
+    const w = new ByteWriter(custom.end - custom.contentStart + 64);
+    try {
+      const r = new WasmReader(this.bytes, custom.contentStart, custom.end);
+      while (r.pos < r.end) {
+        const id = r.u8();
+        const size = r.u32();
+        const start = r.pos;
+        r.skip(size);
+        if (id > 2) continue;
+        const s = new WasmReader(this.bytes, start, start + size);
+        w.u8(id);
+        const at = w.len;
+        w.u32Padded(0);
+        if (id === 0) {
+          w.bytes(this.bytes, start, start + size);
+        } else {
+          const n = s.count('name');
+          w.u32(n);
+          for (let i = 0; i < n; i++) {
+            w.u32(this.remap(s.u32()));
+            const from = s.pos;
+            if (id === 1) {
+              s.byteString();
+            } else {
+              const locals = s.count('local name');
+              for (let j = 0; j < locals; j++) {
+                s.u32();
+                s.byteString();
+              }
+            }
+            w.bytes(this.bytes, from, s.pos);
+          }
+        }
+        w.u32Padded(w.len - at - 5, at);
+      }
+    } catch {
+      return;
+    }
+    out.u8(SECTION.custom);
+    const at = out.len;
+    out.u32Padded(0);
+    out.name('name');
+    out.bytes(w.buf, 0, w.len);
+    out.u32Padded(out.len - at - 5, at);
+  }
+}
+

@@ -1,0 +1,148 @@
+// The execution test builder: a replica in process with a manual clock, ingress submitted as a
+// user, rounds run on demand. Most tests of the suite are written against this.
+
+import { IDL } from '@icp-sdk/core/candid';
+import { Principal } from '@icp-sdk/core/principal';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import {
+  LocalBlockMaker,
+  ManualClock,
+  Replica,
+  defaultReplicaConfig,
+  type CanisterState,
+  type IngressStatus,
+  type ReplicaConfig,
+  type RoundSummary,
+} from '../../replica/src/index.js';
+
+/** A rejected call, as a client would see it. */
+export class CallRejected extends Error {
+  override readonly name = 'CallRejected';
+  constructor(readonly rejectCode: number, readonly errorCode: string, message: string) {
+    super(message);
+  }
+}
+
+export const ANONYMOUS = Principal.anonymous();
+/** A self-authenticating-looking user id (ends in 0x02). */
+export const TEST_USER = Principal.fromUint8Array(new Uint8Array([...sha256(new TextEncoder().encode('test user')).slice(0, 28), 2]));
+
+export interface ExecutionTestOptions extends Partial<ReplicaConfig> {
+  /** Nanoseconds the clock moves per round (default 1 s). */
+  readonly roundTime?: bigint;
+}
+
+export class ExecutionTest {
+  readonly clock = new ManualClock();
+  readonly replica: Replica;
+  readonly rounds: RoundSummary[] = [];
+  private messageCount = 0;
+  private readonly roundTime: bigint;
+
+  constructor(options: ExecutionTestOptions = {}) {
+    const { roundTime = 1_000_000_000n, ...config } = options;
+    this.roundTime = roundTime;
+    this.replica = new Replica(defaultReplicaConfig(config), new LocalBlockMaker(this.clock));
+  }
+
+  get state() {
+    return this.replica.state;
+  }
+
+  canister(id: Principal): CanisterState {
+    const c = this.replica.state.canister(id);
+    if (!c) throw new Error(`no canister ${id.toText()}`);
+    return c;
+  }
+
+  /** Submits an ingress message; returns its message id. */
+  async submit(receiver: Principal, method: string, arg: Uint8Array, sender: Principal = TEST_USER): Promise<string> {
+    const messageId = bytesToHex(sha256(new TextEncoder().encode(`message ${this.messageCount++}`)));
+    await this.replica.submit({ messageId, sender, receiver, method, arg });
+    return messageId;
+  }
+
+  tick(): RoundSummary {
+    this.clock.advance(this.roundTime);
+    const summary = this.replica.executeRound();
+    this.rounds.push(summary);
+    return summary;
+  }
+
+  /** Runs rounds until the message has a terminal status. */
+  awaitStatus(messageId: string, maxRounds = 100): IngressStatus {
+    for (let i = 0; i < maxRounds; i++) {
+      const s = this.replica.ingressStatus(messageId);
+      if (s && (s.status === 'replied' || s.status === 'rejected')) return s;
+      this.tick();
+    }
+    throw new Error(`message ${messageId} not done after ${maxRounds} rounds (status ${this.replica.ingressStatus(messageId)?.status})`);
+  }
+
+  /** An update call; resolves with the reply bytes or throws CallRejected. */
+  async update(canister: Principal, method: string, arg: Uint8Array = candid(), sender: Principal = TEST_USER): Promise<Uint8Array> {
+    const status = this.awaitStatus(await this.submit(canister, method, arg, sender));
+    if (status.status === 'replied') return status.reply;
+    if (status.status === 'rejected') throw new CallRejected(status.code, status.errorCode, status.message);
+    throw new Error('unreachable');
+  }
+
+  query(canister: Principal, method: string, arg: Uint8Array = candid(), sender: Principal = TEST_USER): Uint8Array {
+    const r = this.replica.query(canister, method, arg, sender);
+    if (r.status === 'replied') return r.reply;
+    throw new CallRejected(r.code, r.errorCode, r.message);
+  }
+
+  // ---- management canister helpers -----------------------------------------------------------
+
+  async createCanister(options: { cycles?: bigint; controllers?: Principal[]; sender?: Principal } = {}): Promise<Principal> {
+    const settings = options.controllers ? [{ ...emptySettings(), controllers: [options.controllers] }] : [];
+    const reply = await this.management('provisional_create_canister_with_cycles',
+      { amount: [options.cycles ?? 100_000_000_000_000n], settings, specified_id: [], sender_canister_version: [] },
+      options.sender);
+    return (reply[0] as { canister_id: Principal }).canister_id;
+  }
+
+  async install(
+    canister: Principal, wasm: Uint8Array, arg: Uint8Array = candid(),
+    mode: 'install' | 'reinstall' | 'upgrade' = 'install', sender: Principal = TEST_USER,
+    upgradeOptions: { skip_pre_upgrade?: boolean } = {},
+  ): Promise<void> {
+    const m = mode === 'upgrade'
+      ? { upgrade: [{ skip_pre_upgrade: upgradeOptions.skip_pre_upgrade === undefined ? [] : [upgradeOptions.skip_pre_upgrade], wasm_memory_persistence: [] }] }
+      : { [mode]: null };
+    await this.management('install_code', { mode: m, canister_id: canister, wasm_module: wasm, arg, sender_canister_version: [] }, sender);
+  }
+
+  async createAndInstall(wasm: Uint8Array, arg: Uint8Array = candid(), cycles?: bigint): Promise<Principal> {
+    const id = await this.createCanister({ cycles });
+    await this.install(id, wasm, arg);
+    return id;
+  }
+
+  /** Calls a management canister method with Candid values; returns the decoded reply. */
+  async management(method: string, arg: Record<string, unknown> | undefined, sender: Principal = TEST_USER): Promise<unknown[]> {
+    const { MANAGEMENT_METHODS } = await import('../../replica/src/index.js');
+    const sig = MANAGEMENT_METHODS[method as keyof typeof MANAGEMENT_METHODS];
+    const bytes = new Uint8Array(IDL.encode([...sig.args], arg === undefined ? [] : [arg]));
+    const reply = await this.update(Principal.managementCanister(), method, bytes, sender);
+    return IDL.decode([...sig.results], reply);
+  }
+}
+
+export function emptySettings(): Record<string, unknown[]> {
+  return {
+    controllers: [], compute_allocation: [], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [],
+    log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [],
+  };
+}
+
+/** Candid-encodes values of the given types (no arguments: the empty argument list). */
+export function candid(types: IDL.Type[] = [], values: unknown[] = []): Uint8Array {
+  return new Uint8Array(IDL.encode(types, values));
+}
+
+export function decode<T = unknown>(types: IDL.Type[], bytes: Uint8Array): T[] {
+  return IDL.decode(types, bytes) as T[];
+}
