@@ -5,7 +5,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { CanisterError, ErrorCode, RejectCode } from '../errors.js';
+import { CanisterError, ErrorCode } from '../errors.js';
 import { rejectOf, type ExecutionEnvironment, type InstallMode } from '../execution/environment.js';
 import type { MessageSink } from '../execution/types.js';
 import {
@@ -326,6 +326,13 @@ export class ManagementCanister {
   private install(state: ReplicatedState, c: CanisterState, mode: Args, wasm: Uint8Array | number[], arg: Uint8Array | number[], req: Request, sink: MessageSink): bigint {
     const kind: InstallMode = 'install' in mode ? 'install' : 'reinstall' in mode ? 'reinstall' : 'upgrade';
     const upgradeOptions = kind === 'upgrade' ? (mode.upgrade?.[0] ?? {}) : {};
+    if (upgradeOptions.wasm_memory_persistence?.[0] && 'keep' in upgradeOptions.wasm_memory_persistence[0]) {
+      // Enhanced orthogonal persistence keeps the Wasm heap across upgrades; it needs 64-bit
+      // memories, which this runtime does not accept yet, so no installed module can use it.
+      throw invalidArg(
+        `install_code on ${c.idText}: wasm_memory_persistence = keep (enhanced orthogonal persistence) is not supported by this replica; upgrade with 'replace' (the default)`,
+      );
+    }
     const instructions = this.env.installCode(state, c, {
       mode: kind,
       wasm: new Uint8Array(wasm),
@@ -466,4 +473,3 @@ export function effectiveCanisterId(method: string, arg: Uint8Array): Principal 
   return undefined;
 }
 
-export { RejectCode };
