@@ -6,7 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { wat } from '../../test/support/wat.js';
 import { compileMotoko } from '../../test/support/motoko.js';
 import {
-  DEFAULT_WASM_LIMITS, InvalidWasmError, decodeCanisterWasm, validateModule, type InvalidWasmRule, type WasmLimits,
+  DEFAULT_WASM_LIMITS, InvalidWasmError, decodeCanisterWasm, instrumentModule, validateModule, webAssembly,
+  type InvalidWasmRule, type WasmLimits,
 } from '../src/wasm/index.js';
 
 // --- A small binary builder, for modules the text format cannot express. ---
@@ -404,19 +405,25 @@ describe('malformed input always yields InvalidWasmError', () => {
     assert.ok(rejected > bytes.length - boundaries.size - 1);
   });
 
-  it('every single-byte corruption of a real module', async () => {
+  it('every single-byte corruption of a real module; what passes also instruments', async () => {
     const bytes = await wat(CANISTER);
+    let accepted = 0;
     for (let i = 0; i < bytes.length; i++) {
       for (const value of [0x00, 0x80, 0xff, bytes[i]! ^ 0x01]) {
         const corrupt = bytes.slice();
         corrupt[i] = value;
+        let info;
         try {
-          validateModule(corrupt);
+          info = validateModule(corrupt);
         } catch (err) {
           assert.ok(err instanceof InvalidWasmError, `byte ${i} = ${value}: ${String(err)}`);
+          continue;
         }
+        accepted++;
+        assert.ok(webAssembly.validate(instrumentModule(corrupt, info).bytes), `byte ${i} = ${value}: instrumented output is valid`);
       }
     }
+    assert.ok(accepted > 0);
   });
 
   it('a data segment claiming 4 GiB is rejected without allocating', () => {

@@ -10,7 +10,7 @@
 // loop header, right after every call/call_indirect returns, and right after every dynamic
 // (bulk) charge. Between two check points execution only moves forward inside one function
 // frame, so the counter overshoots by less than the static cost of one function body.
-import { readFcInstruction, readLocals, skipBlockType, skipImmediates, type LocalDecls } from './code.js';
+import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
 import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
 import { FC, IMM_PREFIX_FC, IMMEDIATES, NAN_PRODUCING, OP, VALTYPE, VALTYPE_NAMES, isStore, storedValType } from './opcodes.js';
@@ -50,6 +50,9 @@ export function instrumentModule(
   options: Partial<InstrumentationOptions> = {},
 ): InstrumentedModule {
   const opts = { ...DEFAULT_INSTRUMENTATION_OPTIONS, ...options };
+  if (!Number.isInteger(opts.maxCallDepth) || opts.maxCallDepth < 1 || opts.maxCallDepth > 0x7fffffff) {
+    throw new WasmInstrumentationError(`maxCallDepth must be an integer in [1, 2^31 - 1], got ${opts.maxCallDepth}.`);
+  }
   try {
     return new Instrumenter(parseModule(bytes), info, opts).run();
   } catch (err) {
@@ -103,6 +106,12 @@ class Instrumenter {
   private slots = [-1, -1, -1, -1, -1, -1];
   private slotOrder: number[] = [];
   private nextLocal = 0;
+  /** Output position, accumulated cost and kind of the open basic block. */
+  private pointPos = 0;
+  private pointCost = 0;
+  private pointReentrant = false;
+  /** Input position up to which instructions have been copied to the output. */
+  private copyFrom = 0;
 
   constructor(
     private readonly m: ParsedModule,
@@ -340,9 +349,9 @@ class Instrumenter {
     out.u32(n);
     for (let f = 0; f < n; f++) {
       const typeIndex = m.functionTypes[f]!;
-      const { locals, codeStart } = this.rewriteBody(f, typeIndex);
+      const locals = this.rewriteBody(f, typeIndex);
       const extra = this.slotOrder.length;
-      const size = lebSize(locals.entries + extra) + (locals.entriesEnd - locals.entriesStart) + 2 * extra + code.len - codeStart;
+      const size = lebSize(locals.entries + extra) + (locals.entriesEnd - locals.entriesStart) + 2 * extra + code.len;
       out.u32(size);
       out.u32(locals.entries + extra);
       out.bytes(bytes, locals.entriesStart, locals.entriesEnd);
@@ -350,7 +359,7 @@ class Instrumenter {
         out.u8(1);
         out.u8(SLOT_TYPES[slot]!);
       }
-      out.bytes(code.buf, codeStart, code.len);
+      out.bytes(code.buf, 0, code.len);
     }
   }
 
@@ -364,11 +373,8 @@ class Instrumenter {
     return index;
   }
 
-  /**
-   * Rewrites body `f` into `this.code[codeStart..]` (instructions only); returns its local
-   * declarations.
-   */
-  private rewriteBody(f: number, typeIndex: number): { locals: LocalDecls; codeStart: number } {
+  /** Rewrites body `f` into `this.code` (instructions only); returns its local declarations. */
+  private rewriteBody(f: number, typeIndex: number) {
     const { bytes, code } = this;
     const r = this.reader;
     const funcIndex = this.importedFunctions + f;
@@ -379,35 +385,18 @@ class Instrumenter {
     this.slots.fill(-1);
     this.slotOrder = [];
 
-    // Room for the call-depth prologue, filled in at the end if the function makes calls.
     code.reset();
-    code.ensure(this.depthPrologue.length);
-    code.len = this.depthPrologue.length;
-    let makesCalls = false;
+    code.bytes(this.depthPrologue);
     code.u8(OP.block);
     code.bytes(this.wrapperBlockTypes[typeIndex]!);
 
     const costs = COST_TABLE.single;
     const fcCosts = COST_TABLE.fc;
-    let pointPos = code.len;
-    let pointCost = FUNCTION_ENTRY_COST;
-    let pointReentrant = true;
-    let copyFrom = r.pos;
+    this.pointPos = code.len;
+    this.pointCost = FUNCTION_ENTRY_COST;
+    this.pointReentrant = true;
+    this.copyFrom = r.pos;
     let depth = 0;
-
-    const flushTo = (pos: number) => {
-      if (pos > copyFrom) code.bytes(bytes, copyFrom, pos);
-      copyFrom = pos;
-    };
-    // Ends the current basic block after the instruction just read: charges its cost at its
-    // start, and opens the next block.
-    const boundary = (nextReentrant: boolean) => {
-      flushTo(r.pos);
-      this.closePoint(pointPos, pointCost, pointReentrant);
-      pointPos = code.len;
-      pointCost = 0;
-      pointReentrant = nextReentrant;
-    };
 
     for (;;) {
       const at = r.pos;
@@ -415,19 +404,19 @@ class Instrumenter {
       const kind = IMMEDIATES[op]!;
       if (kind === IMM_PREFIX_FC) {
         const sub = readFcInstruction(r, at, funcIndex);
-        pointCost += fcCosts[sub]!;
+        this.pointCost += fcCosts[sub]!;
         if (sub === FC.memory_fill || sub === FC.memory_copy || sub === FC.memory_init) {
-          flushTo(at);
+          this.flushTo(at);
           this.emitBulkMemory();
-          copyFrom = at;
+          this.copyFrom = at;
         } else if (sub === FC.table_fill || sub === FC.table_copy || sub === FC.table_init) {
-          flushTo(at);
+          this.flushTo(at);
           this.emitBulkCharge();
-          copyFrom = at;
+          this.copyFrom = at;
         }
         continue;
       }
-      pointCost += costs[op]!;
+      this.pointCost += costs[op]!;
       switch (op) {
         case OP.block:
           skipBlockType(r);
@@ -436,98 +425,93 @@ class Instrumenter {
         case OP.loop:
           skipBlockType(r);
           depth++;
-          boundary(true);
+          this.boundary(true);
           break;
         case OP.if:
           skipBlockType(r);
           depth++;
-          boundary(false);
+          this.boundary(false);
           break;
         case OP.else:
         case OP.unreachable:
-          boundary(false);
+          this.boundary(false);
           break;
         case OP.end:
           if (depth === 0) {
             // The function's own end closes the wrapper block; the epilogue follows it.
-            flushTo(r.pos);
-            this.closePoint(pointPos, pointCost, pointReentrant);
+            this.flushTo(r.pos);
+            this.closePoint(this.pointPos, this.pointCost, this.pointReentrant);
             if (r.pos !== r.end) r.fail(`function ${funcIndex} has bytes after its final end`);
-            if (makesCalls) {
-              code.buf.set(this.depthPrologue, 0);
-              code.bytes(this.depthEpilogue);
-            }
+            code.bytes(this.depthEpilogue);
             code.u8(OP.end);
-            return { locals, codeStart: makesCalls ? 0 : this.depthPrologue.length };
+            return locals;
           }
           depth--;
-          boundary(false);
+          this.boundary(false);
           break;
         case OP.br:
         case OP.br_if:
           r.u32();
-          boundary(false);
+          this.boundary(false);
           break;
         case OP.br_table: {
           const n = r.count('br_table target');
           for (let i = 0; i <= n; i++) r.u32();
-          boundary(false);
+          this.boundary(false);
           break;
         }
         case OP.return:
           // Leave through the wrapper block so the call depth is decremented.
-          flushTo(at);
+          this.flushTo(at);
           code.u8(OP.br);
           code.u32(depth);
-          copyFrom = r.pos;
-          boundary(false);
+          this.copyFrom = r.pos;
+          this.boundary(false);
           break;
         case OP.call: {
           const callee = r.u32();
-          flushTo(at);
+          this.flushTo(at);
           code.u8(OP.call);
           code.u32(this.remap(callee));
           code.bytes(this.check);
-          copyFrom = r.pos;
-          makesCalls = true;
+          this.copyFrom = r.pos;
           break;
         }
         case OP.call_indirect:
           r.u32();
           r.u32();
-          flushTo(r.pos);
+          this.flushTo(r.pos);
           code.bytes(this.check);
-          makesCalls = true;
           break;
         case OP.ref_func: {
           const target = r.u32();
-          flushTo(at);
+          this.flushTo(at);
           code.u8(OP.ref_func);
           code.u32(this.remap(target));
-          copyFrom = r.pos;
+          this.copyFrom = r.pos;
           break;
         }
         case OP.memory_grow:
           skipImmediates(r, op, kind, at, funcIndex);
-          flushTo(at);
+          this.flushTo(at);
           this.emitMemoryGrow();
-          copyFrom = r.pos;
+          this.copyFrom = r.pos;
           break;
         default:
           if (isStore(op)) {
             const memarg = r.pos;
             if (r.u32() & 0x40) multipleMemories();
             const offset = r.u32();
-            flushTo(at);
+            this.flushTo(at);
             this.emitStoreBarrier(op, offset);
             code.u8(op);
             code.bytes(bytes, memarg, r.pos);
-            copyFrom = r.pos;
+            this.copyFrom = r.pos;
           } else {
             skipImmediates(r, op, kind, at, funcIndex);
             const nan = NAN_PRODUCING[op]!;
             if (nan !== 0) {
-              flushTo(r.pos);
+              this.flushTo(r.pos);
               this.emitCanonicalNaN(nan);
             }
           }
@@ -535,12 +519,31 @@ class Instrumenter {
     }
   }
 
+  /** Copies the input not yet copied, up to `pos`. */
+  private flushTo(pos: number): void {
+    if (pos > this.copyFrom) this.code.bytes(this.bytes, this.copyFrom, pos);
+    this.copyFrom = pos;
+  }
+
+  /**
+   * Ends the current basic block after the instruction just read: charges its cost at its
+   * start, and opens the next block.
+   */
+  private boundary(nextReentrant: boolean): void {
+    this.flushTo(this.reader.pos);
+    this.closePoint(this.pointPos, this.pointCost, this.pointReentrant);
+    this.pointPos = this.code.len;
+    this.pointCost = 0;
+    this.pointReentrant = nextReentrant;
+  }
+
   /** Inserts the charge of a finished basic block at its start (with a check if reentrant). */
   private closePoint(pos: number, cost: number, reentrant: boolean): void {
     if (!reentrant && cost === 0) return;
     const buf = this.pointBuffer;
+    const head = this.chargeHead;
     let n = 0;
-    for (const b of this.chargeHead) buf[n++] = b;
+    for (let i = 0; i < head.length; i++) buf[n++] = head[i]!;
     let v = cost;
     for (;;) {
       const b = v % 128;
@@ -551,8 +554,12 @@ class Instrumenter {
       }
       buf[n++] = b | 0x80;
     }
-    for (const b of this.chargeTail) buf[n++] = b;
-    if (reentrant) for (const b of this.check) buf[n++] = b;
+    const tail = this.chargeTail;
+    for (let i = 0; i < tail.length; i++) buf[n++] = tail[i]!;
+    if (reentrant) {
+      const check = this.check;
+      for (let i = 0; i < check.length; i++) buf[n++] = check[i]!;
+    }
     this.code.insert(pos, buf, n);
   }
 
