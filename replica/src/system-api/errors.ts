@@ -9,6 +9,6 @@ export class CanisterTrap extends CanisterError {
     return new CanisterTrap(ErrorCode.CanisterTrapped, `Canister trapped: ${what}`);
   }
   static contract(message: string): CanisterTrap {
-    return new CanisterTrap(ErrorCode.CanisterContractViolation, message);
+    return new CanisterTrap(ErrorCode.CanisterContractViolation, `Canister violated contract: ${message}`);
   }
 }

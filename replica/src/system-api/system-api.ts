@@ -18,13 +18,15 @@ import {
 } from './types.js';
 
 const CONTEXT_NAMES: Record<ApiContext, string> = {
-  I: 'init', G: 'pre_upgrade', U: 'update', RQ: 'replicated query', NRQ: 'non-replicated query',
+  I: 'init', G: 'pre upgrade', U: 'update', RQ: 'replicated query', NRQ: 'non replicated query',
   TQ: 'transform', CQ: 'composite query', Ry: 'reply callback', Rt: 'reject callback',
   CRy: 'composite reply callback', CRt: 'composite reject callback', C: 'cleanup',
   CC: 'composite cleanup', F: 'inspect message', T: 'system task', s: 'start',
 };
 
 const U64_MAX = (1n << 64n) - 1n;
+/** Curves/algorithms the spec defines: ecdsa secp256k1 (0); schnorr bip340secp256k1 (0), ed25519 (1); vetkd bls12_381_g2 (0). */
+const THRESHOLD_VARIANTS = { ecdsa: 1, schnorr: 2, vetkd: 1 } as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Lossy = new TextDecoder('utf-8');
 
@@ -66,11 +68,31 @@ export class SystemApi {
   // ---- helpers -------------------------------------------------------------------------------
 
   private enter(name: string, bytes = 0): void {
+    this.allowed(name);
+    this.sandbox.charge(costOf(name, bytes));
+  }
+
+  /** Traps unless `name` may be called from the current context. */
+  private allowed(name: string): void {
     const ctx = this.message.context;
     if (!IC0[name]!.contexts.has(ctx)) {
       throw CanisterTrap.contract(`"ic0_${name}" cannot be executed in ${CONTEXT_NAMES[ctx]} mode`);
     }
-    this.sandbox.charge(costOf(name, bytes));
+  }
+
+  /** Traps unless `[dst, dst+length)` lies in linear memory (checked before producing the bytes). */
+  private writable(name: string, dst: number, length: number): void {
+    const size = this.sandbox.memory().length;
+    if (dst + length > size) {
+      throw CanisterTrap.contract(`ic0.${name}: dst=${dst} + length=${length} exceeds the slice size=${size}`);
+    }
+  }
+
+  /** The deprecated 32-bit stable memory API only works on a stable memory of at most 4 GiB. */
+  private stable32(): void {
+    if (this.sandbox.stable.sizePages() > 65536n) {
+      throw CanisterTrap.trapped('32 bit stable memory api used on a memory larger than 4GB');
+    }
   }
 
   private read(name: string, src: number, size: number): Uint8Array {
@@ -194,12 +216,14 @@ export class SystemApi {
         this.enter('msg_reply');
         this.respondable('msg_reply');
         o.response = { kind: 'reply', data: concat(this.replyBuffer, this.replyBytes) };
+        this.cyclesAvailable = 0n;
       },
       msg_reject: (src: number, size: number) => {
         this.enter('msg_reject', size >>> 0);
         this.respondable('msg_reject');
         const message = this.text('msg_reject', this.read('msg_reject', src, size));
         o.response = { kind: 'reject', message };
+        this.cyclesAvailable = 0n;
       },
       msg_cycles_available: () => {
         this.enter('msg_cycles_available');
@@ -340,21 +364,24 @@ export class SystemApi {
       },
       stable_size: () => {
         this.enter('stable_size');
-        const pages = this.sandbox.stable.sizePages();
-        if (pages > 65536n) throw CanisterTrap.contract('ic0.stable_size: stable memory is larger than 4 GiB; use ic0.stable64_size');
-        return Number(pages);
+        this.stable32();
+        return Number(this.sandbox.stable.sizePages());
       },
       stable_grow: (pages: number) => {
         this.enter('stable_grow');
+        this.stable32();
         if (this.sandbox.stable.sizePages() + BigInt(pages >>> 0) > 65536n) return -1;
         return Number(this.sandbox.stable.grow(BigInt(pages >>> 0)));
       },
       stable_write: (offset: number, src: number, size: number) => {
         this.enter('stable_write', size >>> 0);
+        this.stable32();
         this.stableWrite('stable_write', BigInt(offset >>> 0), this.read('stable_write', src, size));
       },
       stable_read: (dst: number, offset: number, size: number) => {
         this.enter('stable_read', size >>> 0);
+        this.stable32();
+        this.writable('stable_read', dst >>> 0, size >>> 0);
         this.write('stable_read', dst, this.stableRead('stable_read', BigInt(offset >>> 0), size >>> 0));
       },
       stable64_size: () => (this.enter('stable64_size'), this.sandbox.stable.sizePages()),
@@ -363,16 +390,21 @@ export class SystemApi {
         return this.sandbox.stable.grow(BigInt.asUintN(64, pages));
       },
       stable64_write: (offset: bigint, src: bigint, size: bigint) => {
+        this.allowed('stable64_write');
         const len = this.u32Size('stable64_write', size);
         this.enter('stable64_write', len);
         const bytes = this.read('stable64_write', this.u32Size('stable64_write', src), len);
         this.stableWrite('stable64_write', BigInt.asUintN(64, offset), bytes);
       },
       stable64_read: (dst: bigint, offset: bigint, size: bigint) => {
+        this.allowed('stable64_read');
         const len = this.u32Size('stable64_read', size);
         this.enter('stable64_read', len);
+        const at = this.u32Size('stable64_read', dst);
+        // Check the destination before reading: a huge read into a small heap must not allocate.
+        this.writable('stable64_read', at, len);
         const bytes = this.stableRead('stable64_read', BigInt.asUintN(64, offset), len);
-        this.write('stable64_read', this.u32Size('stable64_read', dst), bytes);
+        this.write('stable64_read', at, bytes);
       },
       root_key_size: () => (this.enter('root_key_size'), c.rootKey.length),
       root_key_copy: (dst: number, off: number, size: number) => {
@@ -537,8 +569,9 @@ export class SystemApi {
   ): number {
     this.enter(name, size >>> 0);
     const keyName = this.text(name, this.read(name, src, size));
+    if (variant >>> 0 >= THRESHOLD_VARIANTS[kind]) return 1; // unknown curve or algorithm
     const cost = this.costs.thresholdKeyCost(kind, keyName, variant);
-    if (cost === undefined) return variant > 1 ? 1 : 2; // 1: invalid curve/algorithm, 2: unknown key
+    if (cost === undefined) return 2; // unknown key
     this.write128(name, dst, cost);
     return 0;
   }
