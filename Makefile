@@ -3,7 +3,7 @@ SHELL := /bin/bash
 TESTS := $(shell find replica/test test -name '*.test.ts' 2>/dev/null | sort)
 BENCHES := $(shell find bench -name '*.ts' ! -name '*.d.ts' 2>/dev/null | sort)
 
-.PHONY: all install run test typecheck fixtures bench clean
+.PHONY: all install run cli test typecheck fixtures bench clean
 
 all: test
 
@@ -20,8 +20,15 @@ typecheck: install
 fixtures: install
 	node --import tsx test/support/compile-fixtures.ts
 
+# A local network (one replica on a free port, or PORT=4943) driven through the real IC agent:
+# creates, installs and calls the example canisters, checks a certified variable, exits.
 run: install
-	node --import tsx examples/demo.ts
+	node --import tsx examples/demo.ts $(if $(PORT),--port $(PORT))
+
+# The command line client, e.g. `make cli ARGS='start'` or `make cli ARGS="call <id> get"`
+# (bin/icpk is the same thing without make).
+cli: install
+	@node --import tsx replica/src/cli/main.ts $(ARGS)
 
 test: typecheck fixtures
 	node --import tsx --test --test-reporter=tap --test-concurrency=2 $(TESTS)

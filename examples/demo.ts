@@ -1,44 +1,118 @@
-// `make run`: a local subnet on the embedded default. Compiles the example Motoko canisters,
-// installs them through the management canister and runs a short scenario, printing each step.
+// `make run`: a local network on the embedded default, used the way a dapp uses the IC. Starts a
+// node (one replica process: subnet key, root key delegating to it, HTTP interface), compiles
+// the example Motoko canisters, then does everything through the real IC agent
+// (`@icp-sdk/core`): creates canisters through the management canister, installs them, makes
+// update calls (replies verified from certificates) and queries (node signatures verified),
+// upgrades one, and checks a certified variable against the root key.
+//
+//   node --import tsx examples/demo.ts [--port N]      (default: a free port)
 
+import { parseArgs } from 'node:util';
+import { Actor, Certificate, CertifiedRejectErrorCode, HttpAgent, RejectError, lookupResultToBuffer } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
+import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import type { Principal } from '@icp-sdk/core/principal';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { managementCanister } from '../replica/src/cli/management.js';
+import { Node } from '../replica/src/node/index.js';
 import { compileMotoko } from '../test/support/motoko.js';
-import { CallRejected, ExecutionTest, candid, decode } from '../test/support/execution-test.js';
 
-const t = new ExecutionTest();
-const log = (what: string, detail = '') => console.log(`[round ${String(t.state.height).padStart(3)}] ${what}${detail ? ': ' + detail : ''}`);
-const nat = (b: Uint8Array) => decode<bigint>([IDL.Nat], b)[0];
+const { values } = parseArgs({ options: { port: { type: 'string' } } });
+const started = Date.now();
+const step = (what: string, detail = '') =>
+  console.log(`[${((Date.now() - started) / 1000).toFixed(2).padStart(6)} s] ${what}${detail ? `: ${detail}` : ''}`);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-const counterWasm = (await compileMotoko('counter')).wasm;
-const trapWasm = (await compileMotoko('trap')).wasm;
-const upgradeWasm = (await compileMotoko('upgrade')).wasm;
+// ---- the network -------------------------------------------------------------------------------
 
-const counter = await t.createCanister({ cycles: 10_000_000_000_000n });
-log('created canister', counter.toText());
-await t.install(counter, counterWasm);
-log('installed counter', `${counterWasm.length} bytes, module hash ${Buffer.from(t.canister(counter).moduleHash!).toString('hex').slice(0, 16)}…`);
-for (let i = 0; i < 3; i++) log('counter.inc()', String(nat(await t.update(counter, 'inc'))));
-log('counter.add(39)', String(nat(await t.update(counter, 'add', candid([IDL.Nat], [39n])))));
-log('counter.get() query', String(nat(t.query(counter, 'get'))));
+const node = await Node.start({ port: values.port ? Number(values.port) : 0, roundIntervalMs: 50 });
+step('local network up', `${node.url}, subnet ${node.subnetId.toText()}`);
+step('root key', `${hex(node.rootKey).slice(0, 32)}… (the subnet key is delegated from it)`);
 
-const trap = await t.createAndInstall(trapWasm);
+const [counter, trap, upgrade, certified] = await Promise.all(['counter', 'trap', 'upgrade', 'certified'].map((n) => compileMotoko(n)));
+step('compiled Motoko canisters', `counter ${counter!.wasm.length} B, trap ${trap!.wasm.length} B, upgrade ${upgrade!.wasm.length} B, certified ${certified!.wasm.length} B`);
+
+// ---- a client ----------------------------------------------------------------------------------
+
+const identity = Ed25519KeyIdentity.generate();
+const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity });
+step('agent connected', `identity ${identity.getPrincipal().toText()}, root key fetched from /api/v2/status`);
+const ic = managementCanister(agent);
+
+async function deploy(name: string, wasm: Uint8Array): Promise<Principal> {
+  const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] });
+  await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+  step(`created and installed ${name}`, `${canister_id.toText()} (module hash ${hex(sha256(wasm)).slice(0, 16)}…)`);
+  return canister_id;
+}
+
+// ---- a counter: updates and queries ------------------------------------------------------------
+
+const counterId = await deploy('counter', counter!.wasm);
+const c = Actor.createActor<{ inc(): Promise<bigint>; add(n: bigint): Promise<bigint>; get(): Promise<bigint> }>(
+  ({ IDL }) => IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), add: IDL.Func([IDL.Nat], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']) }),
+  { agent, canisterId: counterId },
+);
+for (let i = 0; i < 3; i++) step('counter.inc() update, certified reply', String(await c.inc()));
+step('counter.add(39) update', String(await c.add(39n)));
+step('counter.get() query, node signature verified', String(await c.get()));
+
+// ---- a trap: rolled back, reported as a certified reject ----------------------------------------
+
+const trapId = await deploy('trap', trap!.wasm);
+const t = Actor.createActor<{ write_then_trap(): Promise<void>; read(): Promise<bigint> }>(
+  ({ IDL }) => IDL.Service({ write_then_trap: IDL.Func([], [], []), read: IDL.Func([], [IDL.Nat], ['query']) }),
+  { agent, canisterId: trapId },
+);
 try {
-  await t.update(trap, 'write_then_trap');
+  await t.write_then_trap();
+  throw new Error('write_then_trap should have been rejected');
 } catch (e) {
-  const r = e as CallRejected;
-  log('trap.write_then_trap() rejected', `${r.errorCode} ${r.message}`);
+  if (!(e instanceof RejectError) || !(e.code instanceof CertifiedRejectErrorCode)) throw e;
+  step('trap.write_then_trap() rejected', `${e.code.rejectErrorCode}: ${e.code.rejectMessage.split('\n')[0]}`);
 }
-log('trap.read() after the trap', String(nat(t.query(trap, 'read'))));
+step('trap.read() after the trap (state rolled back)', String(await t.read()));
 
-const up = await t.createAndInstall(upgradeWasm);
-await t.update(up, 'bump');
-await t.update(up, 'bump');
-await t.install(up, upgradeWasm, candid(), 'upgrade');
-const Read = IDL.Record({ stable_count: IDL.Nat, heap_count: IDL.Nat });
-const after = decode<{ stable_count: bigint; heap_count: bigint }>([Read], t.query(up, 'read'))[0];
-log('upgrade kept stable memory, wiped the heap', `stable_count=${after.stable_count} heap_count=${after.heap_count}`);
+// ---- an upgrade: stable variables survive, transient ones start over ----------------------------
 
-for (const c of t.state.canisters()) {
-  log(`canister ${c.idText}`, `balance ${c.balance} cycles, version ${c.version}, burned ${[...c.cyclesBurned].map(([k, v]) => `${k}=${v}`).join(' ')}`);
+const upgradeId = await deploy('upgrade', upgrade!.wasm);
+const u = Actor.createActor<{ bump(): Promise<void>; read(): Promise<{ stable_count: bigint; heap_count: bigint }> }>(
+  ({ IDL }) => IDL.Service({ bump: IDL.Func([], [], []), read: IDL.Func([], [IDL.Record({ stable_count: IDL.Nat, heap_count: IDL.Nat })], ['query']) }),
+  { agent, canisterId: upgradeId },
+);
+await u.bump();
+await u.bump();
+await ic.install_code({ mode: { upgrade: [] }, canister_id: upgradeId, wasm_module: upgrade!.wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+const after = await u.read();
+step('upgraded', `stable_count=${after.stable_count} (kept), heap_count=${after.heap_count} (reset)`);
+
+// ---- a certified variable -----------------------------------------------------------------------
+
+const certifiedId = await deploy('certified', certified!.wasm);
+const v = Actor.createActor<{ set(value: Uint8Array): Promise<void>; get(): Promise<{ data: Uint8Array; certificate: [] | [Uint8Array] }> }>(
+  ({ IDL }) =>
+    IDL.Service({
+      set: IDL.Func([IDL.Vec(IDL.Nat8)], [], []),
+      get: IDL.Func([], [IDL.Record({ data: IDL.Vec(IDL.Nat8), certificate: IDL.Opt(IDL.Vec(IDL.Nat8)) })], ['query']),
+    }),
+  { agent, canisterId: certifiedId },
+);
+const value = sha256(new TextEncoder().encode('hello, certified world'));
+await v.set(value);
+step('certified.set(sha256("hello, certified world"))', hex(value).slice(0, 16) + '…');
+const { data, certificate } = await v.get();
+const cert = await Certificate.create({ certificate: certificate[0]!, rootKey: agent.rootKey!, principal: { canisterId: certifiedId } });
+const certifiedData = lookupResultToBuffer(cert.lookup_path(['canister', certifiedId.toUint8Array(), 'certified_data']));
+if (certifiedData === undefined || hex(certifiedData) !== hex(data) || hex(data) !== hex(value)) {
+  throw new Error('the certified data does not match what the query returned');
 }
-log('done', `${t.rounds.length} rounds, ${t.rounds.reduce((n, r) => n + r.messagesExecuted, 0)} messages, ${t.rounds.reduce((n, r) => n + r.instructions, 0n)} instructions`);
+step('certified.get() query', `data ${hex(data).slice(0, 16)}…, certificate verified against the root key; certified_data matches`);
+
+// ---- what the subnet thinks of it all -----------------------------------------------------------
+
+for (const id of [counterId, trapId, upgradeId, certifiedId]) {
+  const s = await ic.canister_status({ canister_id: id });
+  step(`canister ${id.toText()}`, `${Object.keys(s.status)[0]}, ${s.cycles} cycles, ${s.memory_size} bytes`);
+}
+step('done', `certified height ${node.height}`);
+await node.close();

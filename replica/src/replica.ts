@@ -7,9 +7,11 @@ import { LocalBlockMaker, type Block, type IngressMessage } from './consensus/in
 import { CanisterError, ErrorCode } from './errors.js';
 import { ExecutionEnvironment } from './execution/environment.js';
 import { executionFees } from './execution/fees.js';
+import { textOf } from './execution/ids.js';
+import { WorkerSandboxHost, type WorkerPoolOptions } from './execution/worker-pool.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type QueryResult } from './execution/types.js';
 import { ManagementCanister, effectiveCanisterId } from './management/index.js';
-import { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
+import { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
 import { ReplicatedState, type IngressStatus } from './state/index.js';
 import { ModuleCache } from './wasm/index.js';
 
@@ -23,7 +25,16 @@ export interface ReplicaConfig {
   readonly scheduler: SchedulerConfig;
   readonly fees?: FeeSchedule;
   readonly rootKey: Uint8Array;
+  /**
+   * Worker threads that run the canisters (`defaultWorkerCount()`: one per core). 0 or absent:
+   * everything runs on the main thread. The replicated state is the same either way.
+   */
+  readonly workers?: number;
+  /** Tuning of the worker pool (instances per worker, long executions holding a thread). */
+  readonly workerPool?: Partial<Omit<WorkerPoolOptions, 'workers' | 'fees' | 'stableMemoryBytes'>>;
 }
+
+const MANAGEMENT = Principal.managementCanister();
 
 export const DEFAULT_SUBNET_ID = Principal.fromText('yndj2-3ybaa-aaaaa-aaaap-yai'); // arbitrary self-chosen id
 
@@ -51,17 +62,21 @@ export class Replica {
     modules = new ModuleCache(),
   ) {
     this.state = new ReplicatedState(config.subnetId, config.canisterRange);
-    const fees = executionFees(config.fees ?? scheduleFor(config.subnetSize));
-    this.env = new ExecutionEnvironment({ subnetId: config.subnetId, rootKey: () => config.rootKey }, fees, config.execution, modules);
+    const schedule = config.fees ?? scheduleFor(config.subnetSize);
+    const fees = executionFees(schedule);
+    const host = config.workers
+      ? new WorkerSandboxHost({ ...config.workerPool, workers: config.workers, fees: schedule, stableMemoryBytes: config.execution.stableMemoryBytes })
+      : undefined;
+    this.env = new ExecutionEnvironment({ subnetId: config.subnetId, rootKey: () => config.rootKey }, fees, config.execution, modules, host);
     this.management = new ManagementCanister(this.env);
     this.scheduler = new Scheduler(this.env, this.management, config.scheduler);
   }
 
   /** Accepts an ingress message for the next block; inspect_message runs first where it applies. */
   async submit(message: IngressMessage): Promise<void> {
-    const isManagement = message.receiver.compareTo(Principal.managementCanister()) === 'eq';
+    const isManagement = message.receiver.compareTo(MANAGEMENT) === 'eq';
     if (!isManagement) {
-      const canister = this.state.canister(message.receiver);
+      const canister = this.state.canister(textOf(message.receiver));
       if (!canister) throw new CanisterError(ErrorCode.CanisterNotFound, `Canister ${message.receiver.toText()} not found`);
       const refused = this.env.inspectMessage(this.state, canister, message.method, message.arg, message.sender);
       if (refused) throw refused;
@@ -72,9 +87,19 @@ export class Replica {
     });
   }
 
-  /** Executes the next block. */
-  executeRound(block: Block = this.blocks.make()): RoundSummary {
-    return this.scheduler.executeRound(this.state, block);
+  /** Executes the next block. Rounds must not overlap: await one before starting the next. */
+  executeRound(block: Block = this.blocks.make(), options: RoundOptions = {}): Promise<RoundSummary> {
+    return this.scheduler.executeRound(this.state, block, options);
+  }
+
+  /** Aborts the long executions in progress (before a checkpoint); they start over later. */
+  abortPausedExecutions(): number {
+    return this.scheduler.abortPausedExecutions(this.state);
+  }
+
+  /** Stops the worker threads, if any. */
+  close(): Promise<void> {
+    return this.env.host.close();
   }
 
   query(canisterId: Principal, method: string, arg: Uint8Array, caller: Principal, certificate?: Uint8Array): QueryResult {

@@ -13,6 +13,7 @@ import {
   type CanisterState,
   type IngressStatus,
   type ReplicaConfig,
+  type RoundOptions,
   type RoundSummary,
 } from '../../replica/src/index.js';
 
@@ -63,26 +64,38 @@ export class ExecutionTest {
     return messageId;
   }
 
-  tick(): RoundSummary {
+  /** Runs one round (the clock moves by `roundTime` first). */
+  async tick(options?: RoundOptions): Promise<RoundSummary> {
     this.clock.advance(this.roundTime);
-    const summary = this.replica.executeRound();
+    const summary = await this.replica.executeRound(undefined, options);
     this.rounds.push(summary);
     return summary;
   }
 
   /** Runs rounds until the message has a terminal status. */
-  awaitStatus(messageId: string, maxRounds = 100): IngressStatus {
+  async awaitStatus(messageId: string, maxRounds = 100): Promise<IngressStatus> {
     for (let i = 0; i < maxRounds; i++) {
       const s = this.replica.ingressStatus(messageId);
       if (s && (s.status === 'replied' || s.status === 'rejected')) return s;
-      this.tick();
+      await this.tick();
     }
     throw new Error(`message ${messageId} not done after ${maxRounds} rounds (status ${this.replica.ingressStatus(messageId)?.status})`);
   }
 
+  /** The terminal status of a message, if it has one yet. */
+  result(messageId: string): IngressStatus | undefined {
+    const s = this.replica.ingressStatus(messageId);
+    return s && (s.status === 'replied' || s.status === 'rejected') ? s : undefined;
+  }
+
+  /** Stops the replica's worker threads (with `workers` > 0 a test must call this to exit). */
+  close(): Promise<void> {
+    return this.replica.close();
+  }
+
   /** An update call; resolves with the reply bytes or throws CallRejected. */
   async update(canister: Principal, method: string, arg: Uint8Array = candid(), sender: Principal = TEST_USER): Promise<Uint8Array> {
-    const status = this.awaitStatus(await this.submit(canister, method, arg, sender));
+    const status = await this.awaitStatus(await this.submit(canister, method, arg, sender));
     if (status.status === 'replied') return status.reply;
     if (status.status === 'rejected') throw new CallRejected(status.code, status.errorCode, status.message);
     throw new Error('unreachable');

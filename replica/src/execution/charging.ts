@@ -14,6 +14,8 @@ export interface ExecutionFees extends CallCosts {
   /** Idle burn rate (storage and allocations) in cycles per day, as canister_status reports it. */
   idleCyclesBurnedPerDay(canister: CanisterState): bigint;
   createCanisterCost(): bigint;
+  /** Transmitting a response of `bytes`: taken from the call's reservation when it arrives. */
+  responseTransmissionCost(bytes: bigint): bigint;
 }
 
 export class Charging {

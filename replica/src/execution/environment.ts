@@ -1,28 +1,35 @@
-// Executes messages on canisters: one function per kind of message, each following the IC's
-// shape — check, prepay, run in the sandbox, settle cycles, commit or roll back, route outputs.
-// The caller (the scheduler) decides the order; everything here is deterministic given it.
+// Executes messages on canisters, in two halves around the sandbox run so that the run can happen
+// on another thread: `prepare` checks the message and builds the sandbox job without changing the
+// state; `finish` (or `begin` for the first slice of a long execution) settles cycles, commits or
+// rolls back, and routes the outputs. Only the main thread calls these; everything they do is
+// deterministic given the order the scheduler calls them in.
 
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
 import {
   CanisterState,
+  PAGE_SIZE,
   PageMap,
   type CallContext,
   type CallOrigin,
-  type CanisterMessage,
   type ReplicatedState,
   type Request,
   type Response,
   type ResponsePayload,
 } from '../state/index.js';
+import type { Callback, ExecutionWork as Work, SystemTask } from '../state/types.js';
 import type { ApiContext, ApiOutcome, CanisterView, MessageInput } from '../system-api/index.js';
 import { InvalidWasmError, ModuleCache, decodeCanisterWasm, type CompiledCanisterModule } from '../wasm/index.js';
 import { Charging, type ExecutionFees } from './charging.js';
+import { InProcessSandboxHost, type SandboxHost } from './host.js';
+import { idOf } from './ids.js';
+import type { JobResult, SandboxJob } from './job.js';
 import { Sandbox, type EntryPoint, type SandboxLimits, type SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
 
 const MAX_LOG_BYTES = 64 * 1024;
 const utf8 = new TextDecoder();
+const MANAGEMENT_BYTES = Principal.managementCanister().toUint8Array();
 
 export type InstallMode = 'install' | 'reinstall' | 'upgrade';
 
@@ -39,34 +46,64 @@ export interface SubnetContext {
   rootKey(): Uint8Array;
 }
 
+export type { SystemTask, ExecutionWork as Work } from '../state/types.js';
+
+/**
+ * A prepared execution: the job to run (if any) and what `finish` needs. Nothing of the state
+ * has changed yet; an execution the round has no room for is simply dropped and prepared again.
+ */
+export interface PreparedExecution {
+  readonly canister: CanisterState;
+  readonly work: Work;
+  readonly job: SandboxJob | undefined;
+  /** Cycles taken for the execution before it runs (0 without a job). */
+  readonly prepaid: bigint;
+  readonly plan: Plan;
+}
+
+type Plan =
+  /** A request refused before running code: a call context is opened and rejected. */
+  | { readonly kind: 'refuse'; readonly error: CanisterError }
+  /** A response whose callback is gone: dropped. */
+  | { readonly kind: 'drop' }
+  /** A response whose call context or code is gone: the callback is consumed, its cycles kept. */
+  | { readonly kind: 'consume'; readonly callback: Callback; readonly response: Response }
+  /** A response the canister cannot pay to execute: the call context is closed with the error. */
+  | { readonly kind: 'unpayable'; readonly callback: Callback; readonly response: Response; readonly error: CanisterError }
+  /** A task with nothing to run (no export, no cycles, not running). */
+  | { readonly kind: 'skip' }
+  | { readonly kind: 'request'; readonly request: Request }
+  | { readonly kind: 'response'; readonly response: Response; readonly callback: Callback }
+  | { readonly kind: 'task'; readonly task: SystemTask };
+
 export class ExecutionEnvironment {
-  private readonly sandboxes = new Map<string, Sandbox>();
   readonly charging: Charging;
+  readonly host: SandboxHost;
 
   constructor(
     readonly subnet: SubnetContext,
     readonly fees: ExecutionFees,
     readonly config: ExecutionConfig = DEFAULT_EXECUTION_CONFIG,
     readonly modules: ModuleCache = new ModuleCache(),
+    host?: SandboxHost,
   ) {
     this.charging = new Charging(fees);
+    this.host = host ?? new InProcessSandboxHost(fees, config.stableMemoryBytes);
   }
 
-  // ---- replicated execution ------------------------------------------------------------------
+  // ---- replicated execution: prepare ---------------------------------------------------------
 
-  /** Executes one message from a canister's input queue; returns the instructions it used. */
-  executeMessage(state: ReplicatedState, canister: CanisterState, message: CanisterMessage, sink: MessageSink): bigint {
-    return message.kind === 'request'
-      ? this.executeRequest(state, canister, message, sink)
-      : this.executeResponse(state, canister, message, sink);
+  /** Checks the work and builds its sandbox job; changes nothing. */
+  prepare(state: ReplicatedState, canister: CanisterState, work: Work): PreparedExecution {
+    if (work.kind === 'task') return this.prepareTask(state, canister, work.task);
+    return work.message.kind === 'request'
+      ? this.prepareRequest(state, canister, work.message)
+      : this.prepareResponse(state, canister, work.message);
   }
 
-  private executeRequest(state: ReplicatedState, canister: CanisterState, request: Request, sink: MessageSink): bigint {
-    const ctx = this.openCallContext(canister, request.origin, request.method, request.cycles);
-    const refuse = (error: CanisterError) => {
-      this.respond(canister, ctx, rejectOf(error), sink);
-      return 0n;
-    };
+  private prepareRequest(state: ReplicatedState, canister: CanisterState, request: Request): PreparedExecution {
+    const work: Work = { kind: 'message', message: request };
+    const refuse = (error: CanisterError): PreparedExecution => ({ canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } });
     if (canister.status !== 'running') return refuse(notRunning(canister));
     const exec = canister.execution;
     if (!exec) return refuse(emptyCanister(canister));
@@ -83,47 +120,39 @@ export class ExecutionEnvironment {
         `Error from Canister ${canister.idText}: Canister has no update method '${request.method}'.`));
     }
     const limit = this.config.instructions.update;
-    const prepaid = this.charging.prepay(canister, limit);
-    if (prepaid === undefined) return refuse(outOfCycles(canister, this.charging.shortfall(canister, limit)));
-
+    const prepaid = this.fees.executionCost(limit);
+    const threshold = this.fees.freezingThreshold(canister);
+    if (canister.balance - prepaid < threshold) {
+      return refuse(outOfCycles(canister, this.charging.shortfall(canister, limit)));
+    }
     const input: MessageInput = {
-      context, caller: request.sender.toUint8Array(), arg: request.arg, cyclesAvailable: ctx.cyclesAvailable,
+      context, caller: request.sender.toUint8Array(), arg: request.arg, cyclesAvailable: request.cycles,
       cyclesRefunded: 0n, rejectCode: 0, deadline: request.origin.kind === 'canister' ? request.origin.deadline : 0n,
       needsResponse: true, replicated: true,
     };
-    const result = this.run(state, canister, { kind: 'export', name: exportName }, input, limit);
-    this.settle(state, canister, prepaid, result.instructions);
-    ctx.instructions += result.instructions;
-    if (!result.ok) {
-      this.respond(canister, ctx, rejectOf(withCanister(canister, result.error)), sink);
-      return result.instructions;
-    }
-    this.commit(state, canister, ctx, result, sink);
-    this.closeIfDone(canister, ctx, sink);
-    return result.instructions;
+    const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold);
+    return { canister, work, job, prepaid, plan: { kind: 'request', request } };
   }
 
-  private executeResponse(state: ReplicatedState, canister: CanisterState, response: Response, sink: MessageSink): bigint {
+  private prepareResponse(state: ReplicatedState, canister: CanisterState, response: Response): PreparedExecution {
+    const work: Work = { kind: 'message', message: response };
     const callback = canister.callbacks.get(response.callbackId);
-    if (!callback) return 0n; // A late response to a callback that no longer exists is dropped.
-    canister.callbacks.delete(callback.id);
-    canister.balance += response.refund + callback.reservation;
+    if (!callback) return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'drop' } };
     const ctx = canister.callContexts.get(callback.callContextId);
-    const exec = canister.execution;
-    if (!ctx || !exec) return 0n;
-
-    const isReply = response.payload.kind === 'reply';
+    if (!ctx || !canister.execution) return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'consume', callback, response } };
     const limit = this.config.instructions.update;
-    const prepaid = this.charging.prepay(canister, limit);
-    if (prepaid === undefined) {
-      // The IC keeps the response until the canister can pay; we close the context instead of losing it.
-      this.closeIfDone(canister, ctx, sink, outOfCycles(canister, this.charging.shortfall(canister, limit)));
-      return 0n;
+    const prepaid = this.fees.executionCost(limit);
+    const balance = canister.balance + this.returned(response, callback);
+    const threshold = this.fees.freezingThreshold(canister);
+    if (balance - prepaid < threshold) {
+      const error = outOfCycles(canister, prepaid + threshold - balance);
+      return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'unpayable', callback, response, error } };
     }
+    const isReply = response.payload.kind === 'reply';
     const input: MessageInput = {
       context: isReply ? 'Ry' : 'Rt',
       caller: ctx.origin.kind === 'canister' ? ctx.origin.caller.toUint8Array()
-        : ctx.origin.kind === 'ingress' ? ctx.origin.sender.toUint8Array() : Principal.managementCanister().toUint8Array(),
+        : ctx.origin.kind === 'ingress' ? ctx.origin.sender.toUint8Array() : MANAGEMENT_BYTES,
       arg: response.payload.kind === 'reply' ? response.payload.data : new Uint8Array(0),
       cyclesAvailable: ctx.cyclesAvailable,
       cyclesRefunded: response.refund,
@@ -134,51 +163,189 @@ export class ExecutionEnvironment {
       replicated: true,
     };
     const closure = isReply ? callback.reply : callback.reject;
-    const result = this.run(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit);
-    this.settle(state, canister, prepaid, result.instructions);
-    ctx.instructions += result.instructions;
-    let used = result.instructions;
-    if (result.ok) {
-      this.commit(state, canister, ctx, result, sink);
-      this.closeIfDone(canister, ctx, sink);
-      return used;
-    }
-    if (callback.cleanup) used += this.runCleanup(state, canister, ctx, callback.cleanup, input, sink);
-    this.closeIfDone(canister, ctx, sink, withCanister(canister, result.error));
-    return used;
-  }
-
-  private runCleanup(
-    state: ReplicatedState, canister: CanisterState, ctx: CallContext,
-    cleanup: { fn: number; env: number }, input: MessageInput, sink: MessageSink,
-  ): bigint {
-    const limit = this.config.instructions.cleanup;
-    const prepaid = this.charging.prepay(canister, limit);
-    if (prepaid === undefined) return 0n;
-    const result = this.run(state, canister, { kind: 'callback', ...cleanup },
-      { ...input, context: 'C', needsResponse: false, cyclesAvailable: 0n }, limit);
-    this.settle(state, canister, prepaid, result.instructions);
-    if (result.ok) this.commit(state, canister, ctx, result, sink);
-    return result.instructions;
+    const job = {
+      ...this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold),
+      cleanup: callback.cleanup,
+      callContextInstructions: ctx.instructions,
+    };
+    return { canister, work, job, prepaid, plan: { kind: 'response', response, callback } };
   }
 
   /** Heartbeat or global timer: a system task with no caller waiting. */
-  executeTask(state: ReplicatedState, canister: CanisterState, task: 'heartbeat' | 'global_timer', sink: MessageSink): bigint {
+  private prepareTask(state: ReplicatedState, canister: CanisterState, task: SystemTask): PreparedExecution {
+    const work: Work = { kind: 'task', task };
+    const skip: PreparedExecution = { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'skip' } };
     const exec = canister.execution;
-    if (!exec || canister.status !== 'running') return 0n;
+    if (!exec || canister.status !== 'running') return skip;
     const exportName = task === 'heartbeat' ? 'canister_heartbeat' : 'canister_global_timer';
-    if (!(task === 'heartbeat' ? exec.module.info.systemMethods.heartbeat : exec.module.info.systemMethods.globalTimer)) return 0n;
+    if (!(task === 'heartbeat' ? exec.module.info.systemMethods.heartbeat : exec.module.info.systemMethods.globalTimer)) return skip;
     const limit = this.config.instructions.update;
-    const prepaid = this.charging.prepay(canister, limit);
-    if (prepaid === undefined) return 0n;
-    const ctx = this.openCallContext(canister, { kind: 'system' }, exportName, 0n);
-    const result = this.run(state, canister, { kind: 'export', name: exportName }, {
-      context: 'T', caller: Principal.managementCanister().toUint8Array(), arg: new Uint8Array(0),
+    const prepaid = this.fees.executionCost(limit);
+    const threshold = this.fees.freezingThreshold(canister);
+    if (canister.balance - prepaid < threshold) return skip;
+    const input: MessageInput = {
+      context: 'T', caller: MANAGEMENT_BYTES, arg: new Uint8Array(0),
       cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true,
-    }, limit);
-    this.settle(state, canister, prepaid, result.instructions);
-    if (result.ok) this.commit(state, canister, ctx, result, sink);
-    else this.appendLog(state, canister, `[TRAP]: ${result.error.message}`);
+    };
+    const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold,
+      task === 'global_timer' ? 0n : undefined);
+    return { canister, work, job, prepaid, plan: { kind: 'task', task } };
+  }
+
+  private job(
+    state: ReplicatedState, canister: CanisterState, entry: EntryPoint, input: MessageInput, limit: bigint,
+    balance: bigint, frozenReserve: bigint, globalTimer?: bigint,
+  ): SandboxJob {
+    const view = this.view(state, canister, balance, frozenReserve);
+    return {
+      canisterId: idOf(canister),
+      module: canister.execution!.module,
+      entry,
+      input,
+      view: globalTimer === undefined ? view : { ...view, globalTimer },
+      limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
+    };
+  }
+
+  // ---- replicated execution: begin, finish, abort -------------------------------------------
+
+  /**
+   * The first slice of a long execution was used: the message leaves the queue (the scheduler
+   * dequeues it) and its prepayment is taken, so nothing else can spend those cycles meanwhile.
+   */
+  begin(prepared: PreparedExecution, slice: bigint): void {
+    const { canister, work } = prepared;
+    if (canister.scheduler.paused) throw new Error(`canister ${canister.idText} already has a paused execution`);
+    canister.balance -= prepared.prepaid;
+    let timerBefore: bigint | undefined;
+    if (work.kind === 'task' && work.task === 'global_timer') {
+      timerBefore = canister.globalTimer;
+      canister.globalTimer = 0n;
+    }
+    canister.scheduler.paused = { work, prepaid: prepared.prepaid, instructions: slice, slices: 1, timerBefore };
+  }
+
+  /** Another slice of a paused execution was used. */
+  continue(canister: CanisterState, slice: bigint): void {
+    const paused = canister.scheduler.paused;
+    if (!paused) throw new Error(`canister ${canister.idText} has no paused execution`);
+    paused.instructions += slice;
+    paused.slices++;
+  }
+
+  /**
+   * Undoes `begin` for an execution aborted before it finished (install_code, a checkpoint, too
+   * many paused executions): the cycles come back and the message goes back to the front of the
+   * queue, to start over later. Returns the work for the scheduler to requeue.
+   */
+  abort(canister: CanisterState): Work {
+    const paused = canister.scheduler.paused;
+    if (!paused) throw new Error(`canister ${canister.idText} has no paused execution`);
+    this.host.abort(idOf(canister));
+    canister.balance += paused.prepaid;
+    if (paused.timerBefore !== undefined && canister.globalTimer === 0n) canister.globalTimer = paused.timerBefore;
+    canister.scheduler.paused = undefined;
+    return paused.work;
+  }
+
+  /**
+   * Applies a finished execution (`result` undefined when there was no job). The scheduler has
+   * removed the work from the queue. Returns the instructions charged for.
+   */
+  finish(state: ReplicatedState, prepared: PreparedExecution, result: JobResult | undefined, sink: MessageSink): bigint {
+    const { canister, plan } = prepared;
+    const wasPaused = canister.scheduler.paused !== undefined;
+    if (wasPaused) {
+      canister.scheduler.paused = undefined;
+    } else if (prepared.job) {
+      canister.balance -= prepared.prepaid;
+      if (plan.kind === 'task' && plan.task === 'global_timer') canister.globalTimer = 0n;
+    }
+    switch (plan.kind) {
+      case 'refuse': {
+        const request = (prepared.work as { message: Request }).message;
+        const ctx = this.openCallContext(canister, request.origin, request.method, request.cycles);
+        this.respond(canister, ctx, rejectOf(plan.error), sink);
+        return 0n;
+      }
+      case 'drop':
+        // A response nobody waits for any more (its best-effort call timed out): its cycles are lost.
+        if (prepared.work.kind === 'message' && prepared.work.message.kind === 'response') state.cyclesBurned += prepared.work.message.refund;
+        return 0n;
+      case 'skip':
+        return 0n;
+      case 'consume':
+        canister.callbacks.delete(plan.callback.id);
+        this.returnReservation(state, canister, plan.response, plan.callback);
+        return 0n;
+      case 'unpayable': {
+        canister.callbacks.delete(plan.callback.id);
+        this.returnReservation(state, canister, plan.response, plan.callback);
+        const ctx = canister.callContexts.get(plan.callback.callContextId)!;
+        // The IC keeps the response until the canister can pay; we close the context instead of losing it.
+        this.closeIfDone(canister, ctx, sink, plan.error);
+        return 0n;
+      }
+      case 'request':
+        return this.finishRequest(state, prepared, plan.request, result!, sink);
+      case 'response':
+        return this.finishResponse(state, prepared, plan.response, plan.callback, result!, sink);
+      case 'task':
+        return this.finishTask(state, prepared, plan.task, result!, sink);
+    }
+  }
+
+  private finishRequest(state: ReplicatedState, prepared: PreparedExecution, request: Request, result: JobResult, sink: MessageSink): bigint {
+    const { canister } = prepared;
+    const ctx = this.openCallContext(canister, request.origin, request.method, request.cycles);
+    this.settle(state, canister, prepared.prepaid, result.instructions);
+    ctx.instructions += result.instructions;
+    const r = result.main;
+    if (!r.ok) {
+      this.logTrap(state, canister, r);
+      this.respond(canister, ctx, rejectOf(withCanister(canister, r.error)), sink);
+      return result.instructions;
+    }
+    this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink);
+    this.closeIfDone(canister, ctx, sink);
+    return result.instructions;
+  }
+
+  private finishResponse(
+    state: ReplicatedState, prepared: PreparedExecution, response: Response, callback: Callback, result: JobResult, sink: MessageSink,
+  ): bigint {
+    const { canister } = prepared;
+    canister.callbacks.delete(callback.id);
+    this.returnReservation(state, canister, response, callback);
+    const ctx = canister.callContexts.get(callback.callContextId)!;
+    this.settle(state, canister, prepared.prepaid, result.instructions);
+    ctx.instructions += result.instructions;
+    const viewBalance = prepared.job!.view.balance;
+    if (result.main.ok) {
+      this.commit(state, canister, ctx, result.main, viewBalance, sink);
+      this.closeIfDone(canister, ctx, sink);
+      return result.instructions;
+    }
+    this.logTrap(state, canister, result.main);
+    let error = withCanister(canister, result.main.error);
+    if (result.cleanup?.ok) this.commit(state, canister, ctx, result.cleanup, viewBalance, sink);
+    else if (result.cleanup) {
+      // As the IC reports it: the callback's error, then the cleanup's.
+      this.logTrap(state, canister, result.cleanup);
+      error = new CanisterError(error.code, `${error.message}\n\ncall_on_cleanup also failed:\n\n${result.cleanup.error.message}`, { cause: error });
+    }
+    this.closeIfDone(canister, ctx, sink, error);
+    return result.instructions;
+  }
+
+  private finishTask(state: ReplicatedState, prepared: PreparedExecution, task: SystemTask, result: JobResult, sink: MessageSink): bigint {
+    const { canister } = prepared;
+    const exportName = task === 'heartbeat' ? 'canister_heartbeat' : 'canister_global_timer';
+    const ctx = this.openCallContext(canister, { kind: 'system' }, exportName, 0n);
+    this.settle(state, canister, prepared.prepaid, result.instructions);
+    const r = result.main;
+    if (r.ok) this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink);
+    else this.logTrap(state, canister, r);
     this.closeIfDone(canister, ctx, sink);
     return result.instructions;
   }
@@ -203,11 +370,10 @@ export class ExecutionEnvironment {
       return reject(new CanisterError(ErrorCode.CanisterMethodNotFound,
         `Error from Canister ${canister.idText}: Canister has no query method '${method}'.`));
     }
-    const limit = this.config.instructions.query;
-    const result = this.run(state, canister, { kind: 'export', name: exportName }, {
+    const result = this.runQuery(state, canister, { kind: 'export', name: exportName }, {
       context: exportName.startsWith('canister_query') ? 'NRQ' : 'CQ', caller: caller.toUint8Array(), arg,
       cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n, needsResponse: true, replicated: false,
-    }, limit, false, certificate);
+    }, this.config.instructions.query, certificate);
     if (!result.ok) return reject(withCanister(canister, result.error), result.instructions);
     const response = result.outcome.response;
     if (!response) {
@@ -225,16 +391,24 @@ export class ExecutionEnvironment {
     const exec = canister.execution;
     if (!exec) return emptyCanister(canister);
     if (!exec.module.info.systemMethods.inspectMessage) return undefined;
-    const result = this.run(state, canister, { kind: 'export', name: 'canister_inspect_message' }, {
+    const result = this.runQuery(state, canister, { kind: 'export', name: 'canister_inspect_message' }, {
       context: 'F', caller: caller.toUint8Array(), arg, methodName: method, cyclesAvailable: 0n, cyclesRefunded: 0n,
       rejectCode: 0, deadline: 0n, needsResponse: false, replicated: false,
-    }, this.config.instructions.inspectMessage, false);
+    }, this.config.instructions.inspectMessage);
     if (!result.ok) return withCanister(canister, result.error);
     if (!result.outcome.messageAccepted) {
       return new CanisterError(ErrorCode.CanisterRejectedMessage,
         `Error from Canister ${canister.idText}: Canister rejected the message`);
     }
     return undefined;
+  }
+
+  private runQuery(
+    state: ReplicatedState, canister: CanisterState, entry: EntryPoint, input: MessageInput, limit: bigint, certificate?: Uint8Array,
+  ): SandboxResult {
+    const sandbox = this.host.querySandbox(canister);
+    const view = { ...this.view(state, canister, canister.balance), certificate };
+    return sandbox.run(entry, input, view, this.fees, this.limits(canister, limit), { persist: false });
   }
 
   // ---- code installation (driven by the management canister) --------------------------------
@@ -251,15 +425,13 @@ export class ExecutionEnvironment {
       throw new CanisterError(ErrorCode.CanisterWasmModuleNotFound,
         `Error from Canister ${canister.idText}: Attempted to execute a message, but the canister contains no Wasm module.`);
     }
+    if (canister.scheduler.paused) throw new Error(`install_code on ${canister.idText} with a paused execution: abort it first`);
     const limit = this.config.instructions.install;
     const prepaid = this.charging.prepay(canister, limit);
     if (prepaid === undefined) throw outOfCycles(canister, this.charging.shortfall(canister, limit));
 
-    const stableBackup = canister.stable;
     let used = 0n;
     const fail = (error: CanisterError, phase: string): never => {
-      canister.stable = stableBackup;
-      this.sandboxes.delete(canister.idText); // rebuilt from the persisted state on next use
       this.settle(state, canister, prepaid, used);
       throw new CanisterError(error.code, `Error from Canister ${canister.idText}: ${phase}: ${error.message}`, { cause: error });
     };
@@ -269,17 +441,18 @@ export class ExecutionEnvironment {
       needsResponse: false, replicated: true,
     });
 
-    // Work on a copy of stable memory so that a failure anywhere leaves the canister untouched.
+    // Sandboxes work on copies of stable memory so that a failure anywhere leaves the canister untouched.
     let stable: PageMap = req.mode === 'upgrade' ? canister.stable.clone() : new PageMap();
     if (req.mode === 'upgrade' && old && old.module.info.systemMethods.preUpgrade && !req.skipPreUpgrade) {
       const sandbox = Sandbox.restore(old.module, { heap: old.heap, stable, globals: old.globals }, this.config.stableMemoryBytes);
       const r = sandbox.run({ kind: 'export', name: 'canister_pre_upgrade' }, taskInput('G', new Uint8Array(0)),
-        this.view(state, canister), this.fees, this.limits(canister, limit - used), { heap: old.heap, stable, globals: old.globals });
+        this.view(state, canister, canister.balance), this.fees, this.limits(canister, limit - used));
       used += r.instructions;
       if (!r.ok) fail(r.error, 'Pre-upgrade failed');
       stable = sandbox.stable.pages;
     }
-    const view = this.view(state, canister);
+    // The new code runs as the canister's next version (pre_upgrade above saw the current one).
+    const view = { ...this.view(state, canister, canister.balance), version: canister.version + 1n };
     const installed = Sandbox.install(compiled, stable, view, this.fees, this.limits(canister, limit - used));
     used += installed.instructions;
     if ('error' in installed) return fail(installed.error, 'Start function failed');
@@ -287,9 +460,7 @@ export class ExecutionEnvironment {
     const init = req.mode === 'upgrade' ? 'canister_post_upgrade' : 'canister_init';
     let outcome: ApiOutcome | undefined;
     if (sandbox.hasExport(init)) {
-      const snap = sandbox.heapSnapshot();
-      const r = sandbox.run({ kind: 'export', name: init }, taskInput('I', req.arg), view, this.fees,
-        this.limits(canister, limit - used), { heap: snap.heap, stable, globals: snap.globals });
+      const r = sandbox.run({ kind: 'export', name: init }, taskInput('I', req.arg), view, this.fees, this.limits(canister, limit - used));
       used += r.instructions;
       if (!r.ok) return fail(r.error, req.mode === 'upgrade' ? 'Post-upgrade failed' : 'Init failed');
       outcome = r.outcome;
@@ -303,8 +474,8 @@ export class ExecutionEnvironment {
     for (const index of stable.indices()) stable.dirty.add(index);
     canister.globalTimer = 0n;
     if (req.mode !== 'upgrade') canister.certifiedData = new Uint8Array(0);
-    this.sandboxes.set(canister.idText, sandbox);
-    if (outcome) this.applySystemState(state, canister, outcome);
+    this.host.invalidate(idOf(canister));
+    if (outcome) this.applySystemState(state, canister, outcome, view.balance);
     canister.version++;
     canister.installCount++;
     this.settle(state, canister, prepaid, used);
@@ -313,6 +484,7 @@ export class ExecutionEnvironment {
 
   /** uninstall_code (and running out of cycles): code and memories go, settings stay. */
   uninstall(canister: CanisterState, sink: MessageSink): void {
+    if (canister.scheduler.paused) throw new Error(`uninstall_code on ${canister.idText} with a paused execution: abort it first`);
     this.rejectOpenCalls(canister, sink, 'Canister has been uninstalled.');
     canister.execution = undefined;
     canister.stable.clear();
@@ -320,12 +492,12 @@ export class ExecutionEnvironment {
     canister.certifiedData = new Uint8Array(0);
     canister.globalTimer = 0n;
     canister.version++;
-    this.sandboxes.delete(canister.idText);
+    this.host.invalidate(idOf(canister));
   }
 
   /** Forgets the live instance (canister deleted or state reloaded). */
   evict(canisterId: string): void {
-    this.sandboxes.delete(canisterId);
+    this.host.invalidate(canisterId);
   }
 
   prepareModule(wasm: Uint8Array): CompiledCanisterModule {
@@ -341,31 +513,16 @@ export class ExecutionEnvironment {
 
   // ---- internals -----------------------------------------------------------------------------
 
-  private run(
-    state: ReplicatedState, canister: CanisterState, entry: EntryPoint, input: MessageInput, limit: bigint,
-    persist = true, certificate?: Uint8Array,
-  ): SandboxResult {
-    const exec = canister.execution!;
-    const persisted = { heap: exec.heap, stable: canister.stable, globals: exec.globals };
-    let sandbox = this.sandboxes.get(canister.idText);
-    if (!sandbox || sandbox.compiled !== exec.module || sandbox.stable.pages !== canister.stable) {
-      sandbox = Sandbox.restore(exec.module, persisted, this.config.stableMemoryBytes);
-      this.sandboxes.set(canister.idText, sandbox);
-    }
-    const view = this.view(state, canister, certificate);
-    return sandbox.run(entry, input, view, this.fees, this.limits(canister, limit), persisted, persist);
-  }
-
-  private view(state: ReplicatedState, canister: CanisterState, certificate?: Uint8Array): CanisterView {
+  /** The canister as the System API sees it; `balance` is after the prepayment for the message. */
+  private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): CanisterView {
     return {
       canisterId: canister.id.toUint8Array(),
       controllers: canister.settings.controllers.map((c) => c.toUint8Array()),
       status: canister.status === 'running' ? 1 : canister.status === 'stopping' ? 2 : 3,
       version: canister.version,
-      balance: canister.balance,
-      frozenReserve: this.fees.freezingThreshold(canister),
+      balance,
+      frozenReserve,
       globalTimer: canister.globalTimer,
-      certificate,
       envVars: canister.settings.environmentVariables,
       subnetId: this.subnet.subnetId.toUint8Array(),
       rootKey: this.subnet.rootKey(),
@@ -382,6 +539,25 @@ export class ExecutionEnvironment {
     };
   }
 
+  /** What a response gives back: its refund and the call's reservation, less the response's transmission. */
+  private returned(response: Response, callback: Callback): bigint {
+    return response.refund + callback.reservation - this.responseTransmission(response, callback);
+  }
+
+  private responseTransmission(response: Response, callback: Callback): bigint {
+    const p = response.payload;
+    const bytes = BigInt(p.kind === 'reply' ? p.data.length : new TextEncoder().encode(p.message).length);
+    const cost = this.fees.responseTransmissionCost(bytes);
+    return cost < callback.reservation ? cost : callback.reservation;
+  }
+
+  private returnReservation(state: ReplicatedState, canister: CanisterState, response: Response, callback: Callback): void {
+    const transmission = this.responseTransmission(response, callback);
+    canister.balance += response.refund + callback.reservation - transmission;
+    canister.burn('call', transmission);
+    state.cyclesBurned += transmission;
+  }
+
   private settle(state: ReplicatedState, canister: CanisterState, prepaid: bigint, used: bigint): void {
     state.cyclesBurned += this.charging.settle(canister, prepaid, used);
   }
@@ -393,20 +569,21 @@ export class ExecutionEnvironment {
   }
 
   /** Applies a successful execution: memories, system state, outgoing calls, the response. */
-  private commit(state: ReplicatedState, canister: CanisterState, ctx: CallContext, result: Extract<SandboxResult, { ok: true }>, sink: MessageSink): void {
+  private commit(
+    state: ReplicatedState, canister: CanisterState, ctx: CallContext, result: Extract<SandboxResult, { ok: true }>,
+    viewBalance: bigint, sink: MessageSink,
+  ): void {
     const exec = canister.execution!;
+    // `write` copies into the page the map already has (setPage would allocate a new one).
     exec.heap.sizeBytes = result.heap.sizeBytes;
-    for (const p of result.heap.pages) exec.heap.setPage(p.index, p.bytes);
+    for (const p of result.heap.pages) exec.heap.write(p.index * PAGE_SIZE, p.bytes);
     exec.globals = [...result.globals];
     canister.stable.sizeBytes = result.stable.sizeBytes;
-    if (canister.stable !== this.sandboxes.get(canister.idText)?.stable.pages) {
-      for (const p of result.stable.pages) canister.stable.setPage(p.index, p.bytes);
-    } else {
-      for (const p of result.stable.pages) canister.stable.dirty.add(p.index);
-    }
+    for (const p of result.stable.pages) canister.stable.write(p.index * PAGE_SIZE, p.bytes);
+    this.host.committed(canister, result);
     const o = result.outcome;
     ctx.cyclesAvailable -= o.cyclesAccepted;
-    this.applySystemState(state, canister, o);
+    this.applySystemState(state, canister, o, viewBalance);
     for (const call of o.calls) {
       const id = canister.nextCallbackId++;
       const deadline = call.timeoutSeconds === undefined ? 0n : state.time + BigInt(call.timeoutSeconds) * 1_000_000_000n;
@@ -429,8 +606,13 @@ export class ExecutionEnvironment {
     canister.version++;
   }
 
-  private applySystemState(state: ReplicatedState, canister: CanisterState, o: ApiOutcome): void {
-    canister.balance = o.balance;
+  /**
+   * The outcome's balance is relative to the balance the message saw: apply the difference, so
+   * that what happened to the balance meanwhile (the settled prepayment, a deposit while a long
+   * execution was paused) is kept.
+   */
+  private applySystemState(state: ReplicatedState, canister: CanisterState, o: ApiOutcome, viewBalance: bigint): void {
+    canister.balance += o.balance - viewBalance;
     if (o.cyclesBurned > 0n) {
       canister.burn('cycles_burn', o.cyclesBurned);
       state.cyclesBurned += o.cyclesBurned;
@@ -440,10 +622,17 @@ export class ExecutionEnvironment {
     for (const line of o.logs) this.appendLog(state, canister, line);
   }
 
+  /** A failed execution keeps what it printed in the canister's logs, followed by the trap. */
+  private logTrap(state: ReplicatedState, canister: CanisterState, r: Extract<SandboxResult, { ok: false }>): void {
+    for (const line of r.logs ?? []) this.appendLog(state, canister, line);
+    this.appendLog(state, canister, `[TRAP]: ${r.error.message}`);
+  }
+
   appendLog(state: ReplicatedState, canister: CanisterState, line: Uint8Array | string): void {
     const content = typeof line === 'string' ? new TextEncoder().encode(line) : line;
     canister.logs.push({ idx: canister.nextLogIdx++, timestampNanos: state.time, content });
-    let total = canister.logs.reduce((n, r) => n + r.content.length, 0);
+    let total = 0;
+    for (const r of canister.logs) total += r.content.length;
     while (total > MAX_LOG_BYTES && canister.logs.length > 1) total -= canister.logs.shift()!.content.length;
   }
 

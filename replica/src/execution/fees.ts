@@ -9,9 +9,10 @@ import {
   ingressInductionCost,
   prepaymentForResponseExecution,
   prepaymentForResponseTransmission,
+  scaledFee,
   signatureCost,
   xnetCallCost,
-  xnetCallTransmissionCost,
+  xnetTransmissionCost,
   type FeeSchedule,
 } from '../cycles/index.js';
 import type { CanisterState } from '../state/index.js';
@@ -37,8 +38,12 @@ export function executionFees(schedule: FeeSchedule): ExecutionFees {
     idleCyclesBurnedPerDay: (c) => idleCyclesBurnedPerDay(schedule, usage(c)),
     createCanisterCost: () => canisterCreationCost(schedule),
     callCost: (method, payload) => xnetCallCost(schedule, method, payload),
-    requestTransmissionCost: (method, payload) => xnetCallTransmissionCost(schedule, method + payload),
+    // The call fee and the request's bytes are burned at call_perform; the reservation covers the
+    // response's execution and the largest response's transmission, and comes back when the
+    // response arrives, less what transmitting the actual response cost.
+    requestTransmissionCost: (method, payload) => scaledFee(schedule, 'xnetCallFee') + xnetTransmissionCost(schedule, method + payload),
     responseReservation: () => prepaymentForResponseExecution(schedule) + prepaymentForResponseTransmission(schedule),
+    responseTransmissionCost: (bytes) => xnetTransmissionCost(schedule, bytes),
     httpRequestCost: (request, maxResponse) => httpRequestCost(schedule, request, maxResponse),
     thresholdKeyCost: (kind, keyName, variant) => {
       const known = KNOWN_KEYS[kind];

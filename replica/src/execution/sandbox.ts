@@ -1,9 +1,13 @@
 // One canister's live Wasm instance. Runs one entry point at a time against the instrumented
 // module, keeps pre-images of every page it writes, and either commits (returning the page
 // deltas for the owner of the replicated state) or rolls back to the state before the message.
+//
+// A sandbox owns its memories: the Wasm memory and a stable-memory page map of its own. The
+// replicated state (on the main thread) applies the returned deltas to its copy, so a sandbox can
+// live in a worker thread, and a long (DTS) execution in progress is never visible to queries.
 
 import { CanisterError, ErrorCode } from '../errors.js';
-import { PAGE_SHIFT, PAGE_SIZE, PageMap } from '../state/page-map.js';
+import { PAGE_SHIFT, PAGE_SIZE, PageMap, isZero } from '../state/page-map.js';
 import {
   CanisterTrap,
   SystemApi,
@@ -14,7 +18,8 @@ import {
   type SandboxAccess,
   type SystemApiLimits,
 } from '../system-api/index.js';
-import { INSTRUMENTATION, type CompiledCanisterModule } from '../wasm/index.js';
+import { INSTRUMENTATION, type InstrumentedModule, type ModuleInfo } from '../wasm/types.js';
+import type { CompiledWasmModule } from '../wasm/engine.js';
 import { JournaledStableMemory, WASM_PAGE } from './stable-memory.js';
 
 export type EntryPoint =
@@ -23,9 +28,21 @@ export type EntryPoint =
 
 export type GlobalValue = number | bigint;
 
+/**
+ * What a sandbox needs of a compiled canister module: the compiled code and the names the
+ * instrumentation exported. A `CompiledCanisterModule` is one; workers receive just this part.
+ */
+export interface SandboxModule {
+  readonly hashHex: string;
+  readonly module: CompiledWasmModule;
+  readonly info: Pick<ModuleInfo, 'imports'>;
+  readonly instrumented: Pick<InstrumentedModule, 'exports'>;
+}
+
 /** The persisted execution state of a canister: what survives between messages. */
 export interface ExecutionSnapshot {
   readonly heap: PageMap;
+  /** Owned by the sandbox restored from the snapshot (pass a copy of the canister's). */
   readonly stable: PageMap;
   readonly globals: readonly GlobalValue[];
 }
@@ -36,12 +53,33 @@ export interface PageDelta {
 }
 
 export interface SandboxLimits {
-  /** Instructions this message may execute in total. */
+  /** Instructions this message may execute in total (the message limit). */
   readonly instructions: bigint;
+  /**
+   * Deterministic time slicing: instructions per slice. When a slice is used up before the
+   * message limit, the `onSlice` hook of the run decides whether to go on; undefined: one slice.
+   */
+  readonly slice?: bigint;
   /** Heap size limit in bytes (the canister's wasm_memory_limit, at most 4 GiB). */
   readonly wasmMemoryBytes: number;
   readonly stableMemoryBytes: bigint;
   readonly systemApi?: SystemApiLimits;
+}
+
+/**
+ * Called at the end of each slice with the instructions the message executed so far. It may
+ * block (a worker waits for the next round); 'abort' rolls the message back.
+ */
+export type SliceHook = (executedSoFar: bigint) => 'continue' | 'abort';
+
+export interface RunOptions {
+  /** false (non-replicated queries): always roll back, but return the outcome. Default true. */
+  readonly persist?: boolean;
+  readonly onSlice?: SliceHook;
+  /** Instructions of the first slice, if it is not a whole one (a cleanup finishing a slice). */
+  readonly firstSlice?: bigint;
+  /** Instructions the call context executed before this message (`performance_counter(1)`). */
+  readonly callContextInstructions?: bigint;
 }
 
 export type SandboxResult =
@@ -53,7 +91,16 @@ export type SandboxResult =
       readonly stable: { readonly sizeBytes: number; readonly pages: readonly PageDelta[] };
       readonly globals: readonly GlobalValue[];
     }
-  | { readonly ok: false; readonly error: CanisterError; readonly instructions: bigint };
+  /** `logs`: what the message printed before it trapped (canister logs keep it). */
+  | { readonly ok: false; readonly error: CanisterError; readonly instructions: bigint; readonly logs?: readonly Uint8Array[] };
+
+/** Thrown out of `Sandbox.run` when the slice hook aborted the message (it was rolled back). */
+export class ExecutionAborted extends Error {
+  override readonly name = 'ExecutionAborted';
+  constructor(readonly instructions: bigint) {
+    super('the execution was aborted');
+  }
+}
 
 interface Live {
   readonly instance: WebAssembly.Instance;
@@ -65,17 +112,36 @@ interface Live {
   readonly table?: WebAssembly.Table;
 }
 
+/** Raised inside the Wasm call stack to unwind an aborted execution; never leaves the sandbox. */
+const ABORT = Symbol('abort');
+
+/** Page buffers for pre-images, reused from message to message (per thread). */
+const sparePages: Uint8Array[] = [];
+const MAX_SPARE_PAGES = 1024;
+
+function releasePages(journal: Map<number, Uint8Array>): void {
+  for (const page of journal.values()) if (sparePages.length < MAX_SPARE_PAGES) sparePages.push(page);
+  journal.clear();
+}
+
+/** Pages a fresh instance of a module has non-zero (its data segments), per compiled module. */
+const dataPagesOf = new WeakMap<object, readonly number[]>();
+
 export class Sandbox implements SandboxAccess {
   private live: Live | undefined;
   private view: Uint8Array = new Uint8Array(0);
   private readonly heapJournal = new Map<number, Uint8Array>();
   private api: SystemApi | undefined;
+  private fns: Record<string, (...args: never[]) => unknown> | undefined;
+  /** Instructions granted to the current message so far (slices add up). */
   private budget = 0n;
   private limits: SandboxLimits | undefined;
+  private onSlice: SliceHook | undefined;
+  private contextInstructions = 0n;
   readonly stable: JournaledStableMemory;
 
   private constructor(
-    readonly compiled: CompiledCanisterModule,
+    readonly compiled: SandboxModule,
     stablePages: PageMap,
     stableLimit: bigint,
   ) {
@@ -87,33 +153,45 @@ export class Sandbox implements SandboxAccess {
    * charged to the install's instruction limit. Returns the sandbox or the trap.
    */
   static install(
-    compiled: CompiledCanisterModule,
+    compiled: SandboxModule,
     stable: PageMap,
     view: CanisterView,
     costs: CallCosts,
     limits: SandboxLimits,
   ): { sandbox: Sandbox; instructions: bigint } | { error: CanisterError; instructions: bigint } {
     const sandbox = new Sandbox(compiled, stable, limits.stableMemoryBytes);
-    sandbox.begin(startMessage(view), view, costs, limits);
+    sandbox.begin(startMessage(view), view, costs, { ...limits, slice: undefined }, undefined, undefined);
     try {
       sandbox.instantiate();
       const instructions = sandbox.instructionsExecuted();
       sandbox.stable.commit();
-      sandbox.heapJournal.clear();
+      releasePages(sandbox.heapJournal);
       return { sandbox, instructions };
     } catch (e) {
       const instructions = sandbox.budget - (sandbox.live ? (sandbox.live.counter.value as bigint) : sandbox.budget);
       sandbox.stable.rollback();
       return { error: toCanisterError(e), instructions };
     } finally {
-      sandbox.api = undefined;
+      sandbox.end();
     }
   }
 
-  /** An instance restored from persisted state (after restart, or a rollback that grew memory). */
-  static restore(compiled: CompiledCanisterModule, snapshot: ExecutionSnapshot, stableLimit: bigint): Sandbox {
+  /** An instance restored from persisted state; the sandbox takes ownership of `snapshot.stable`. */
+  static restore(compiled: SandboxModule, snapshot: ExecutionSnapshot, stableLimit: bigint): Sandbox {
     const sandbox = new Sandbox(compiled, snapshot.stable, stableLimit);
-    sandbox.reinstantiate(snapshot.heap, snapshot.globals);
+    sandbox.reinstantiate(snapshot.globals, (memory) => {
+      const want = Math.ceil(snapshot.heap.sizeBytes / WASM_PAGE);
+      const have = memory.buffer.byteLength / WASM_PAGE;
+      if (want > have) memory.grow(want - have);
+      const bytes = new Uint8Array(memory.buffer);
+      // A fresh memory is zero but for the data segments: clear those, then write the pages.
+      const present = snapshot.heap.indices();
+      const written = new Set(present);
+      for (const page of dataPagesOf.get(compiled.module)!) {
+        if (!written.has(page)) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+      }
+      for (const index of present) bytes.set(snapshot.heap.page(index), index * PAGE_SIZE);
+    });
     return sandbox;
   }
 
@@ -129,8 +207,8 @@ export class Sandbox implements SandboxAccess {
 
   /**
    * Runs one entry point. On success the changes stay in the instance and the deltas are
-   * returned for the persisted state; on a trap everything is rolled back.
-   * `persist: false` (non-replicated queries) always rolls back but returns the outcome.
+   * returned for the persisted state; on a trap everything is rolled back. Throws
+   * `ExecutionAborted` (after rolling back) when the slice hook aborts the message.
    */
   run(
     entry: EntryPoint,
@@ -138,32 +216,50 @@ export class Sandbox implements SandboxAccess {
     view: CanisterView,
     costs: CallCosts,
     limits: SandboxLimits,
-    persisted: ExecutionSnapshot,
-    persist = true,
+    options: RunOptions = {},
   ): SandboxResult {
     const live = this.mustLive();
     const globalsBefore = live.globals.map((g) => g.value);
     const pagesBefore = live.memory.buffer.byteLength / WASM_PAGE;
-    this.begin(message, view, costs, limits);
+    this.begin(message, view, costs, limits, options.onSlice, options.firstSlice);
+    this.contextInstructions = options.callContextInstructions ?? 0n;
     live.dirtyPage.value = -1;
     live.callDepth.value = 0;
     try {
       this.invoke(live, entry);
       const outcome = this.api!.finish();
       const instructions = this.instructionsExecuted();
-      if (!persist) {
-        this.rollback(live, globalsBefore, pagesBefore, persisted);
-        return { ok: true, outcome, instructions, heap: emptyDelta(persisted.heap), stable: emptyDelta(persisted.stable), globals: globalsBefore };
+      if (options.persist === false) {
+        this.rollback(globalsBefore, pagesBefore);
+        return { ok: true, outcome, instructions, heap: { sizeBytes: pagesBefore * WASM_PAGE, pages: [] }, stable: { sizeBytes: this.stable.pages.sizeBytes, pages: [] }, globals: globalsBefore };
       }
       return { ok: true, outcome, instructions, ...this.commit(live) };
     } catch (e) {
       const instructions = this.instructionsExecuted();
-      const error = toCanisterError(e);
-      this.rollback(live, globalsBefore, pagesBefore, persisted);
-      return { ok: false, error, instructions };
+      const logs = this.api?.outcome.logs;
+      this.rollback(globalsBefore, pagesBefore);
+      if (e === ABORT) throw new ExecutionAborted(instructions);
+      return { ok: false, error: toCanisterError(e), instructions, logs: logs?.length ? logs : undefined };
     } finally {
-      this.api = undefined;
+      this.end();
     }
+  }
+
+  /**
+   * Applies deltas committed by another instance of the same canister (a worker's), so that this
+   * one (kept on the main thread for queries) stays equal to the persisted state.
+   */
+  applyCommitted(result: Extract<SandboxResult, { ok: true }>): void {
+    const live = this.mustLive();
+    const wantPages = result.heap.sizeBytes / WASM_PAGE;
+    const havePages = live.memory.buffer.byteLength / WASM_PAGE;
+    if (wantPages > havePages) live.memory.grow(wantPages - havePages);
+    const mem = this.memory();
+    for (const p of result.heap.pages) mem.set(p.bytes, p.index * PAGE_SIZE);
+    live.globals.forEach((g, i) => (g.value = result.globals[i]!));
+    this.stable.pages.sizeBytes = result.stable.sizeBytes;
+    for (const p of result.stable.pages) this.stable.pages.setPage(p.index, p.bytes);
+    this.stable.commit();
   }
 
   // ---- SandboxAccess (called by the System API) ---------------------------------------------
@@ -193,16 +289,29 @@ export class Sandbox implements SandboxAccess {
   }
 
   callContextInstructions(): bigint {
-    return 0n;
+    return this.contextInstructions;
   }
 
   // ---- internals -----------------------------------------------------------------------------
 
-  private begin(message: MessageInput, view: CanisterView, costs: CallCosts, limits: SandboxLimits): void {
+  private begin(
+    message: MessageInput, view: CanisterView, costs: CallCosts, limits: SandboxLimits,
+    onSlice: SliceHook | undefined, firstSlice: bigint | undefined,
+  ): void {
     this.api = new SystemApi(this, message, view, costs, limits.systemApi);
+    this.fns = this.api.functions();
     this.limits = limits;
-    this.budget = limits.instructions;
-    if (this.live) this.live.counter.value = limits.instructions;
+    this.onSlice = onSlice;
+    const sliced = onSlice !== undefined && limits.slice !== undefined && limits.slice < limits.instructions;
+    const first = firstSlice ?? limits.slice ?? limits.instructions;
+    this.budget = sliced ? (first < limits.instructions ? first : limits.instructions) : limits.instructions;
+    if (this.live) this.live.counter.value = this.budget;
+  }
+
+  private end(): void {
+    this.api = undefined;
+    this.fns = undefined;
+    this.onSlice = undefined;
   }
 
   private invoke(live: Live, entry: EntryPoint): void {
@@ -215,20 +324,31 @@ export class Sandbox implements SandboxAccess {
       return;
     }
     const table = live.table;
-    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as ((env: number) => void) | null) : null;
+    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as ((env: number) => unknown) | null) : null;
     if (typeof fn !== 'function') {
       throw CanisterTrap.contract(`Canister's callback at table index ${entry.fn} is not a function`);
     }
-    fn(entry.env);
+    // The IC calls a callback with call_indirect of type (i32) -> (): another signature traps.
+    // From JS only the parameter count can be checked before the call; an i64 parameter fails on
+    // entry, a result shows afterwards (the message is rolled back then).
+    const mismatch = () => CanisterTrap.trapped(`indirect call type mismatch: the callback at table index ${entry.fn} is not of type (i32) -> ()`);
+    if (fn.length !== 1) throw mismatch();
+    let result: unknown;
+    try {
+      result = fn(entry.env);
+    } catch (e) {
+      if (e instanceof TypeError && /BigInt/.test(e.message)) throw mismatch();
+      throw e;
+    }
+    if (result !== undefined) throw mismatch();
   }
 
   private imports(): WebAssembly.Imports {
     const ic0: Record<string, (...args: never[]) => unknown> = {};
     for (const name of this.compiled.info.imports) {
-      ic0[name] = (...args: never[]) => {
-        const fns = this.api!.functions() as Record<string, (...a: never[]) => unknown>;
-        return fns[name]!(...args);
-      };
+      // The System API object is created per message; the wrappers look its functions up per
+      // call, so one set of imports serves the instance for its whole life.
+      ic0[name] = (...args: never[]) => this.fns![name]!(...args);
     }
     return {
       ic0,
@@ -247,13 +367,10 @@ export class Sandbox implements SandboxAccess {
     };
   }
 
-  private instantiate(): void {
-    // The System API object is created per message; the import wrappers look it up per call, so
-    // one set of imports serves the instance for its whole life.
-    const instance = new WebAssembly.Instance(this.compiled.module, this.imports());
+  private bind(instance: WebAssembly.Instance): Live {
     const ex = instance.exports;
     const names = this.compiled.instrumented.exports;
-    this.live = {
+    return {
       instance,
       memory: ex[names.memory] as WebAssembly.Memory,
       counter: ex[INSTRUMENTATION.instructionCounterExport] as WebAssembly.Global,
@@ -262,34 +379,24 @@ export class Sandbox implements SandboxAccess {
       globals: names.globals.map((g) => ex[g.exportName] as WebAssembly.Global),
       table: names.table ? (ex[names.table] as WebAssembly.Table) : undefined,
     };
+  }
+
+  private instantiate(): void {
+    this.live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
     this.live.counter.value = this.budget;
     this.live.dirtyPage.value = -1;
     this.live.callDepth.value = 0;
     const start = this.compiled.instrumented.exports.start;
-    if (start) (ex[start] as () => void)();
+    if (start) (this.live.instance.exports[start] as () => void)();
   }
 
-  /** A new instance whose memory and globals are the persisted ones (start is not run again). */
-  private reinstantiate(heap: PageMap, globals: readonly GlobalValue[]): void {
-    const instance = new WebAssembly.Instance(this.compiled.module, this.imports());
-    const ex = instance.exports;
-    const names = this.compiled.instrumented.exports;
-    const memory = ex[names.memory] as WebAssembly.Memory;
-    const have = memory.buffer.byteLength / WASM_PAGE;
-    const want = Math.ceil(heap.sizeBytes / WASM_PAGE);
-    if (want > have) memory.grow(want - have);
-    heap.copyInto(new Uint8Array(memory.buffer));
-    const exported = names.globals.map((g) => ex[g.exportName] as WebAssembly.Global);
-    exported.forEach((g, i) => (g.value = globals[i]!));
-    this.live = {
-      instance,
-      memory,
-      counter: ex[INSTRUMENTATION.instructionCounterExport] as WebAssembly.Global,
-      dirtyPage: ex[INSTRUMENTATION.dirtyPageExport] as WebAssembly.Global,
-      callDepth: ex[INSTRUMENTATION.callDepthExport] as WebAssembly.Global,
-      globals: exported,
-      table: names.table ? (ex[names.table] as WebAssembly.Table) : undefined,
-    };
+  /** A new instance (start is not run again) whose memory `fill` writes and whose globals are given. */
+  private reinstantiate(globals: readonly GlobalValue[], fill: (memory: WebAssembly.Memory) => void): void {
+    const live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
+    if (!dataPagesOf.has(this.compiled.module)) dataPagesOf.set(this.compiled.module, nonZeroPages(new Uint8Array(live.memory.buffer)));
+    fill(live.memory);
+    live.globals.forEach((g, i) => (g.value = globals[i]!));
+    this.live = live;
   }
 
   private savePage(page: number): void {
@@ -297,7 +404,9 @@ export class Sandbox implements SandboxAccess {
     const mem = this.memory();
     const start = page * PAGE_SIZE;
     if (start >= mem.length) return;
-    this.heapJournal.set(page, mem.slice(start, start + PAGE_SIZE));
+    const copy = sparePages.pop() ?? new Uint8Array(PAGE_SIZE);
+    copy.set(mem.subarray(start, start + PAGE_SIZE));
+    this.heapJournal.set(page, copy);
   }
 
   private growAllowed(delta: number): number {
@@ -306,10 +415,25 @@ export class Sandbox implements SandboxAccess {
     return next <= (this.limits?.wasmMemoryBytes ?? 0) ? 1 : 0;
   }
 
+  /**
+   * The counter went negative: the message limit is reached (trap), or the slice is used up and
+   * the slice hook says whether to go on with another slice (the counter is topped up) or abort.
+   */
   private outOfInstructions(): void {
+    const limits = this.limits!;
+    const counter = this.mustLive().counter;
+    while (this.onSlice && this.budget < limits.instructions && (counter.value as bigint) < 0n) {
+      if (this.instructionsExecuted() > limits.instructions) break;
+      if (this.onSlice(this.instructionsExecuted()) === 'abort') throw ABORT;
+      const rest = limits.instructions - this.budget;
+      const add = limits.slice! < rest ? limits.slice! : rest;
+      this.budget += add;
+      counter.value = (counter.value as bigint) + add;
+    }
+    if ((counter.value as bigint) >= 0n) return;
     throw new CanisterError(
       ErrorCode.CanisterInstructionLimitExceeded,
-      `Canister exceeded the limit of ${this.budget} instructions for single message execution.`,
+      `Canister exceeded the limit of ${limits.instructions} instructions for single message execution.`,
     );
   }
 
@@ -321,7 +445,7 @@ export class Sandbox implements SandboxAccess {
       // A page marked but left unchanged is not dirty: the delta stays exact.
       if (!equalPage(now, this.heapJournal.get(index)!)) pages.push({ index, bytes: now.slice() });
     }
-    this.heapJournal.clear();
+    releasePages(this.heapJournal);
     const stablePages = this.stable.commit();
     return {
       heap: { sizeBytes: live.memory.buffer.byteLength, pages },
@@ -330,18 +454,27 @@ export class Sandbox implements SandboxAccess {
     };
   }
 
-  private rollback(live: Live, globals: readonly GlobalValue[], pagesBefore: number, persisted: ExecutionSnapshot): void {
+  private rollback(globals: readonly GlobalValue[], pagesBefore: number): void {
     this.stable.rollback();
-    if (live.memory.buffer.byteLength / WASM_PAGE !== pagesBefore) {
-      // Linear memory cannot shrink: start over from the persisted state.
-      this.heapJournal.clear();
-      this.reinstantiate(persisted.heap, globals);
-      return;
-    }
+    const live = this.mustLive();
     const mem = this.memory();
     for (const [index, before] of this.heapJournal) mem.set(before, index * PAGE_SIZE);
-    this.heapJournal.clear();
-    live.globals.forEach((g, i) => (g.value = globals[i]!));
+    releasePages(this.heapJournal);
+    if (live.memory.buffer.byteLength / WASM_PAGE === pagesBefore) {
+      live.globals.forEach((g, i) => (g.value = globals[i]!));
+      return;
+    }
+    // Linear memory cannot shrink: a new instance gets the old memory's first `pagesBefore` pages.
+    const old = new Uint8Array(live.memory.buffer, 0, pagesBefore * WASM_PAGE);
+    this.reinstantiate(globals, (memory) => {
+      const have = memory.buffer.byteLength / WASM_PAGE;
+      if (pagesBefore > have) memory.grow(pagesBefore - have);
+      const bytes = new Uint8Array(memory.buffer);
+      for (let at = 0; at < old.length; at += PAGE_SIZE) {
+        const page = old.subarray(at, at + PAGE_SIZE);
+        if (!isZero(page) || !isZero(bytes.subarray(at, at + PAGE_SIZE))) bytes.set(page, at);
+      }
+    });
   }
 
   private mustLive(): Live {
@@ -357,8 +490,12 @@ function startMessage(view: CanisterView): MessageInput {
   };
 }
 
-function emptyDelta(map: PageMap): { sizeBytes: number; pages: PageDelta[] } {
-  return { sizeBytes: map.sizeBytes, pages: [] };
+function nonZeroPages(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let at = 0, index = 0; at < bytes.length; at += PAGE_SIZE, index++) {
+    if (!isZero(bytes.subarray(at, at + PAGE_SIZE))) out.push(index);
+  }
+  return out;
 }
 
 function equalPage(a: Uint8Array, b: Uint8Array): boolean {

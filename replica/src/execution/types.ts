@@ -8,6 +8,11 @@ export interface InstructionLimits {
   readonly query: bigint;
   readonly inspectMessage: bigint;
   readonly cleanup: bigint;
+  /**
+   * Deterministic time slicing: a replicated execution that runs longer pauses after each slice
+   * and goes on in the next rounds, up to its message limit (IC: 2 B).
+   */
+  readonly slice: bigint;
 }
 
 export const DEFAULT_INSTRUCTION_LIMITS: InstructionLimits = {
@@ -16,6 +21,7 @@ export const DEFAULT_INSTRUCTION_LIMITS: InstructionLimits = {
   query: 5_000_000_000n,
   inspectMessage: 200_000_000n,
   cleanup: 40_000_000_000n,
+  slice: 2_000_000_000n,
 };
 
 export interface ExecutionConfig {

@@ -3,6 +3,7 @@
 // the IC's own OIDs for canister signatures and DER-wrapped COSE (WebAuthn) keys, which are
 // recognised so they can be refused with a clear message.
 
+import { createPublicKey, verify as verifyNative } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -137,7 +138,9 @@ export function verifySignature(key: UserPublicKey, message: Uint8Array, signatu
       if (signature.length !== 64) throw new InvalidSignatureError(`${what}: Ed25519 signature of ${signature.length} bytes, expected 64`);
       let ok = false;
       try {
-        ok = ed25519.verify(signature, message, key.raw);
+        // OpenSSL's native Ed25519 (RFC 8032) is ~20x faster than the pure-JS verifier: it is
+        // most of the cost of an authenticated query.
+        ok = verifyNative(null, message, createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' }), signature);
       } catch {
         ok = false;
       }

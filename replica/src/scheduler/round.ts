@@ -1,76 +1,119 @@
-// One round: take a block, induct its messages, run heartbeats and due timers, then execute in
-// iterations until no work is left or the round's instruction budget is spent. Canisters are
-// visited in canister-id order, so the result depends only on the block and the state.
+// One round: take a block, induct its messages, then execute in iterations until no work is left
+// or the round's instruction limit is used; then update priorities, bound the paused executions
+// and charge for resources. Heartbeats and due global timers are the first work of each canister.
+//
+// An iteration executes one message (or one slice of a long execution) per canister with work,
+// on all scheduler cores at once, and commits the results in canister-id order; the outputs
+// delivered to local canisters are the next iteration's inputs. What runs where (in process, on
+// which worker) never changes what the round does.
 
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
+import { CanisterError, ErrorCode, RejectCode } from '../errors.js';
 import type { Block, IngressMessage } from '../consensus/types.js';
-import { rejectOf, type ExecutionEnvironment } from '../execution/environment.js';
-import type { MessageSink } from '../execution/types.js';
-import type { ManagementCanister } from '../management/index.js';
-import type { ReplicatedState, Request, Response, ResponsePayload } from '../state/index.js';
-import { DEFAULT_SCHEDULER_CONFIG, type RoundSummary, type SchedulerConfig } from './types.js';
+import { rejectOf, type ExecutionEnvironment, type PreparedExecution } from '../execution/environment.js';
+import type { HostJob, HostOutcome } from '../execution/host.js';
+import { idOf, textOf } from '../execution/ids.js';
+import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
+import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
+import { Router } from './routing.js';
+import { RoundSchedule, byLongExecutionPriority, type NextExecution } from './schedule.js';
+import { DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './types.js';
 
 const MANAGEMENT = Principal.managementCanister();
+const DAY_NANOS = 86_400n * 1_000_000_000n;
+/** Storage and allocations are charged when state time crosses a multiple of this (IC: 10 s). */
+const CHARGE_PERIOD_NANOS = 10n * 1_000_000_000n;
+
+/** Jobs handed to the host at a time while an iteration is prepared. */
+const PREFETCH_BATCH = 64;
+
+/** Management calls that replace a canister's code or memories: they abort its paused execution. */
+const ABORTS_PAUSED = new Set(['install_code', 'install_chunked_code', 'uninstall_code', 'take_canister_snapshot', 'load_canister_snapshot']);
+
+/** What one round accumulates while it runs. */
+interface RoundTally {
+  instructions: bigint;
+  consumed: bigint;
+  subnetInstructions: bigint;
+  executed: number;
+  iterations: number;
+}
 
 export class Scheduler {
+  /**
+   * The prepared executions of the long executions in progress, by canister id. Their replicated
+   * part is `canister.scheduler.paused`; this is what finishing them needs besides.
+   */
+  private readonly long = new Map<string, PreparedExecution>();
+
   constructor(
     private readonly env: ExecutionEnvironment,
     private readonly management: ManagementCanister,
     readonly config: SchedulerConfig = DEFAULT_SCHEDULER_CONFIG,
   ) {}
 
-  executeRound(state: ReplicatedState, block: Block): RoundSummary {
+  async executeRound(state: ReplicatedState, block: Block, options: RoundOptions = {}): Promise<RoundSummary> {
+    const previousTime = state.time;
     const subnetQueue: Request[] = [];
-    const sink = this.router(state, subnetQueue);
+    const router = new Router(state, subnetQueue, this.config.maxQueueSlots);
     state.height = block.height;
     state.time = block.time > state.time ? block.time : state.time + 1n;
 
-    this.management.answerRawRand(state, (i) => drawRandom(block.randomness, i), sink);
-    this.induct(state, block.ingress, sink, subnetQueue);
+    this.management.answerRawRand(state, (i) => drawRandom(block.randomness, i), router);
+    this.expireCallbacks(state);
+    this.induct(state, block.ingress, router, subnetQueue);
+    const tasks = this.systemTasks(state);
 
-    let instructions = 0n;
-    let executed = 0;
-    for (const canister of state.canisters()) {
-      if (canister.execution?.module.info.systemMethods.heartbeat) {
-        instructions += this.env.executeTask(state, canister, 'heartbeat', sink);
-      }
-      if (canister.globalTimer !== 0n && canister.globalTimer <= state.time) {
-        canister.globalTimer = 0n; // a timer fires once; the canister sets it again if it wants
-        instructions += this.env.executeTask(state, canister, 'global_timer', sink);
-      }
+    const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0 };
+    const canisters = state.canisters();
+    const schedule = RoundSchedule.compute(canisters, this.config.schedulerCores, state.height, this.config.priorityResetInterval);
+    const fullyExecuted = new Set<CanisterState>();
+    // Results are committed in canister-id order (`canisters` is in id order).
+    const index = new Map(canisters.map((c, i) => [c, i]));
+    const order = (c: CanisterState) => index.get(c)!;
+    const next = (c: CanisterState): NextExecution => {
+      if (state.canister(idOf(c)) !== c) return 'none'; // deleted during the round
+      if (c.scheduler.paused) return 'long';
+      return (tasks.get(c)?.length ?? 0) > 0 || c.inputQueue.length > 0 ? 'new' : 'none';
+    };
+    for (let first = true; ; first = false) {
+      const subnetProgress = this.executeSubnetMessages(state, subnetQueue, router, tally);
+      const progress = await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
+      this.management.completeStops(state, router);
+      if (!subnetProgress && !progress) break;
+      if (tally.consumed >= this.config.roundInstructions) break;
     }
 
-    // Iterations: management calls first (as the IC runs subnet messages first), then one message
-    // per canister. Outputs become inputs of the next iteration.
-    for (;;) {
-      let progress = false;
-      for (const request of subnetQueue.splice(0)) {
-        instructions += this.management.execute(state, request, sink);
-        executed++;
-        progress = true;
-      }
-      for (const canister of state.canisters()) {
-        if (instructions >= this.config.roundInstructions) break;
-        const message = canister.inputQueue.shift();
-        if (!message) continue;
-        instructions += this.env.executeMessage(state, canister, message, sink);
-        executed++;
-        progress = true;
-      }
-      this.management.completeStops(state, sink);
-      if (!progress || instructions >= this.config.roundInstructions) break;
-    }
-    const workLeft = subnetQueue.length > 0 || state.canisters().some((c) => c.inputQueue.length > 0);
-    // Management calls that arrived after the budget ran out are kept for the next round.
-    if (subnetQueue.length > 0) state.pendingSubnetCalls.push(...subnetQueue);
-    return { height: block.height, instructions, messagesExecuted: executed, workLeft };
+    schedule.finishRound(state.canisters(), fullyExecuted);
+    this.boundPausedExecutions(state, options.checkpoint ? 0 : this.config.maxPausedExecutions);
+    this.chargeForResources(state, previousTime, router);
+
+    // Management calls left when the budget ran out wait for the next round.
+    state.pendingSubnetCalls.push(...subnetQueue.splice(0));
+    const live = state.canisters();
+    return {
+      height: block.height,
+      instructions: tally.instructions,
+      roundInstructions: tally.consumed,
+      messagesExecuted: tally.executed,
+      iterations: tally.iterations,
+      pausedExecutions: this.long.size,
+      workLeft: state.pendingSubnetCalls.length > 0 || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined),
+    };
   }
 
+  /** Aborts every paused execution (before a checkpoint); the messages start over later. */
+  abortPausedExecutions(state: ReplicatedState): number {
+    return this.boundPausedExecutions(state, 0);
+  }
+
+  // ---- phases ----------------------------------------------------------------------------------
+
   /** Ingress induction: charge the receiver, queue the message, record its status. */
-  private induct(state: ReplicatedState, ingress: readonly IngressMessage[], sink: MessageSink, subnetQueue: Request[]): void {
+  private induct(state: ReplicatedState, ingress: readonly IngressMessage[], router: Router, subnetQueue: Request[]): void {
     subnetQueue.push(...state.pendingSubnetCalls.splice(0));
+    const thresholds = new Map<CanisterState, bigint>();
     for (const m of ingress) {
       if (state.ingressHistory.has(m.messageId)) continue; // duplicates are executed once
       const request: Request = {
@@ -83,15 +126,18 @@ export class Scheduler {
         subnetQueue.push(request);
         continue;
       }
-      const canister = state.canister(m.receiver);
+      const canister = state.canister(textOf(m.receiver));
       if (!canister) {
-        sink.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`)), m.receiver);
+        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`)), m.receiver);
         continue;
       }
-      const fee = this.env.fees.ingressInductionCost(BigInt(m.arg.length + m.method.length));
-      if (canister.balance - fee < this.env.fees.freezingThreshold(canister)) {
-        sink.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterOutOfCycles,
-          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + this.env.fees.freezingThreshold(canister) - canister.balance} additional cycles`)), m.receiver);
+      const fees = this.env.fees;
+      const fee = fees.ingressInductionCost(BigInt(m.arg.length + m.method.length));
+      let threshold = thresholds.get(canister);
+      if (threshold === undefined) thresholds.set(canister, (threshold = fees.freezingThreshold(canister)));
+      if (canister.balance - fee < threshold) {
+        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterOutOfCycles,
+          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`)), m.receiver);
         continue;
       }
       canister.balance -= fee;
@@ -102,45 +148,219 @@ export class Scheduler {
     }
   }
 
-  /** Routing of outputs: local canisters, the management canister, and the ingress history. */
-  private router(state: ReplicatedState, subnetQueue: Request[]): MessageSink {
-    return {
-      request: (request: Request) => {
-        if (request.receiver.compareTo(MANAGEMENT) === 'eq') {
-          subnetQueue.push(request);
-          return;
+  /**
+   * Best-effort calls whose deadline passed without a response: the caller gets a SYS_UNKNOWN
+   * reject now, and the response, if it comes later, is dropped.
+   */
+  private expireCallbacks(state: ReplicatedState): void {
+    for (const c of state.canisters()) {
+      if (c.callbacks.size === 0) continue;
+      for (const cb of c.callbacks.values()) {
+        if (cb.deadline === 0n || cb.deadline > state.time) continue;
+        const answered = (m: CanisterMessage) => m.kind === 'response' && m.callbackId === cb.id;
+        if (c.inputQueue.some(answered)) continue;
+        const work = c.scheduler.paused?.work;
+        if (work?.kind === 'message' && answered(work.message)) continue;
+        const e = new CanisterError(ErrorCode.DeadlineExpired, 'Call deadline has expired.');
+        c.inputQueue.push({
+          kind: 'response', originator: c.id, respondent: cb.callee, callbackId: cb.id,
+          payload: { kind: 'reject', code: RejectCode.SysUnknown, message: e.message, errorCode: e.errorCode }, refund: 0n,
+        });
+      }
+    }
+  }
+
+  /** Heartbeats and due global timers: each canister's first work in the round. */
+  private systemTasks(state: ReplicatedState): Map<CanisterState, SystemTask[]> {
+    const tasks = new Map<CanisterState, SystemTask[]>();
+    for (const c of state.canisters()) {
+      const methods = c.execution?.module.info.systemMethods;
+      if (!methods || c.status !== 'running' || c.scheduler.paused) continue;
+      const list: SystemTask[] = [];
+      if (methods.heartbeat) list.push('heartbeat');
+      if (methods.globalTimer && c.globalTimer !== 0n && c.globalTimer <= state.time) list.push('global_timer');
+      if (list.length > 0) tasks.set(c, list);
+    }
+    return tasks;
+  }
+
+  /** Management canister calls, in order, within the round's budget for them. */
+  private executeSubnetMessages(state: ReplicatedState, queue: Request[], router: Router, tally: RoundTally): boolean {
+    let progress = false;
+    while (queue.length > 0 && tally.subnetInstructions < this.config.subnetMessageInstructions) {
+      const request = queue.shift()!;
+      if (ABORTS_PAUSED.has(request.method)) {
+        const target = effectiveCanisterId(request.method, request.arg);
+        const canister = target && state.canister(target);
+        if (canister?.scheduler.paused) this.abort(canister);
+      }
+      const used = this.management.execute(state, request, router);
+      tally.subnetInstructions += used;
+      tally.instructions += used;
+      tally.executed++;
+      progress = true;
+    }
+    return progress;
+  }
+
+  /**
+   * One iteration: prepare one execution per canister with work, run them on the cores, commit
+   * the ones the cores had room for in canister-id order. Returns whether anything executed.
+   */
+  private async iterate(
+    state: ReplicatedState, schedule: RoundSchedule, next: (c: CanisterState) => NextExecution,
+    tasks: Map<CanisterState, SystemTask[]>, router: Router, fullyExecuted: Set<CanisterState>, first: boolean, tally: RoundTally,
+    order: (c: CanisterState) => number,
+  ): Promise<boolean> {
+    if (tally.consumed >= this.config.roundInstructions) return false;
+    schedule.chargeIdle(next, fullyExecuted);
+    const cores = schedule.partition(next);
+    if (cores.every((core) => core.length === 0)) return false;
+    tally.iterations++;
+
+    // Prepare in priority order (rank by rank across the cores), handing the host each batch as
+    // it is ready so that execution starts while the rest is prepared.
+    const prepared = new Map<CanisterState, PreparedExecution>();
+    const plan: HostJob[][] = cores.map(() => []);
+    const ranks = new Map<HostJob, number>();
+    let batch: HostJob[] = [];
+    const deepest = Math.max(...cores.map((core) => core.length));
+    for (let rank = 0; rank < deepest; rank++) {
+      for (let k = 0; k < cores.length; k++) {
+        const c = cores[k]![rank];
+        if (!c) continue;
+        let job: HostJob;
+        if (c.scheduler.paused) job = { kind: 'resume', canister: c };
+        else {
+          const p = this.env.prepare(state, c, nextWork(c, tasks)!);
+          prepared.set(c, p);
+          job = p.job ? { kind: 'start', canister: c, job: p.job } : { kind: 'none', canister: c };
         }
-        const callee = state.canister(request.receiver);
-        if (callee) {
-          callee.inputQueue.push(request);
-          return;
+        plan[k]!.push(job);
+        ranks.set(job, rank);
+        batch.push(job);
+        if (batch.length >= PREFETCH_BATCH) {
+          this.env.host.prefetch(batch);
+          batch = [];
         }
-        const caller = state.canister(request.sender);
-        if (caller && request.origin.kind === 'canister') {
-          const e = new CanisterError(ErrorCode.CanisterNotFound, `Canister ${request.receiver.toText()} not found`);
-          caller.inputQueue.push({
-            kind: 'response', originator: request.sender, respondent: request.receiver,
-            callbackId: request.origin.callbackId, payload: rejectOf(e), refund: request.cycles,
-          });
-        }
-      },
-      response: (response: Response) => {
-        state.canister(response.originator)?.inputQueue.push(response);
-      },
-      ingressResult: (messageId: string, payload: ResponsePayload, receiver: Principal) => {
-        const prior = state.ingressHistory.get(messageId);
-        const sender = prior?.sender ?? MANAGEMENT;
-        const base = { sender, receiver: prior?.receiver ?? receiver, time: state.time };
-        state.ingressHistory.set(messageId, payload.kind === 'reply'
-          ? { status: 'replied', reply: payload.data, ...base }
-          : { status: 'rejected', code: payload.code, message: payload.message, errorCode: payload.errorCode ?? formatErrorCode(defaultErrorCode(payload.code)), ...base });
-      },
+      }
+    }
+    this.env.host.prefetch(batch);
+
+    // Commit in canister-id order, each result as soon as it and all before it are decided.
+    const inOrder = plan.flat().sort((a, b) => order(a.canister) - order(b.canister));
+    const decided = new Map<HostJob, HostOutcome | undefined>();
+    let cursor = 0;
+    let executed = 0;
+    const commitDecided = () => {
+      while (cursor < inOrder.length && decided.has(inOrder[cursor]!)) {
+        const job = inOrder[cursor++]!;
+        const outcome = decided.get(job);
+        if (!outcome) continue;
+        executed++;
+        const c = job.canister;
+        this.apply(state, job, outcome, prepared.get(c), tasks, router, tally);
+        if (next(c) !== 'new' || (first && ranks.get(job) === 0)) fullyExecuted.add(c);
+      }
     };
+    const left = this.config.roundInstructions - tally.consumed;
+    const budget = left < this.config.iterationInstructions ? left : this.config.iterationInstructions;
+    const result = await this.env.host.runIteration({
+      cores: plan, budget, overhead: this.config.instructionOverheadPerExecution,
+      onDecided: (job, outcome) => {
+        decided.set(job, outcome);
+        commitDecided();
+      },
+    });
+    commitDecided();
+    if (cursor !== inOrder.length) throw new Error('an iteration ended with executions neither run nor refused');
+    let most = 0n;
+    for (const used of result.used) if (used > most) most = used;
+    tally.consumed += most;
+    return executed > 0;
+  }
+
+  /** Commits one execution's outcome: finished, paused after its first slice, or one slice further. */
+  private apply(
+    state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
+    tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
+  ): void {
+    const c = job.canister;
+    if (outcome.kind !== 'none') tally.instructions += outcome.slice;
+    if (job.kind === 'resume') {
+      if (outcome.kind === 'paused') {
+        this.env.continue(c, outcome.slice);
+        return;
+      }
+      const long = this.long.get(idOf(c));
+      if (!long || outcome.kind !== 'done') throw new Error(`canister ${c.idText}: a resumed execution must pause or finish`);
+      this.long.delete(idOf(c));
+      this.env.finish(state, long, outcome.result, router);
+      tally.executed++;
+      return;
+    }
+    dequeue(c, prepared!.work, tasks);
+    if (outcome.kind === 'paused') {
+      this.env.begin(prepared!, outcome.slice);
+      this.long.set(idOf(c), prepared!);
+      return;
+    }
+    this.env.finish(state, prepared!, outcome.kind === 'done' ? outcome.result : undefined, router);
+    tally.executed++;
+  }
+
+  /** Keeps at most `max` paused executions (those the scheduler would continue first). */
+  private boundPausedExecutions(state: ReplicatedState, max: number): number {
+    const paused = byLongExecutionPriority(state.canisters());
+    for (const c of paused.slice(max)) this.abort(c);
+    return Math.max(paused.length - max, 0);
+  }
+
+  private abort(canister: CanisterState): void {
+    const work = this.env.abort(canister);
+    this.long.delete(idOf(canister));
+    if (work.kind === 'message') canister.inputQueue.unshift(work.message);
+  }
+
+  /**
+   * Storage and allocations, a period at a time: in a round whose time crosses a multiple of the
+   * period, for the periods crossed. A canister that cannot pay loses its code, as on the IC.
+   */
+  private chargeForResources(state: ReplicatedState, previousTime: bigint, router: Router): void {
+    if (previousTime === 0n) return;
+    const periods = state.time / CHARGE_PERIOD_NANOS - previousTime / CHARGE_PERIOD_NANOS;
+    if (periods <= 0n) return;
+    const elapsed = periods * CHARGE_PERIOD_NANOS;
+    for (const c of state.canisters()) {
+      const cost = (this.env.fees.idleCyclesBurnedPerDay(c) * elapsed) / DAY_NANOS;
+      if (cost === 0n) continue;
+      const paid = cost < c.balance ? cost : c.balance;
+      c.balance -= paid;
+      c.burn('resource_usage', paid);
+      state.cyclesBurned += paid;
+      if (paid < cost && c.execution) {
+        if (c.scheduler.paused) this.abort(c);
+        this.env.uninstall(c, router);
+        c.settings = { ...c.settings, computeAllocation: 0n, memoryAllocation: 0n };
+      }
+    }
   }
 }
 
-function defaultErrorCode(code: RejectCode): ErrorCode {
-  return code === RejectCode.CanisterReject ? ErrorCode.CanisterRejectedMessage : ErrorCode.CanisterTrapped;
+/** The canister's next work that is not a long execution: a system task, then its input queue. */
+function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): ExecutionWork | undefined {
+  const task = tasks.get(c)?.[0];
+  if (task) return { kind: 'task', task };
+  const message = c.inputQueue[0];
+  return message ? { kind: 'message', message } : undefined;
+}
+
+function dequeue(c: CanisterState, work: ExecutionWork, tasks: Map<CanisterState, SystemTask[]>): void {
+  if (work.kind === 'task') {
+    if (tasks.get(c)?.shift() !== work.task) throw new Error(`canister ${c.idText}: the executed task was not next`);
+    return;
+  }
+  if (c.inputQueue.shift() !== work.message) throw new Error(`canister ${c.idText}: the executed message was not at the front of its queue`);
 }
 
 /** 32 bytes for the i-th raw_rand answer of a round, derived from the round's randomness. */

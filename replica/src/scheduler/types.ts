@@ -1,19 +1,68 @@
+/** The scheduler's limits; IC defaults (rs/config/src/subnet_config.rs), configurable per subnet. */
 export interface SchedulerConfig {
-  /** Instructions a round may execute before leftover work waits for the next round (IC: 4 B). */
+  /**
+   * Instructions a round may execute on one scheduler core before leftover work waits for the
+   * next round (IC: per thread). A core starts an execution only while it used less, so a round
+   * never goes over it by more than one slice (plus overheads).
+   */
   readonly roundInstructions: bigint;
+  /**
+   * Instructions a core may use in one iteration (then the next iteration delivers the outputs):
+   * shorter iterations deliver local messages sooner. At most the round's; IC: no separate limit.
+   */
+  readonly iterationInstructions: bigint;
   /** Cycles charged per ingress message byte etc. come from the fee schedule; this bounds a round's ingress. */
   readonly maxIngressPerBlock: number;
+  /**
+   * Canisters executed in parallel in an iteration (IC: 4). Part of the deterministic schedule,
+   * unrelated to the number of worker threads, which never changes the outcome.
+   */
+  readonly schedulerCores: number;
+  /** Long executions that may stay paused at the end of a round; the rest are aborted (IC: 4). */
+  readonly maxPausedExecutions: number;
+  /** Counted against the round per execution, for entering and leaving the engine (IC: 2 M). */
+  readonly instructionOverheadPerExecution: bigint;
+  /** Management canister calls executed per round, in instructions (IC: a quarter of the round). */
+  readonly subnetMessageInstructions: bigint;
+  /** Messages one canister may have queued from one sender (IC `DEFAULT_QUEUE_CAPACITY`: 500). */
+  readonly maxQueueSlots: number;
+  /** Rounds after which accumulated priorities start over (IC: a day of rounds). */
+  readonly priorityResetInterval: bigint;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   roundInstructions: 4_000_000_000n,
+  iterationInstructions: 4_000_000_000n,
   maxIngressPerBlock: 1000,
+  schedulerCores: 4,
+  maxPausedExecutions: 4,
+  instructionOverheadPerExecution: 2_000_000n,
+  subnetMessageInstructions: 1_000_000_000n,
+  maxQueueSlots: 500,
+  priorityResetInterval: 24n * 3600n,
 };
 
 export interface RoundSummary {
   readonly height: bigint;
+  /** Instructions executed in the round: every canister execution and management call. */
   readonly instructions: bigint;
+  /**
+   * The round's use of its instruction limit, as the IC counts it: per iteration, the most any
+   * scheduler core used (executions and their overheads), summed. At most the round limit plus
+   * one slice (and one overhead).
+   */
+  readonly roundInstructions: bigint;
   readonly messagesExecuted: number;
-  /** Whether messages are still queued at the end of the round. */
+  /** Iterations of the round (each executes at most one message per canister). */
+  readonly iterations: number;
+  /** Long executions paused at the end of the round. */
+  readonly pausedExecutions: number;
+  /** Whether messages are still queued (or executions paused) at the end of the round. */
   readonly workLeft: boolean;
+}
+
+/** What the round needs to know besides the block. */
+export interface RoundOptions {
+  /** A checkpoint follows this round: paused executions are aborted (and restart later), as on the IC. */
+  readonly checkpoint?: boolean;
 }

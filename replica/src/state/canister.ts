@@ -10,6 +10,7 @@ import type {
   Callback,
   CanisterLogRecord,
   CanisterMessage,
+  CanisterSchedulerState,
   CanisterSettings,
   CanisterStatus,
   Request,
@@ -79,6 +80,8 @@ export class CanisterState {
   readonly cyclesBurned = new Map<string, bigint>();
   /** Counters reported by canister_status query_stats and used by cycles accounting. */
   installCount = 0n;
+  /** Scheduling: accumulated priority and the long (DTS) execution in progress, if any. */
+  readonly scheduler: CanisterSchedulerState = { accumulatedPriority: 0n, priorityCredit: 0n, longExecutionMode: 'opportunistic' };
 
   constructor(
     readonly id: Principal,
@@ -120,6 +123,8 @@ export class CanisterState {
   }
 
   hasOpenCallContexts(): boolean {
+    // A long execution in progress counts: a stopping canister waits for it.
+    if (this.scheduler.paused) return true;
     for (const ctx of this.callContexts.values()) if (ctx.origin.kind !== 'system' && !ctx.responded) return true;
     return this.callbacks.size > 0;
   }

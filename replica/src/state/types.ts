@@ -106,3 +106,38 @@ export interface CanisterLogRecord {
   readonly timestampNanos: bigint;
   readonly content: Uint8Array;
 }
+
+export type SystemTask = 'heartbeat' | 'global_timer';
+
+/** What a canister executes: a message from its input queue or a system task. */
+export type ExecutionWork =
+  | { readonly kind: 'message'; readonly message: CanisterMessage }
+  | { readonly kind: 'task'; readonly task: SystemTask };
+
+/** A long (DTS) execution between two slices: what it runs and what it took so far. */
+export interface PausedExecution {
+  /** Out of the input queue while paused; put back in front if the execution is aborted. */
+  readonly work: ExecutionWork;
+  /** Cycles taken for the whole message when its first slice ran. */
+  readonly prepaid: bigint;
+  /** Instructions of the slices run so far. */
+  instructions: bigint;
+  slices: number;
+  /** A global timer task resets the timer when it starts; an abort restores this value. */
+  readonly timerBefore?: bigint;
+}
+
+/** What the scheduler keeps of a canister from round to round (the IC's `SchedulerState`). */
+export interface CanisterSchedulerState {
+  /**
+   * Grows every round by the canister's compute allocation plus its share of the free capacity,
+   * shrinks by 100% for every round the canister executed in full; orders the canisters.
+   */
+  accumulatedPriority: bigint;
+  /** The 100% charges of rounds a long execution ran in, applied when it completes. */
+  priorityCredit: bigint;
+  /** A long execution given a core of its own this round, ahead of other long executions. */
+  longExecutionMode: 'opportunistic' | 'prioritized';
+  /** The long execution in progress. Never set at a checkpoint: checkpoints abort it first. */
+  paused?: PausedExecution;
+}

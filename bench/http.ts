@@ -1,0 +1,185 @@
+// Throughput and latency of the HTTP interface on loopback: trivial queries (counter `get`) and
+// trivial updates (counter `inc`, v4 synchronous calls answered with a certificate), side by side
+// with the Internet Computer's published figures. The node runs in this process; the load comes
+// from a child process (this file with --load) so client work does not eat the server's thread.
+//
+//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000]
+//
+// Requests are signed (Ed25519) ahead of time, so the client measures the server rather than its
+// own signing; responses are checked for status 200 but not verified (agents would verify them).
+
+import { fork } from 'node:child_process';
+import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Cbor, HttpAgent, requestIdOf } from '@icp-sdk/core/agent';
+import { IDL } from '@icp-sdk/core/candid';
+import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import { Principal } from '@icp-sdk/core/principal';
+
+interface LoadJob {
+  readonly url: string;
+  readonly canisterId: string;
+  readonly kind: 'query' | 'update';
+  readonly concurrency: number;
+  readonly maxRequests: number;
+  readonly seconds: number;
+}
+
+interface LoadResult {
+  readonly ok: number;
+  readonly failed: number;
+  readonly failures: Record<string, number>;
+  readonly seconds: number;
+  /** Latencies of successful requests, ms. */
+  readonly latencies: number[];
+}
+
+// ---- the load generator (child process) --------------------------------------------------------
+
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const IC_REQUEST = Buffer.concat([Buffer.from([10]), Buffer.from('ic-request')]);
+
+function signer(): { key: KeyObject; der: Uint8Array; sender: Principal } {
+  const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, randomBytes(32)]), format: 'der', type: 'pkcs8' });
+  const der = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
+  return { key, der, sender: Principal.selfAuthenticating(der) };
+}
+
+/** Signed request bodies, each with its own nonce (so every update is a new message). */
+function envelopes(job: LoadJob, count: number): Uint8Array[] {
+  const { key, der, sender } = signer();
+  const canisterId = Principal.fromText(job.canisterId);
+  const arg = new Uint8Array(IDL.encode([], []));
+  const expiry = BigInt(Date.now() + 4 * 60_000) * 1_000_000n;
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const content = {
+      request_type: job.kind === 'query' ? 'query' : 'call',
+      canister_id: canisterId,
+      method_name: job.kind === 'query' ? 'get' : 'inc',
+      arg,
+      sender,
+      nonce: new Uint8Array(randomBytes(8)),
+      ingress_expiry: expiry,
+    };
+    const sig = sign(null, Buffer.concat([IC_REQUEST, requestIdOf(content)]), key);
+    out.push(Cbor.encode({ content, sender_pubkey: der, sender_sig: new Uint8Array(sig) }));
+  }
+  return out;
+}
+
+async function runLoad(job: LoadJob): Promise<LoadResult> {
+  const bodies = envelopes(job, job.kind === 'query' ? Math.min(job.maxRequests, 2000) : job.maxRequests);
+  const path = job.kind === 'query' ? 'query' : 'call';
+  const version = job.kind === 'query' ? 3 : 4;
+  const url = `${job.url}/api/v${version}/canister/${job.canisterId}/${path}`;
+  const latencies: number[] = [];
+  const failures: Record<string, number> = {};
+  let next = 0;
+  const deadline = performance.now() + job.seconds * 1000;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < job.maxRequests && performance.now() < deadline) {
+      const body = bodies[next++ % bodies.length]!;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const decoded = res.status === 200 ? Cbor.decode<{ status?: string }>(bytes) : undefined;
+        if (res.status === 200 && (decoded?.status === 'replied')) latencies.push(performance.now() - t0);
+        else failures[`${res.status} ${decoded?.status ?? ''}`.trim()] = (failures[`${res.status} ${decoded?.status ?? ''}`.trim()] ?? 0) + 1;
+      } catch (e) {
+        failures[(e as Error).message] = (failures[(e as Error).message] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: job.concurrency }, worker));
+  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+  return { ok: latencies.length, failed, failures, seconds: (performance.now() - started) / 1000, latencies };
+}
+
+// ---- the driver (this process) -----------------------------------------------------------------
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function load(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (result: LoadResult) => {
+      resolve(result);
+      child.kill();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => code !== 0 && code !== null && reject(new Error(`load generator exited with ${code}`)));
+    child.send(job);
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, queries: { type: 'string' }, updates: { type: 'string' } } });
+  const seconds = Number(values.seconds ?? 4);
+  const loadBefore = loadavg()[0]!;
+  const { Node } = await import('../replica/src/node/index.js');
+  const { managementCanister } = await import('../replica/src/cli/management.js');
+  const { compileMotoko } = await import('../test/support/motoko.js');
+
+  const node = await Node.start({ port: 0, host: '127.0.0.1' });
+  const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+  const ic = managementCanister(agent);
+  const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 15n], settings: [], specified_id: [], sender_canister_version: [] });
+  const { wasm } = await compileMotoko('counter');
+  await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+
+  const base = { url: node.url, canisterId: canister_id.toText(), seconds };
+  // Warm-up: JIT on both sides, connections, the module's first instantiation.
+  await load({ ...base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
+  await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
+  const queries = await load({ ...base, kind: 'query', concurrency: 32, maxRequests: Number(values.queries ?? 20_000) });
+  const updates = await load({ ...base, kind: 'update', concurrency: 200, maxRequests: Number(values.updates ?? 4_000) });
+  const rounds = node.height;
+  await node.close();
+
+  const row = (r: LoadResult) => {
+    const sorted = [...r.latencies].sort((a, b) => a - b);
+    return { rate: r.ok / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  };
+  const q = row(queries);
+  const u = row(updates);
+  const f0 = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 0 });
+  const f1 = (x: number) => x.toFixed(1);
+  const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}×`;
+  console.log('## HTTP interface on loopback: one node, trivial canister methods\n');
+  console.log(
+    `Node ${process.version}, ${availableParallelism()} cores (1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after), ` +
+      `${queries.ok + updates.ok} requests, ${rounds} rounds; client in a separate process.\n`,
+  );
+  console.log('| metric | this replica | IC (published) | ratio |');
+  console.log('|---|---|---|---|');
+  console.log(`| queries/s (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
+  console.log(`| query latency p50 / p99 (ms) | ${f1(q.p50)} / ${f1(q.p99)} | ~170 | ${ratio(q.p50, 170)} (p50) |`);
+  console.log(`| updates/s (1 subnet, 200 concurrent) | ${f0(u.rate)} | 1,200–2,000 per subnet | ${ratio(u.rate, 1600)} (vs 1,600) |`);
+  console.log(`| update latency p50 / p99 (ms) | ${f1(u.p50)} / ${f1(u.p99)} | ~1,750 | ${ratio(u.p50, 1750)} (p50) |`);
+  console.log('\nIC latencies are as users see them across the internet and a 13-node consensus; these are loopback on one node.');
+  for (const [name, r] of [['queries', queries], ['updates', updates]] as const) {
+    if (r.failed > 0) console.log(`\n${name}: ${r.failed} failed: ${JSON.stringify(r.failures)}`);
+  }
+}
+
+if (process.argv.includes('--load')) {
+  process.once('message', (job: LoadJob) => {
+    runLoad(job).then(
+      (result) => process.send!(result, () => process.exit(0)),
+      (e: unknown) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  });
+} else {
+  await main();
+}

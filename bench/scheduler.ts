@@ -1,0 +1,122 @@
+// Rounds on all cores, side by side in one run:
+//  (a) executions per second of trivial updates (Motoko counter `inc`) across 1000 canisters, in
+//      process and on 1 and 2 worker threads, with the speed-up of 2 workers over 1;
+//  (b) round times while a long (DTS) message is in flight next to the trivial updates.
+// Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
+
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { IDL } from '@icp-sdk/core/candid';
+import type { Principal } from '@icp-sdk/core/principal';
+import { compileMotoko } from '../test/support/motoko.js';
+import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
+import { MANAGEMENT_METHODS } from '../replica/src/index.js';
+
+const { values } = parseArgs({ options: { canisters: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '12' } } });
+const CANISTERS = Number(values.canisters);
+const ROUNDS = Number(values.rounds);
+const INC = candid();
+
+const encode = (method: keyof typeof MANAGEMENT_METHODS, arg: Record<string, unknown>) =>
+  new Uint8Array(IDL.encode([...MANAGEMENT_METHODS[method].args], [arg]));
+
+/** Creates and installs `n` canisters with a few blocks of management calls. */
+async function installMany(t: ExecutionTest, wasm: Uint8Array, n: number): Promise<Principal[]> {
+  const { Principal } = await import('@icp-sdk/core/principal');
+  const creates: string[] = [];
+  for (let i = 0; i < n; i++) {
+    creates.push(await t.submit(Principal.managementCanister(), 'provisional_create_canister_with_cycles',
+      encode('provisional_create_canister_with_cycles', { amount: [100_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] })));
+  }
+  const ids: Principal[] = [];
+  for (const id of creates) {
+    const s = await t.awaitStatus(id);
+    if (s.status !== 'replied') throw new Error(`create failed: ${JSON.stringify(s)}`);
+    ids.push((IDL.decode([...MANAGEMENT_METHODS.provisional_create_canister_with_cycles.results], s.reply)[0] as unknown as { canister_id: Principal }).canister_id);
+  }
+  const installs: string[] = [];
+  for (const canister of ids) {
+    installs.push(await t.submit(Principal.managementCanister(), 'install_code', encode('install_code', {
+      mode: { install: null }, canister_id: canister, wasm_module: wasm, arg: candid(), sender_canister_version: [],
+    })));
+  }
+  for (const id of installs) if ((await t.awaitStatus(id, 1000)).status !== 'replied') throw new Error('install failed');
+  return ids;
+}
+
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+interface Throughput {
+  readonly perSecond: number;
+  readonly roundMs: number[];
+}
+
+/** Trivial updates, one per canister per round; only round execution is timed. */
+async function throughput(workers: number, counter: Uint8Array): Promise<Throughput> {
+  const t = new ExecutionTest({ workers });
+  try {
+    const ids = await installMany(t, counter, CANISTERS);
+    const roundMs: number[] = [];
+    let executed = 0;
+    let elapsed = 0;
+    for (let round = -2; round < ROUNDS; round++) {
+      for (const id of ids) await t.submit(id, 'inc', INC);
+      const start = performance.now();
+      const summary = await t.tick();
+      const ms = performance.now() - start;
+      if (round < 0) continue; // warm-up: instances restored in the workers, code optimised
+      roundMs.push(ms);
+      elapsed += ms;
+      executed += summary.messagesExecuted;
+    }
+    return { perSecond: (executed / elapsed) * 1000, roundMs };
+  } finally {
+    await t.close();
+  }
+}
+
+/** Round times with and without a long message in flight (IC limits: slice 2 B, round 4 B). */
+async function dtsRounds(counter: Uint8Array, loop: Uint8Array): Promise<{ quiet: number[]; busy: number[]; rounds: number }> {
+  const options: ExecutionTestOptions = { workers: Math.min(2, availableParallelism()) };
+  const t = new ExecutionTest(options);
+  try {
+    const ids = await installMany(t, counter, Math.min(CANISTERS, 200));
+    const [long] = await installMany(t, loop, 1);
+    const round = async () => {
+      for (const id of ids) await t.submit(id, 'inc', INC);
+      const start = performance.now();
+      await t.tick();
+      return performance.now() - start;
+    };
+    const quiet: number[] = [];
+    for (let i = 0; i < 8; i++) quiet.push(await round());
+    const work = await t.submit(long!, 'work', candid([IDL.Nat], [150_000_000n])); // ~20 B instructions
+    const busy: number[] = [];
+    while (!t.result(work)) busy.push(await round());
+    return { quiet: quiet.slice(2), busy, rounds: busy.length };
+  } finally {
+    await t.close();
+  }
+}
+
+const counter = (await compileMotoko('counter')).wasm;
+const loop = (await compileMotoko('loop')).wasm;
+console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores`);
+const inProcess = await throughput(0, counter);
+const one = await throughput(1, counter);
+const two = await throughput(2, counter);
+const row = (name: string, r: Throughput) =>
+  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms`);
+row('in process', inProcess);
+row('1 worker', one);
+row('2 workers', two);
+console.log(`  speed-up 2 workers / 1 worker: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
+
+console.log('\nround time with a long message in flight (~20 B instructions; slice 2 B, round 4 B), 200 trivial updates per round, 2 workers');
+const d = await dtsRounds(counter, loop);
+const stats = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(0)} ms, p90 ${percentile(xs, 90).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+console.log(`  without: ${stats(d.quiet)}`);
+console.log(`  with:    ${stats(d.busy)} over ${d.rounds} rounds`);

@@ -1,0 +1,245 @@
+// Cost of telemetry on a round-shaped workload, side by side in one run:
+//   baseline   the workload with no telemetry calls at all (baseline*: the same again, whose
+//              "overhead" shows the noise of the run)
+//   off        the same workload calling RoundTracer and ReplicaMetrics, no SDK installed (the default)
+//   on (100%)  SDK installed: every round sampled, batch span processor into a counting no-op
+//              exporter, metrics into an in-memory reader
+//   on (1%)    the same with 1% of rounds sampled
+// A round: induct, 10 iterations of 100 parallel messages (each hashes its payload and awaits, as
+// a message awaits its worker), route, certify. Per message: an execute_message span with 4
+// attributes and a result, and a message metric. Two message sizes: 1 KiB of hashing (~7 µs, far
+// cheaper than any canister message) and 32 KiB (~180 µs, the order of a small canister update).
+// Reported: messages per CPU-second of this process (median of interleaved samples; CPU time, not
+// wall time, so other processes on the same cores do not count) and the overhead against the
+// baseline (median of the ratios of adjacent samples). Last, the absolute CPU cost of the
+// telemetry calls around an empty message, without awaits.
+// Run: npx tsx bench/telemetry.ts
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
+import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
+
+const ITERATIONS = 10;
+const MESSAGES_PER_ITERATION = 100;
+const MESSAGES_PER_ROUND = ITERATIONS * MESSAGES_PER_ITERATION;
+const WARM_UP_ROUNDS = 2;
+const SAMPLES = 11;
+/** Spans of one sampled round: its messages, iterations, and round, induct, route, certify. */
+const SPANS_PER_ROUND = ITERATIONS * MESSAGES_PER_ITERATION + ITERATIONS + 4;
+const CANISTERS = Array.from({ length: MESSAGES_PER_ITERATION }, (_, i) => `canister-${i.toString().padStart(3, '0')}`);
+let PAYLOAD = new Uint8Array(1024);
+
+/** A span sink that only counts: what a collector that keeps up costs the replica. */
+class CountingExporter implements SpanExporter {
+  spans = 0;
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.spans += spans.length;
+    done({ code: ExportResultCode.SUCCESS });
+  }
+  shutdown(): Promise<void> { return Promise.resolve(); }
+}
+
+/** The work of one message: hash the payload, let the result come back like a worker's. */
+async function execute(seed: number): Promise<number> {
+  PAYLOAD[0] = seed & 0xff;
+  const digest = sha256(PAYLOAD);
+  await undefined;
+  return digest[0]! + 1_000;
+}
+
+/** The same round with the telemetry calls taken out (same closures, same awaits). */
+async function roundWithoutTelemetry(height: number): Promise<number> {
+  let instructions = 0;
+  for (let it = 0; it < ITERATIONS; it++) {
+    const results = await Promise.all(CANISTERS.map(async (_, i) => {
+      const used = await execute(height + it * MESSAGES_PER_ITERATION + i);
+      return used;
+    }));
+    for (const r of results) instructions += r;
+  }
+  return instructions;
+}
+
+async function roundWithTelemetry(rt: RoundTracer, metrics: ReplicaMetrics, height: number): Promise<number> {
+  const started = performance.now();
+  return rt.round(height, async (round) => {
+    rt.phase(SPAN.induct, (span) => span.setAttribute(ATTR.inductedMessages, MESSAGES_PER_ROUND));
+    let instructions = 0;
+    for (let it = 0; it < ITERATIONS; it++) {
+      await rt.phase(SPAN.iteration, async () => {
+        const results = await Promise.all(CANISTERS.map((canisterId, i) =>
+          rt.message({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, async (span) => {
+            const used = await execute(height + it * MESSAGES_PER_ITERATION + i);
+            recordMessageResult(span, { outcome: 'replied', instructions: used, cycles: used * 4 });
+            metrics.recordMessage('replied', used);
+            return used;
+          })));
+        for (const r of results) instructions += r;
+      }, { [ATTR.iterationIndex]: it });
+    }
+    rt.phase(SPAN.route, () => {});
+    rt.phase(SPAN.certify, () => {});
+    round.summarize({ instructions, messages: MESSAGES_PER_ROUND, workLeft: false });
+    metrics.recordRound({ seconds: (performance.now() - started) / 1000, instructions });
+    return instructions;
+  });
+}
+
+interface Variant {
+  readonly name: string;
+  /** Installs what the variant needs; returns the round runner and a teardown. */
+  start(): { round: (height: number) => Promise<number>; stop: () => Promise<void> };
+}
+
+let exported = 0;
+function sdkVariant(name: string, sampleRatio: number): Variant {
+  return {
+    name,
+    start() {
+      const exporter = new CountingExporter();
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000,
+      });
+      const t: Telemetry = setupTelemetry({ serviceName: 'bench', spanExporter: exporter, spanProcessor: 'batch', sampleRatio, metricReader: reader });
+      const rt = new RoundTracer(t.tracerProvider);
+      const metrics = new ReplicaMetrics(t.meterProvider);
+      return {
+        round: (h) => roundWithTelemetry(rt, metrics, h),
+        stop: async () => {
+          await t.shutdown();
+          exported += exporter.spans;
+        },
+      };
+    },
+  };
+}
+
+const BASELINE: Variant = { name: 'baseline', start: () => ({ round: roundWithoutTelemetry, stop: async () => {} }) };
+/** The baseline measured as if it were a variant: its "overhead" is the noise floor of the run. */
+const BASELINE_AGAIN: Variant = { ...BASELINE, name: 'baseline*' };
+const OFF: Variant = {
+  name: 'off',
+  start() {
+    const t = setupTelemetry({ serviceName: 'bench' });
+    const rt = new RoundTracer(t.tracerProvider);
+    const metrics = new ReplicaMetrics(t.meterProvider);
+    return { round: (h) => roundWithTelemetry(rt, metrics, h), stop: () => t.shutdown() };
+  },
+};
+
+// A full collection between samples, so one variant's garbage is not collected on another's time.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+async function sample(v: Variant, height: number, rounds: number): Promise<number> {
+  const { round, stop } = v.start();
+  for (let i = 0; i < WARM_UP_ROUNDS; i++) await round(height + i);
+  gc();
+  const t0 = process.cpuUsage();
+  for (let r = 0; r < rounds; r++) await round(height + r);
+  const used = process.cpuUsage(t0);
+  const seconds = (used.user + used.system) / 1e6;
+  await stop();
+  return (rounds * MESSAGES_PER_ROUND) / seconds;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Interleaved samples of `variants` (the first is the baseline); overhead = median of per-round-robin ratios. */
+async function compare(title: string, payloadBytes: number, rounds: number, variants: Variant[]): Promise<void> {
+  PAYLOAD = new Uint8Array(payloadBytes).map((_, i) => i);
+  exported = 0;
+  const results = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  for (const v of variants) await sample(v, 0, 1); // warm every path once
+  exported = 0;
+  for (let s = 0; s < SAMPLES; s++) {
+    // Rotate the order so no variant always runs first (GC, tier-up, thermal drift).
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(s + k) % variants.length]!;
+      results.get(v.name)!.push(await sample(v, s * 1000, rounds));
+    }
+  }
+  const base = results.get(variants[0]!.name)!;
+  console.log(`\n${title}: ${MESSAGES_PER_ROUND} messages/round, sha256 of ${payloadBytes / 1024} KiB each, ${rounds} rounds/sample, ${SAMPLES} interleaved samples`);
+  console.log(`${'variant'.padEnd(12)} ${'messages/s'.padStart(12)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+  for (const v of variants) {
+    const xs = results.get(v.name)!;
+    const ops = median(xs);
+    const overhead = v === variants[0] ? '' : `${((median(xs.map((x, i) => base[i]! / x)) - 1) * 100).toFixed(1)}%`;
+    console.log(`${v.name.padEnd(12)} ${ops.toFixed(0).padStart(12)} ${(1e6 / ops).toFixed(2).padStart(11)} ${overhead.padStart(9)}`);
+  }
+  console.log('(baseline*: the baseline again, as a variant: its overhead is the noise of this run)');
+  if (exported > 0) {
+    console.log(`spans exported: ${exported} (the 100% variant alone produces ${SAMPLES * (rounds + WARM_UP_ROUNDS) * SPANS_PER_ROUND}; fewer would mean drops)`);
+  }
+}
+
+/**
+ * The absolute cost of the per-message calls (span, result, metric) around a message that does
+ * nothing, synchronously: what telemetry adds to every message whatever its size.
+ */
+async function perMessageCost(variants: { name: string; setup: () => Telemetry | undefined }[]): Promise<void> {
+  const N = 200_000;
+  console.log(`\nper-message cost of the telemetry calls around an empty message (${N} messages in open rounds of 1000, median of ${SAMPLES})`);
+  console.log(`${'variant'.padEnd(12)} ${'CPU ns/msg'.padStart(11)}`);
+  let sink = 0;
+  const direct = (i: number) => { sink += i; return i; };
+  for (const v of variants) {
+    const t = v.setup();
+    const rt = new RoundTracer(t?.tracerProvider);
+    const metrics = new ReplicaMetrics(t?.meterProvider);
+    const run = (n: number) => {
+      for (let r = 0; r < n / 1000; r++) {
+        rt.round(r, () => rt.phase(SPAN.iteration, () => {
+          for (let i = 0; i < 1000; i++) {
+            if (t === undefined && v.name === 'baseline') { direct(i); continue; }
+            const canisterId = CANISTERS[i % MESSAGES_PER_ITERATION]!;
+            rt.message({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, (span) => {
+              const used = direct(i);
+              recordMessageResult(span, { outcome: 'replied', instructions: used, cycles: used * 4 });
+              metrics.recordMessage('replied', used);
+            });
+          }
+        }));
+        metrics.recordRound({ seconds: 0, instructions: 0 });
+      }
+    };
+    run(N / 10);
+    const xs: number[] = [];
+    for (let s = 0; s < SAMPLES; s++) {
+      gc();
+      const t0 = process.cpuUsage();
+      run(N);
+      const used = process.cpuUsage(t0);
+      xs.push(((used.user + used.system) * 1000) / N);
+    }
+    await t?.shutdown();
+    console.log(`${v.name.padEnd(12)} ${median(xs).toFixed(0).padStart(11)}`);
+  }
+  if (sink < 0) console.log(sink);
+}
+
+const countingSdk = (sampleRatio: number) => () => setupTelemetry({
+  serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch', sampleRatio,
+  metricReader: new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000 }),
+});
+
+// Off first: a replica with telemetry off never enables the SDK, so neither does this part.
+const ON = [BASELINE, sdkVariant('on (100%)', 1), sdkVariant('on (1%)', 0.01), BASELINE_AGAIN];
+await compare('telemetry off (no SDK installed)', 1024, 20, [BASELINE, OFF, BASELINE_AGAIN]);
+await compare('telemetry off (no SDK installed)', 32 * 1024, 2, [BASELINE, OFF, BASELINE_AGAIN]);
+await compare('telemetry on', 1024, 20, ON);
+await compare('telemetry on', 32 * 1024, 2, ON);
+await perMessageCost([
+  { name: 'baseline', setup: () => undefined },
+  { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
+  { name: 'on (100%)', setup: countingSdk(1) },
+  { name: 'on (1%)', setup: countingSdk(0.01) },
+]);

@@ -1,0 +1,477 @@
+// The sandbox host on worker threads (one per core by default). Each canister has affinity to one
+// worker, which keeps its live instance (a bounded number per worker); a worker that lacks the
+// canister's instance gets a snapshot of its committed state to restore from. Compiled modules
+// are shared with the workers, page deltas come back in transferred buffers.
+//
+// An iteration's new executions are all sent at once and run in parallel; the cores' budgets are
+// then applied by the same rule as in process (walkIteration), and an execution a core had no
+// room for is undone. A long execution that uses up its slice keeps its worker blocked until the
+// scheduler continues or aborts it; the pool sends that worker's other jobs elsewhere and puts a
+// fresh worker in its place. Only `maxHeldExecutions` may hold a thread at once: beyond that a
+// paused execution is rolled back and, when continued, run again from the start up to its next
+// slice end (runs are deterministic: the replicated state cannot tell the difference).
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { FeeSchedule } from '../cycles/index.js';
+import type { CanisterState, PageMap } from '../state/index.js';
+import type { ExecutionState } from '../state/canister.js';
+import { restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
+import { packSnapshot, unpackJobResult, type JobResult, type SandboxJob, type WireJob } from './job.js';
+import { idOf } from './ids.js';
+import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
+import { COMMAND, type BatchJob, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+
+export interface WorkerPoolOptions {
+  /** Worker threads that run canisters (see `defaultWorkerCount`). */
+  readonly workers: number;
+  readonly fees: FeeSchedule;
+  readonly stableMemoryBytes: bigint;
+  /** Long executions that may block a thread at once (more restart from scratch when continued). */
+  readonly maxHeldExecutions?: number;
+  /** Live instances per worker. */
+  readonly maxSandboxesPerWorker?: number;
+  /** Instances kept on the main thread for queries. */
+  readonly maxQuerySandboxes?: number;
+}
+
+/** One worker thread per core. */
+export function defaultWorkerCount(): number {
+  return availableParallelism();
+}
+
+interface Origin {
+  readonly execution: ExecutionState;
+  readonly stable: PageMap;
+}
+
+type Role = 'active' | 'held' | 'spare' | 'retired';
+
+/** A job waiting to be sent to its worker. */
+interface Queued {
+  readonly d: Dispatched;
+  /** The worker lacks the canister's instance: send a snapshot. */
+  readonly restore: boolean;
+}
+
+class PoolWorker {
+  readonly control: Int32Array;
+  readonly modules = new Set<string>();
+  /** Canisters whose instance this worker holds, least recently used first. */
+  readonly canisters = new Map<string, true>();
+  readonly evict: string[] = [];
+  /** Jobs not sent yet: a worker has one batch at a time, so a batch it holds up can be redirected. */
+  readonly queue: Queued[] = [];
+  outstanding = false;
+  role: Role = 'active';
+  inFlight = 0;
+
+  constructor(readonly worker: Worker, control: SharedArrayBuffer) {
+    this.control = new Int32Array(control);
+  }
+
+  send(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(message, transfer);
+  }
+
+  /** Keeps the process alive only while the worker has work the main thread waits for. */
+  busy(delta: number): void {
+    const before = this.inFlight;
+    this.inFlight += delta;
+    if (before === 0 && this.inFlight > 0) this.worker.ref();
+    if (before > 0 && this.inFlight === 0) this.worker.unref();
+  }
+
+  command(command: number): void {
+    Atomics.store(this.control, 0, command);
+    Atomics.notify(this.control, 0);
+  }
+}
+
+/** One job sent to a worker, until its execution is done (across slices and rounds). */
+class Dispatched {
+  readonly id: number;
+  /** Instructions executed when the last slice ended. */
+  last = 0n;
+  /** Slice ends passed so far. */
+  ends = 0;
+  worker: PoolWorker | undefined;
+  private waiter: ((o: HostOutcome) => void) | undefined;
+  private failer: ((e: unknown) => void) | undefined;
+
+  constructor(id: number, readonly canister: CanisterState, readonly job: SandboxJob) {
+    this.id = id;
+  }
+
+  /** A promise for the next outcome (a slice end or the end). */
+  next(): Promise<HostOutcome> {
+    const p = new Promise<HostOutcome>((resolve, reject) => {
+      this.waiter = resolve;
+      this.failer = reject;
+    });
+    p.catch(() => undefined); // failures surface through whoever awaits it
+    return p;
+  }
+
+  slice(executed: bigint): void {
+    this.ends++;
+    const slice = executed - this.last;
+    this.last = executed;
+    this.settle({ kind: 'paused', slice });
+  }
+
+  done(result: JobResult): void {
+    this.settle({ kind: 'done', result, slice: result.instructions - this.last });
+  }
+
+  fail(e: unknown): void {
+    const f = this.failer;
+    this.waiter = this.failer = undefined;
+    f?.(e);
+  }
+
+  private settle(o: HostOutcome): void {
+    const w = this.waiter;
+    this.waiter = this.failer = undefined;
+    w?.(o);
+  }
+}
+
+type Long = { readonly kind: 'held'; readonly d: Dispatched; readonly worker: PoolWorker } | { readonly kind: 'detached'; readonly d: Dispatched };
+
+/** What the pool did, for tests and benchmarks (not replicated). */
+export interface WorkerPoolStats {
+  /** Workers started, replacements for held ones included. */
+  spawned: number;
+  /** Snapshots sent for a worker to restore a canister's instance from. */
+  restores: number;
+  /** Executions run for a core that turned out to have no room for them, then undone. */
+  undone: number;
+  /** Paused executions that blocked a thread. */
+  held: number;
+  /** Paused executions that could not hold a thread and were run again to continue. */
+  replays: number;
+}
+
+export class WorkerSandboxHost implements SandboxHost {
+  readonly stats: WorkerPoolStats = { spawned: 0, restores: 0, undone: 0, held: 0, replays: 0 };
+  private readonly active: PoolWorker[] = [];
+  private readonly spares: PoolWorker[] = [];
+  private readonly held = new Set<PoolWorker>();
+  private readonly placements = new Map<string, { worker: PoolWorker; origin: Origin }>();
+  private readonly jobs = new Map<number, Dispatched>();
+  private readonly long = new Map<string, Long>();
+  private readonly queries = new Map<string, { sandbox: Sandbox; origin: Origin }>();
+  private readonly permits = new SharedArrayBuffer(4);
+  private readonly maxSandboxes: number;
+  private readonly maxQuerySandboxes: number;
+  private nextJob = 1;
+  private nextBatch = 1;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(private readonly options: WorkerPoolOptions) {
+    if (!Number.isInteger(options.workers) || options.workers < 1) throw new Error(`a worker pool needs at least one worker, got ${options.workers}`);
+    Atomics.store(new Int32Array(this.permits), 0, options.maxHeldExecutions ?? 8);
+    this.maxSandboxes = options.maxSandboxesPerWorker ?? 2048;
+    this.maxQuerySandboxes = options.maxQuerySandboxes ?? 256;
+    for (let i = 0; i < options.workers; i++) this.active.push(this.spawn());
+  }
+
+  get pausedCount(): number {
+    return this.long.size;
+  }
+
+  /** Executions started ahead of their iteration's walk. */
+  private readonly starts = new Map<HostJob, Promise<HostOutcome>>();
+
+  prefetch(jobs: readonly HostJob[]): void {
+    if (this.failure) return;
+    const dispatched: Dispatched[] = [];
+    for (const job of jobs) {
+      if (job.kind !== 'start' || this.starts.has(job)) continue;
+      const d = new Dispatched(this.nextJob++, job.canister, job.job);
+      this.starts.set(job, d.next());
+      dispatched.push(d);
+    }
+    this.dispatch(dispatched);
+  }
+
+  async runIteration(plan: IterationPlan): Promise<IterationResult> {
+    if (this.failure) throw this.failure;
+    this.prefetch(plan.cores.flat());
+    const starts = new Map(this.starts);
+    this.starts.clear();
+    const result = await walkIteration(plan, (job) =>
+      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)! : this.resume(idOf(job.canister)));
+    // Executions started for a core that then had no room for them are undone.
+    for (let k = 0; k < plan.cores.length; k++) {
+      for (let i = 0; i < plan.cores[k]!.length; i++) {
+        const job = plan.cores[k]![i]!;
+        if (result.outcomes[k]![i] !== undefined || job.kind !== 'start') continue;
+        const outcome = await starts.get(job)!;
+        this.stats.undone++;
+        if (outcome.kind === 'paused') this.abort(idOf(job.canister));
+        else this.invalidate(idOf(job.canister));
+      }
+    }
+    return result;
+  }
+
+  abort(canisterId: string): void {
+    const long = this.long.get(canisterId);
+    if (!long) return;
+    this.long.delete(canisterId);
+    this.jobs.delete(long.d.id);
+    // A held execution is rolled back by its worker, which then drops its instances; a detached
+    // one was rolled back already and its instance is at the committed state.
+    if (long.kind === 'held') long.worker.command(COMMAND.abort);
+  }
+
+  invalidate(canisterId: string): void {
+    const p = this.placements.get(canisterId);
+    if (p) {
+      this.placements.delete(canisterId);
+      if (p.worker.role === 'active' && p.worker.canisters.delete(canisterId)) p.worker.evict.push(canisterId);
+    }
+    this.queries.delete(canisterId);
+  }
+
+  querySandbox(canister: CanisterState): Sandbox {
+    const id = idOf(canister);
+    const cached = this.queries.get(id);
+    if (cached && sameOrigin(cached.origin, canister)) {
+      this.queries.delete(id);
+      this.queries.set(id, cached);
+      return cached.sandbox;
+    }
+    const sandbox = restoreCommitted(canister, this.options.stableMemoryBytes);
+    this.queries.delete(id);
+    this.queries.set(id, { sandbox, origin: originOf(canister) });
+    while (this.queries.size > this.maxQuerySandboxes) this.queries.delete(this.queries.keys().next().value!);
+    return sandbox;
+  }
+
+  committed(canister: CanisterState, result: Extract<SandboxResult, { ok: true }>): void {
+    const cached = this.queries.get(idOf(canister));
+    if (!cached) return;
+    if (sameOrigin(cached.origin, canister)) cached.sandbox.applyCommitted(result);
+    else this.queries.delete(idOf(canister));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.active, ...this.spares, ...this.held];
+    for (const w of all) w.command(COMMAND.abort);
+    for (const d of this.jobs.values()) d.fail(new Error('the worker pool was closed'));
+    await Promise.all(all.map((w) => w.worker.terminate()));
+  }
+
+  // ---- dispatching -----------------------------------------------------------------------------
+
+  private resume(canisterId: string): Promise<HostOutcome> {
+    const long = this.long.get(canisterId);
+    if (!long) throw new Error(`canister ${canisterId} has no paused execution to resume`);
+    const next = long.d.next();
+    if (long.kind === 'held') {
+      long.worker.busy(1);
+      long.worker.command(COMMAND.continue);
+    } else {
+      this.long.delete(canisterId);
+      this.dispatch([long.d]);
+    }
+    return next;
+  }
+
+  /** Sends jobs to the workers that hold their canisters (or to the least loaded, with a snapshot). */
+  private dispatch(list: readonly Dispatched[]): void {
+    const touched = new Set<PoolWorker>();
+    for (const d of list) {
+      const { worker, restore } = this.place(d.canister);
+      worker.queue.push({ d, restore });
+      d.worker = worker;
+      this.jobs.set(d.id, d);
+      touched.add(worker);
+    }
+    for (const worker of touched) this.flush(worker);
+  }
+
+  /** Sends the worker its queued jobs as one batch, unless it is still running one. */
+  private flush(worker: PoolWorker): void {
+    if (worker.outstanding || worker.queue.length === 0 || worker.role !== 'active') return;
+    const queued = worker.queue.splice(0);
+    const modules: SandboxModule[] = [];
+    const transfer: ArrayBuffer[] = [];
+    const jobs: BatchJob[] = queued.map(({ d, restore }) => {
+      const module = d.job.module;
+      if (!worker.modules.has(module.hashHex)) {
+        worker.modules.add(module.hashHex);
+        modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
+      }
+      const wire: WireJob = { ...d.job, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
+      if (restore) this.stats.restores++;
+      if (d.ends > 0) this.stats.replays++;
+      if (wire.snapshot) transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
+      // A detached long execution runs again from the start, through the slice ends it passed.
+      return { id: d.id, job: wire, replay: d.ends > 0 ? d.ends : undefined };
+    });
+    const inBatch = new Set(jobs.map((j) => j.job.canisterId));
+    for (const id of worker.canisters.keys()) {
+      if (worker.canisters.size <= this.maxSandboxes) break;
+      if (inBatch.has(id)) continue;
+      worker.canisters.delete(id);
+      this.placements.delete(id);
+      worker.evict.push(id);
+    }
+    worker.outstanding = true;
+    worker.busy(jobs.length);
+    worker.send({ type: 'batch', batch: this.nextBatch++, modules, evict: worker.evict.splice(0), jobs }, transfer);
+  }
+
+  private place(canister: CanisterState): { worker: PoolWorker; restore: boolean } {
+    const id = idOf(canister);
+    const p = this.placements.get(id);
+    if (p && p.worker.role === 'active' && sameOrigin(p.origin, canister)) {
+      p.worker.canisters.delete(id);
+      p.worker.canisters.set(id, true);
+      return { worker: p.worker, restore: false };
+    }
+    let worker = p && p.worker.role === 'active' ? p.worker : this.active[0]!;
+    if (!(p && p.worker.role === 'active')) {
+      for (const w of this.active) if (w.canisters.size < worker.canisters.size) worker = w;
+    }
+    worker.canisters.delete(id);
+    worker.canisters.set(id, true);
+    this.placements.set(id, { worker, origin: originOf(canister) });
+    return { worker, restore: true };
+  }
+
+  // ---- worker life cycle -----------------------------------------------------------------------
+
+  private spawn(): PoolWorker {
+    this.stats.spawned++;
+    const control = new SharedArrayBuffer(4);
+    const data: WorkerData = { fees: this.options.fees, stableMemoryBytes: this.options.stableMemoryBytes, control, permits: this.permits };
+    const w = new PoolWorker(new Worker(workerEntry(), { workerData: data }), control);
+    w.worker.on('message', (m: FromWorker) => this.receive(w, m));
+    w.worker.on('error', (e) => this.fail(e));
+    w.worker.on('exit', (code) => {
+      if (!this.closed && w.role !== 'retired') this.fail(new Error(`a sandbox worker exited unexpectedly (code ${code})`));
+    });
+    // After the listeners (adding one refs the worker again): idle workers keep no process alive.
+    w.worker.unref();
+    return w;
+  }
+
+  /**
+   * The worker blocks on a paused execution: a fresh one takes its place among the active, and
+   * its instances are forgotten (their canisters are restored elsewhere when they run next).
+   */
+  private hold(w: PoolWorker): Dispatched[] {
+    const slot = this.active.indexOf(w);
+    if (slot < 0) throw new Error('only an active worker can hold a paused execution');
+    w.role = 'held';
+    this.held.add(w);
+    const next = this.spares.pop() ?? this.spawn();
+    next.role = 'active';
+    this.active[slot] = next;
+    for (const id of w.canisters.keys()) this.placements.delete(id);
+    w.canisters.clear();
+    w.evict.length = 0;
+    w.outstanding = false;
+    return w.queue.splice(0).map((q) => q.d);
+  }
+
+  /** The held execution is over: the worker drops its instances and waits as a spare. */
+  private release(w: PoolWorker): void {
+    this.held.delete(w);
+    if (this.closed) return;
+    if (this.spares.length < (this.options.maxHeldExecutions ?? 8)) {
+      w.send({ type: 'reset' });
+      w.role = 'spare';
+      this.spares.push(w);
+    } else {
+      w.role = 'retired';
+      void w.worker.terminate();
+    }
+  }
+
+  private receive(w: PoolWorker, m: FromWorker): void {
+    switch (m.type) {
+      case 'results':
+        for (const r of m.reports) this.report(w, r);
+        w.outstanding = false;
+        this.flush(w);
+        return;
+      case 'paused': {
+        for (const r of m.reports) this.report(w, r);
+        const d = this.jobs.get(m.id)!;
+        const rest = m.unprocessed.map((id) => this.jobs.get(id)!);
+        w.busy(-1 - rest.length);
+        const queued = this.hold(w);
+        this.stats.held++;
+        this.long.set(idOf(d.canister), { kind: 'held', d, worker: w });
+        d.slice(m.executed);
+        // The rest of its batch and what was queued for it go where their canisters go now.
+        this.dispatch([...rest, ...queued]);
+        return;
+      }
+      case 'slice':
+        w.busy(-1);
+        this.jobs.get(m.id)?.slice(m.executed);
+        return;
+      case 'released':
+        if (w.inFlight > 0) w.busy(-1);
+        this.release(w);
+        if (m.report) this.report(w, m.report);
+        else this.jobs.delete(m.id);
+        return;
+    }
+  }
+
+  private report(w: PoolWorker, r: JobReport): void {
+    const d = this.jobs.get(r.id);
+    if (w.role === 'active') w.busy(-1);
+    if (!d) return; // aborted meanwhile
+    if (r.kind === 'done') {
+      this.jobs.delete(r.id);
+      this.long.delete(idOf(d.canister));
+      d.done(unpackJobResult(r.result));
+      return;
+    }
+    this.long.set(idOf(d.canister), { kind: 'detached', d });
+    d.slice(r.executed);
+  }
+
+  private fail(e: unknown): void {
+    if (this.closed || this.failure) return;
+    this.failure = e instanceof Error ? e : new Error(String(e));
+    for (const d of this.jobs.values()) d.fail(this.failure);
+  }
+}
+
+function originOf(canister: CanisterState): Origin {
+  return { execution: canister.execution!, stable: canister.stable };
+}
+
+function sameOrigin(origin: Origin, canister: CanisterState): boolean {
+  return origin.execution === canister.execution && origin.stable === canister.stable;
+}
+
+function snapshotOf(canister: CanisterState) {
+  const exec = canister.execution!;
+  return packSnapshot({ heap: exec.heap, stable: canister.stable, globals: exec.globals });
+}
+
+/**
+ * The worker's entry module. Under tsx (sources run as TypeScript) a worker does not inherit the
+ * loader, so a small bootstrap registers it before importing the entry.
+ */
+function workerEntry(): URL {
+  const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+  if (!import.meta.url.endsWith('.ts')) return entry;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry.href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+}

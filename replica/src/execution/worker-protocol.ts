@@ -1,0 +1,64 @@
+// Messages between the worker pool (main thread) and its workers. Plain data: jobs, results and
+// compiled modules (a `WebAssembly.Module` is shared with the worker, not copied).
+
+import type { FeeSchedule } from '../cycles/index.js';
+import type { WireJob, WireJobResult } from './job.js';
+import type { SandboxModule } from './sandbox.js';
+
+export interface WorkerData {
+  readonly fees: FeeSchedule;
+  readonly stableMemoryBytes: bigint;
+  /** Int32 [command]: the main thread's answer to a paused execution. */
+  readonly control: SharedArrayBuffer;
+  /** Int32 [permits]: how many more executions may pause (block a thread); shared by the pool. */
+  readonly permits: SharedArrayBuffer;
+}
+
+/** Values of `control[0]`. */
+export const COMMAND = { none: 0, continue: 1, abort: 2 } as const;
+
+export interface BatchJob {
+  readonly id: number;
+  readonly job: WireJob;
+  /**
+   * A long execution that had to give up its thread: run it again from the start, passing this
+   * many slice ends without stopping (runs are deterministic, so they fall at the same places).
+   */
+  readonly replay?: number;
+}
+
+export type ToWorker =
+  | {
+      readonly type: 'batch';
+      readonly batch: number;
+      readonly modules: readonly SandboxModule[];
+      readonly evict: readonly string[];
+      readonly jobs: readonly BatchJob[];
+    }
+  /** Drop every instance (the worker goes back to the pool after holding a long execution). */
+  | { readonly type: 'reset' };
+
+export type JobReport =
+  | { readonly id: number; readonly kind: 'done'; readonly result: WireJobResult }
+  /** Reached a slice end but no thread could be held for it: rolled back, `executed` so far. */
+  | { readonly id: number; readonly kind: 'detached'; readonly executed: bigint };
+
+export type FromWorker =
+  /** The batch is done. */
+  | { readonly type: 'results'; readonly batch: number; readonly reports: readonly JobReport[] }
+  /**
+   * Job `id` used its slice and the worker now waits for a command; the jobs in `unprocessed`
+   * were not run (the pool sends them elsewhere).
+   */
+  | {
+      readonly type: 'paused';
+      readonly batch: number;
+      readonly reports: readonly JobReport[];
+      readonly id: number;
+      readonly executed: bigint;
+      readonly unprocessed: readonly number[];
+    }
+  /** The held execution used another slice and waits again. */
+  | { readonly type: 'slice'; readonly id: number; readonly executed: bigint }
+  /** The held execution finished (done) or was aborted; the worker is free. */
+  | { readonly type: 'released'; readonly id: number; readonly report: JobReport | undefined };

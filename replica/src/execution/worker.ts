@@ -1,0 +1,91 @@
+// A worker thread of the sandbox pool: holds live instances of the canisters the pool gives it,
+// runs batches of jobs, and returns results and page deltas. A job that uses up its slice blocks
+// this thread (Atomics.wait) until the main thread says to continue (next round) or to abort.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { executionFees } from './fees.js';
+import { packJobResult, unpackSnapshot } from './job.js';
+import { SandboxRunner } from './runner.js';
+import type { SliceHook } from './sandbox.js';
+import { COMMAND, type BatchJob, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const control = new Int32Array(data.control);
+const permits = new Int32Array(data.permits);
+const runner = new SandboxRunner(executionFees(data.fees), data.stableMemoryBytes);
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function acquirePermit(): boolean {
+  if (Atomics.sub(permits, 0, 1) > 0) return true;
+  Atomics.add(permits, 0, 1);
+  return false;
+}
+
+/** Blocks until the main thread answers; returns its command. */
+function awaitCommand(): 'continue' | 'abort' {
+  Atomics.wait(control, 0, COMMAND.none);
+  const command = Atomics.exchange(control, 0, COMMAND.none);
+  return command === COMMAND.abort ? 'abort' : 'continue';
+}
+
+function runBatch(batch: number, jobs: readonly BatchJob[]): void {
+  const reports: JobReport[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (let i = 0; i < jobs.length; i++) {
+    const { id, job, replay = 0 } = jobs[i]!;
+    const module = runner.module(job.module);
+    if (job.snapshot) runner.restore(job.canisterId, module, unpackSnapshot(job.snapshot));
+    let ends = 0;
+    let held = false;
+    let detached: bigint | undefined;
+    const onSlice: SliceHook = (executed) => {
+      if (++ends <= replay) return 'continue';
+      if (held) {
+        post({ type: 'slice', id, executed });
+        return awaitCommand();
+      }
+      if (!acquirePermit()) {
+        detached = executed;
+        return 'abort';
+      }
+      held = true;
+      post({ type: 'paused', batch, reports, id, executed, unprocessed: jobs.slice(i + 1).map((j) => j.id) }, transfer.splice(0));
+      return awaitCommand();
+    };
+    const result = runner.run({ ...job, module }, onSlice);
+    if (held) {
+      // The rest of the batch went elsewhere when this job paused; this thread is free again.
+      Atomics.add(permits, 0, 1);
+      if (result === 'aborted') {
+        runner.evict(job.canisterId);
+        post({ type: 'released', id, report: undefined });
+      } else {
+        const packed = packJobResult(result);
+        post({ type: 'released', id, report: { id, kind: 'done', result: packed.wire } }, packed.transfer);
+      }
+      return;
+    }
+    if (result === 'aborted') {
+      reports.push({ id, kind: 'detached', executed: detached! });
+      continue;
+    }
+    const packed = packJobResult(result);
+    reports.push({ id, kind: 'done', result: packed.wire });
+    transfer.push(...packed.transfer);
+  }
+  post({ type: 'results', batch, reports }, transfer);
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'reset') {
+    runner.clear();
+    return;
+  }
+  for (const module of message.modules) runner.addModule(module);
+  for (const id of message.evict) runner.evict(id);
+  runBatch(message.batch, message.jobs);
+});

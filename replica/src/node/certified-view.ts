@@ -1,0 +1,108 @@
+// The certified part of the replicated state (interface spec, "The system state tree") as the
+// state tree builder consumes it. Records are replaced, never mutated, when what they certify
+// changes, so the builder's `StateTreeCache` (keyed by record identity) rehashes only what a
+// round changed.
+
+import type { CanisterCertifiedState, CanisterMetadataSection, CertifiedStateView, RequestStatusRecord, SubnetCertifiedState } from '../certification/index.js';
+import type { CanisterState, IngressStatus, ReplicatedState } from '../state/index.js';
+
+/** The certified records of one round, keyed for the HTTP front end's lookups. */
+export interface CertifiedView {
+  readonly view: CertifiedStateView;
+  /** By canister id (hex of the principal bytes). */
+  readonly canisters: ReadonlyMap<string, CanisterCertifiedState>;
+  /** By request id (hex), as the ingress history keys them. */
+  readonly requests: ReadonlyMap<string, RequestStatusRecord>;
+}
+
+interface CanisterEntry {
+  readonly record: CanisterCertifiedState;
+  readonly controllers: string;
+  readonly certifiedData: Uint8Array;
+  readonly module: unknown;
+}
+
+const REQUEST_ID_HEX = /^[0-9a-f]{64}$/;
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The ingress history entry as `/request_status/<id>` shows it. */
+export function requestStatusRecord(requestId: Uint8Array, s: IngressStatus): RequestStatusRecord {
+  switch (s.status) {
+    case 'replied':
+      return { requestId, status: 'replied', reply: s.reply };
+    case 'rejected':
+      return { requestId, status: 'rejected', rejectCode: s.code, rejectMessage: s.message, errorCode: s.errorCode };
+    default:
+      return { requestId, status: s.status };
+  }
+}
+
+export class CertifiedViewBuilder {
+  readonly #canisters = new Map<string, CanisterEntry>();
+  /** Ingress history entries are replaced on every status change: their identity is the key. */
+  #requests = new WeakMap<IngressStatus, RequestStatusRecord>();
+
+  /** `subnets` are this subnet's records (built by the node, replaced when they change). */
+  build(state: ReplicatedState, subnets: readonly SubnetCertifiedState[]): CertifiedView {
+    const canisters = new Map<string, CanisterCertifiedState>();
+    const live = new Set<string>();
+    for (const c of state.canisters()) {
+      const entry = this.#canisterEntry(c);
+      live.add(c.idText);
+      canisters.set(hexOf(entry.record.canisterId), entry.record);
+    }
+    for (const id of this.#canisters.keys()) if (!live.has(id)) this.#canisters.delete(id);
+
+    const requests = new Map<string, RequestStatusRecord>();
+    for (const [messageId, status] of state.ingressHistory) {
+      // Only HTTP ingress has 32-byte request ids; anything else has no place in the tree.
+      if (!REQUEST_ID_HEX.test(messageId)) continue;
+      let record = this.#requests.get(status);
+      if (record === undefined) {
+        record = requestStatusRecord(new Uint8Array(Buffer.from(messageId, 'hex')), status);
+        this.#requests.set(status, record);
+      }
+      requests.set(messageId, record);
+    }
+
+    return {
+      view: { time: state.time, requestStatus: requests.values(), canisters: canisters.values(), subnets },
+      canisters,
+      requests,
+    };
+  }
+
+  #canisterEntry(c: CanisterState): CanisterEntry {
+    const controllers = c.settings.controllers.map((p) => p.toText()).join(',');
+    const module = c.execution?.module;
+    const prior = this.#canisters.get(c.idText);
+    if (prior && prior.controllers === controllers && prior.module === module && sameBytes(prior.certifiedData, c.certifiedData)) {
+      return prior;
+    }
+    const certifiedData = c.certifiedData.slice();
+    const record: CanisterCertifiedState = {
+      canisterId: c.id.toUint8Array(),
+      controllers: c.settings.controllers.map((p) => p.toUint8Array()),
+      certifiedData,
+      ...(module ? { moduleHash: module.hash, metadata: metadataOf(c) } : {}),
+    };
+    const entry = { record, controllers, certifiedData, module };
+    this.#canisters.set(c.idText, entry);
+    return entry;
+  }
+}
+
+function metadataOf(c: CanisterState): CanisterMetadataSection[] {
+  const sections: CanisterMetadataSection[] = [];
+  for (const [name, s] of c.execution?.module.info.metadata ?? []) sections.push({ name, visibility: s.visibility, content: s.content });
+  return sections;
+}

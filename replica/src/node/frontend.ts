@@ -1,0 +1,204 @@
+// The execution side of the HTTP interface for one replica process (`ReplicaFrontend`): update
+// calls go into the block source, queries run on the latest certified state, read_state and
+// synchronous calls are answered with certificates of that state.
+
+import { Principal } from '@icp-sdk/core/principal';
+import type { DelegationFormat, Path } from '../certification/index.js';
+import { CanisterError, ErrorCode } from '../errors.js';
+import {
+  ReplicaNotReadyError,
+  ReplicaOverloadedError,
+  type AuthenticatedCall,
+  type AuthenticatedQuery,
+  type MetadataVisibility,
+  type QueryOutcome,
+  type ReadStateContext,
+  type ReplicaFrontend,
+  type RequestStatusTarget,
+} from '../http/index.js';
+import type { Replica } from '../replica.js';
+import type { CertifiedSnapshot, StateCertification } from './certification.js';
+import { filterManagementIngress } from './ingress-filter.js';
+import { isTerminal, type IngressTracker } from './ingress.js';
+import type { NodeSigningKey } from './keys.js';
+
+/** What the front end needs from the node that owns it. */
+export interface NodeFrontendHost {
+  readonly replica: Replica;
+  readonly certification: StateCertification;
+  readonly ingress: IngressTracker;
+  readonly nodeKey: NodeSigningKey;
+  /** Ingress messages the pool may hold before calls are answered 429. */
+  readonly maxPendingIngress: number;
+  /** The latest certified state; undefined before the first round. */
+  latest(): CertifiedSnapshot | undefined;
+  /** Resolves when no round is executing (the replicated state is whole). */
+  roundIdle(): Promise<void>;
+  /** An ingress message entered the pool: make a block soon. */
+  ingressSubmitted(): void;
+  /** The node was closed or its round loop failed. */
+  stopped(): boolean;
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+const utf8 = new TextDecoder();
+const isManagement = (id: Uint8Array) => id.length === 0;
+
+export class NodeFrontend implements ReplicaFrontend {
+  readonly #subnetId: Uint8Array;
+
+  constructor(private readonly host: NodeFrontendHost) {
+    this.#subnetId = host.certification.subnetId;
+  }
+
+  rootKey(): Uint8Array {
+    return this.host.certification.rootKeyDer;
+  }
+
+  health(): 'healthy' | 'starting' {
+    return this.host.latest() !== undefined && !this.host.stopped() ? 'healthy' : 'starting';
+  }
+
+  hostsCanister(canisterId: Uint8Array): boolean {
+    try {
+      return this.host.replica.state.inRange(Principal.fromUint8Array(canisterId));
+    } catch {
+      return false;
+    }
+  }
+
+  subnetId(): Uint8Array {
+    return this.#subnetId;
+  }
+
+  certifiedHeight(): bigint | undefined {
+    return this.host.latest()?.height;
+  }
+
+  nodeSigner(): { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array } {
+    return this.host.nodeKey;
+  }
+
+  async submitCall(call: AuthenticatedCall): Promise<void> {
+    if (this.host.stopped()) throw new ReplicaNotReadyError('The replica is shutting down.');
+    const id = hex(call.requestId);
+    const { replica, ingress } = this.host;
+    // A request id names one message: a resubmission must never execute it again.
+    if (ingress.get(id) !== undefined || replica.ingressStatus(id) !== undefined) return;
+    if (replica.blocks.pending >= this.host.maxPendingIngress) throw new ReplicaOverloadedError();
+    // The replicated state must be whole for inspect_message and the ingress filter.
+    await this.host.roundIdle();
+    if (ingress.get(id) !== undefined || replica.ingressStatus(id) !== undefined) return;
+
+    const about = isManagement(call.canisterId) ? filterManagementIngress(replica.state, call) : undefined;
+    const target: RequestStatusTarget = { canisterId: call.canisterId };
+    if (call.effectiveSubnetId !== undefined) target.effectiveSubnetId = call.effectiveSubnetId;
+    else target.effectiveCanisterId = call.effectiveCanisterId;
+    // Tracked before it is submitted, so a concurrent duplicate finds it.
+    ingress.add(id, { sender: call.sender, target, expiry: call.ingressExpiry });
+    try {
+      await replica.submit({
+        messageId: id,
+        sender: Principal.fromUint8Array(call.sender),
+        receiver: Principal.fromUint8Array(call.canisterId),
+        method: call.methodName,
+        arg: call.arg,
+        ...(about ? { effectiveCanisterId: about } : {}),
+      });
+    } catch (e) {
+      ingress.delete(id);
+      throw e;
+    }
+    this.host.ingressSubmitted();
+  }
+
+  async awaitCertifiedStatus(requestId: Uint8Array, timeoutMs: number): Promise<Uint8Array | undefined> {
+    const id = hex(requestId);
+    let snapshot = this.host.latest();
+    if (!isTerminal(snapshot, id)) snapshot = await this.host.ingress.wait(id, timeoutMs);
+    if (snapshot === undefined) return undefined;
+    const target = this.host.ingress.get(id)?.target;
+    // The front end does not learn whether the call came in at v3 (the IC answers with the flat
+    // canister ranges) or v4 (the shard): the flat form is the one every agent reads.
+    const format: DelegationFormat = target?.effectiveSubnetId !== undefined ? { kind: 'none' } : { kind: 'flat' };
+    return this.host.certification.certificate(snapshot, [['request_status', requestId]], format);
+  }
+
+  /**
+   * Canister ranges in a read_state delegation as the IC serves them: the shard of the effective
+   * canister at v3, the flat list at v2, none at subnet endpoints.
+   */
+  #readStateFormat(ctx: ReadStateContext): DelegationFormat {
+    if (ctx.effectiveCanisterId === undefined) return { kind: 'none' };
+    return ctx.apiVersion === 2 ? { kind: 'flat' } : { kind: 'tree', canisterId: ctx.effectiveCanisterId };
+  }
+
+  async query(q: AuthenticatedQuery): Promise<QueryOutcome> {
+    if (q.effectiveSubnetId !== undefined) {
+      return reject(new CanisterError(ErrorCode.CanisterMethodNotFound, `The subnet query ${q.methodName} is not supported by this replica`));
+    }
+    // Queries see the state of the latest certified round, never one that is half executed.
+    await this.host.roundIdle();
+    const snapshot = this.host.latest();
+    if (snapshot === undefined) throw new CanisterError(ErrorCode.CertifiedStateUnavailable, 'No certified state yet');
+    const certificate = this.host.certification.dataCertificate(snapshot, q.canisterId);
+    const r = this.host.replica.query(
+      Principal.fromUint8Array(q.canisterId),
+      q.methodName,
+      q.arg,
+      Principal.fromUint8Array(q.sender),
+      certificate,
+    );
+    return r.status === 'replied'
+      ? { status: 'replied', reply: r.reply }
+      : { status: 'rejected', rejectCode: r.code, rejectMessage: r.message, errorCode: r.errorCode };
+  }
+
+  async readState(paths: Uint8Array[][], ctx: ReadStateContext): Promise<Uint8Array> {
+    const snapshot = this.host.latest();
+    if (snapshot === undefined) throw new CanisterError(ErrorCode.CertifiedStateUnavailable, 'No certified state yet');
+    return this.host.certification.certificate(snapshot, paths.flatMap((p) => this.#expand(p, ctx)), this.#readStateFormat(ctx));
+  }
+
+  /**
+   * `/subnet` and `/subnet/<id>` reveal what the spec lets this endpoint see: this (non-root)
+   * subnet's `canister_ranges` only at v2 endpoints, `metrics` only at its own subnet endpoint.
+   */
+  #expand(path: Uint8Array[], ctx: ReadStateContext): Path[] {
+    if (path.length === 0 || utf8.decode(path[0]) !== 'subnet' || path.length > 2) return [path];
+    if (path.length === 2 && hex(path[1]!) !== hex(this.#subnetId)) return [path];
+    const base = ['subnet', this.#subnetId];
+    const out: Path[] = [
+      [...base, 'public_key'],
+      [...base, 'node'],
+      [...base, 'type'],
+    ];
+    if (ctx.apiVersion === 2) out.push([...base, 'canister_ranges']);
+    if (ctx.effectiveSubnetId !== undefined && hex(ctx.effectiveSubnetId) === hex(this.#subnetId)) out.push([...base, 'metrics']);
+    return out;
+  }
+
+  requestStatusSender(requestId: Uint8Array): Uint8Array | undefined {
+    const id = hex(requestId);
+    return this.host.ingress.get(id)?.sender ?? this.host.replica.ingressStatus(id)?.sender.toUint8Array();
+  }
+
+  requestStatusTarget(requestId: Uint8Array): RequestStatusTarget | undefined {
+    return this.host.ingress.get(hex(requestId))?.target;
+  }
+
+  canisterControllers(canisterId: Uint8Array): Uint8Array[] | undefined {
+    const record = this.host.latest()?.canisters.get(hex(canisterId));
+    return record ? [...record.controllers] : undefined;
+  }
+
+  canisterMetadataVisibility(canisterId: Uint8Array, name: string): MetadataVisibility | undefined {
+    const record = this.host.latest()?.canisters.get(hex(canisterId));
+    for (const section of record?.metadata ?? []) if (section.name === name) return section.visibility;
+    return undefined;
+  }
+}
+
+function reject(e: CanisterError): QueryOutcome {
+  return { status: 'rejected', rejectCode: e.rejectCode, rejectMessage: e.message, errorCode: e.errorCode };
+}

@@ -1,0 +1,236 @@
+// One replica process on the embedded default: a `Replica`, its 1-of-1 subnet key, a root key
+// that delegates to the subnet (clients trust one root key, as on the IC), an Ed25519 node key
+// for query signatures, the HTTP interface, and the round loop:
+//
+//   every round:  execute block ─► certify state ─► resolve synchronous calls
+//
+// Queries and read_state are answered from the latest certified state between rounds.
+
+import { Principal } from '@icp-sdk/core/principal';
+import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
+import { LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
+import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
+import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
+import { canisterIdFromIndex } from '../state/index.js';
+import { StateCertification, type CertifiedSnapshot } from './certification.js';
+import { NodeFrontend } from './frontend.js';
+import { IngressTracker } from './ingress.js';
+import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
+import { RoundLoop, type RoundOutcome } from './round-loop.js';
+
+/** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
+export interface NodeLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+const silent: NodeLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface NodeOptions {
+  /** HTTP port; 0 picks a free one. Default 4943, the port local IC tooling expects. */
+  readonly port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (loopback only). */
+  readonly host?: string;
+  /** Keeps `keys.json` here so the root key survives restarts. Without it keys live in memory only. */
+  readonly dataDir?: string;
+  /** Explicit key material (tests); takes precedence over `dataDir`. */
+  readonly keys?: NodeKeys;
+  /** Pause between rounds when there is no work, in ms. Default 200. */
+  readonly roundIntervalMs?: number;
+  /** Ingress messages waiting for a block before calls are answered 429. Default 10 000. */
+  readonly maxPendingIngress?: number;
+  /** Replica configuration; the subnet id and root key come from the node's keys. */
+  readonly replica?: Partial<Omit<ReplicaConfig, 'subnetId' | 'rootKey'>>;
+  /** Source of block time; the system clock by default. */
+  readonly clock?: Clock;
+  readonly http?: HttpServerOptions;
+  readonly logger?: NodeLogger;
+  /** A round failed (a broken replica invariant): the loop has stopped. Default: log and rethrow. */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+export const DEFAULT_PORT = 4943;
+export const DEFAULT_ROUND_INTERVAL_MS = 200;
+export const DEFAULT_MAX_PENDING_INGRESS = 10_000;
+
+/** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
+const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
+
+export class Node {
+  readonly replica: Replica;
+  readonly certification: StateCertification;
+  readonly ingress = new IngressTracker();
+  readonly nodeKey: NodeSigningKey;
+  readonly frontend: NodeFrontend;
+  /** The subnet's id (self-authenticating id of its public key, as the IC derives subnet ids). */
+  readonly subnetId: Principal;
+  readonly nodeId: Principal;
+  readonly maxPendingIngress: number;
+  readonly #http: ReplicaHttpServer;
+  readonly #loop: RoundLoop;
+  readonly #clock: Clock;
+  readonly #logger: NodeLogger;
+  readonly #options: NodeOptions;
+  #latest: CertifiedSnapshot | undefined;
+  #messagesExecuted = 0n;
+  #address: { host: string; port: number } | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Builds a node without starting it; see `Node.start`. */
+  constructor(keys: NodeKeys, options: NodeOptions = {}) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silent;
+    this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
+
+    const subnetSigner = new SecretKeySigner(keys.subnetSecret);
+    const rootSigner = new SecretKeySigner(keys.rootSecret);
+    this.nodeKey = new NodeSigningKey(keys.nodeSeed);
+    this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
+
+    const base = defaultReplicaConfig(options.replica);
+    const subnetIdBytes = selfAuthenticatingPrincipal(publicKeyToDer(subnetSigner.publicKey));
+    this.subnetId = Principal.fromUint8Array(subnetIdBytes);
+    const ranges: CanisterRange[] = [
+      MANAGEMENT_RANGE,
+      [canisterIdFromIndex(base.canisterRange.start).toUint8Array(), canisterIdFromIndex(base.canisterRange.end).toUint8Array()],
+    ];
+    this.certification = new StateCertification({
+      subnetSigner,
+      rootSigner,
+      subnetId: subnetIdBytes,
+      canisterRanges: ranges,
+      nodes: [{ nodeId: this.nodeKey.nodeId, publicKey: this.nodeKey.publicKeyDer }],
+      clock: this.#clock,
+    });
+    const config: ReplicaConfig = { ...base, subnetId: this.subnetId, rootKey: this.certification.rootKeyDer };
+    this.replica = new Replica(config, new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock));
+
+    this.frontend = new NodeFrontend({
+      replica: this.replica,
+      certification: this.certification,
+      ingress: this.ingress,
+      nodeKey: this.nodeKey,
+      maxPendingIngress: this.maxPendingIngress,
+      latest: () => this.#latest,
+      roundIdle: () => this.#loop.idle(),
+      ingressSubmitted: () => this.#loop.wake(),
+      stopped: () => this.#closing !== undefined || this.#loop.stopped,
+    });
+    this.#http = createHttpServer(this.frontend, {
+      rootSubnetId: this.certification.rootSubnetId,
+      onInternalError: (error) => this.#logger.error({ err: error }, 'internal error answering a request'),
+      ...options.http,
+    });
+    this.#loop = new RoundLoop(() => this.#round(), {
+      intervalMs: options.roundIntervalMs ?? DEFAULT_ROUND_INTERVAL_MS,
+      onFatal: options.onFatal ?? ((error) => this.#fatal(error)),
+    });
+  }
+
+  /** Creates keys (or loads them from `dataDir`), certifies the genesis state and starts serving. */
+  static async start(options: NodeOptions = {}): Promise<Node> {
+    const keys = options.keys ?? (options.dataDir !== undefined ? await loadOrCreateNodeKeys(options.dataDir) : generateNodeKeys());
+    const node = new Node(keys, options);
+    await node.listen();
+    return node;
+  }
+
+  /** Certifies the first round, then listens and starts the round loop. */
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.#address) return this.#address;
+    this.#loop.start();
+    await this.#loop.runNow();
+    this.#address = await this.#http.listen(this.#options.port ?? DEFAULT_PORT, this.#options.host ?? '127.0.0.1');
+    this.#logger.info(
+      { url: this.url, subnet: this.subnetId.toText(), node: this.nodeId.toText(), rootKey: Buffer.from(this.rootKey).toString('hex') },
+      'replica listening',
+    );
+    return this.#address;
+  }
+
+  get url(): string {
+    if (!this.#address) throw new Error('the node is not listening yet');
+    const host = this.#address.host.includes(':') ? `[${this.#address.host}]` : this.#address.host;
+    return `http://${host}:${this.#address.port}`;
+  }
+
+  get port(): number {
+    if (!this.#address) throw new Error('the node is not listening yet');
+    return this.#address.port;
+  }
+
+  /** DER-encoded root public key: what clients trust (`/api/v2/status` root_key). */
+  get rootKey(): Uint8Array {
+    return this.certification.rootKeyDer;
+  }
+
+  get latest(): CertifiedSnapshot | undefined {
+    return this.#latest;
+  }
+
+  /** Height of the latest certified state. */
+  get height(): bigint {
+    return this.#latest?.height ?? 0n;
+  }
+
+  /** Runs a round now (after the one in progress, if any). */
+  round(): Promise<void> {
+    return this.#loop.runNow();
+  }
+
+  /** Stops the round loop, answers waiting calls, closes the HTTP server. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#loop.stop();
+      this.ingress.close();
+      const server = this.#http.server;
+      const force = setTimeout(() => server.closeAllConnections(), 1000);
+      force.unref();
+      try {
+        if (this.#address) await this.#http.close();
+      } finally {
+        clearTimeout(force);
+      }
+      await this.replica.close();
+    })();
+    return this.#closing;
+  }
+
+  async #round(): Promise<RoundOutcome> {
+    const summary = await this.replica.executeRound();
+    this.#messagesExecuted += BigInt(summary.messagesExecuted);
+    const state = this.replica.state;
+    const snapshot = this.certification.certify(state, this.#metrics());
+    this.#latest = snapshot;
+    this.ingress.onCertified(snapshot, this.#clock.now());
+    if (summary.messagesExecuted > 0) {
+      this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
+    }
+    const workLeft =
+      summary.workLeft || this.replica.blocks.pending > 0 || state.pendingRawRand.length > 0 || state.pendingSubnetCalls.length > 0;
+    return { workLeft };
+  }
+
+  #metrics(): SubnetMetrics {
+    const state = this.replica.state;
+    let bytes = 0n;
+    for (const c of state.canisters()) bytes += c.memoryUsage();
+    return {
+      numCanisters: BigInt(state.canisterCount),
+      canisterStateBytes: bytes,
+      consumedCyclesTotal: state.cyclesBurned,
+      updateTransactionsTotal: this.#messagesExecuted,
+    };
+  }
+
+  #fatal(error: unknown): void {
+    this.#logger.error({ err: error }, 'round failed: the replica stopped executing');
+    // A broken invariant of the replica: crash loudly rather than serve a state nobody certified.
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}

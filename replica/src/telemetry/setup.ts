@@ -1,0 +1,257 @@
+// The only file that touches the OpenTelemetry SDK. Everything else in the replica talks to
+// `@opentelemetry/api`, which is a no-op until this installs providers.
+//
+// Off by default: with no exporter, reader or scrape port configured, nothing is installed and
+// the API stays the global no-op (no context manager, no span objects, no metric storage).
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  context,
+  diag,
+  DiagLogLevel,
+  metrics,
+  propagation,
+  trace,
+  type Attributes,
+  type DiagLogger,
+  type MeterProvider as ApiMeterProvider,
+  type TracerProvider as ApiTracerProvider,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { ATTR } from './attributes.js';
+import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+
+export interface TelemetryOptions {
+  readonly serviceName: string;
+  readonly serviceVersion?: string;
+  /** This replica (pod name): `service.instance.id`. */
+  readonly serviceInstanceId?: string;
+  /** More resource attributes, e.g. `{ 'icpk.subnet.id': ... }`. */
+  readonly resourceAttributes?: Attributes;
+  /** OTLP/HTTP (JSON) base URL, e.g. `http://otel-collector:4318`: spans to /v1/traces, metrics to /v1/metrics. */
+  readonly otlpEndpoint?: string;
+  readonly otlpHeaders?: Readonly<Record<string, string>>;
+  /** Interval of the OTLP metric export (default 10 s). */
+  readonly metricExportIntervalMs?: number;
+  /** Port of the Prometheus scrape endpoint (`/metrics`); 0 picks a free port; absent: no endpoint. */
+  readonly prometheusPort?: number;
+  /** Address it binds to (default: all interfaces, as a pod's scrape target needs). */
+  readonly prometheusHost?: string;
+  /** Fraction of rounds traced (default 1). A message follows its sender's sampling decision. */
+  readonly sampleRatio?: number;
+  /** An extra span exporter (tests, benchmarks). */
+  readonly spanExporter?: SpanExporter;
+  /** How spans reach `spanExporter` (default `batch`; tests want `simple`). */
+  readonly spanProcessor?: 'batch' | 'simple';
+  /** An extra metric reader (tests: a PeriodicExportingMetricReader over an in-memory exporter). */
+  readonly metricReader?: IMetricReader;
+  /** Where the SDK's own warnings go (export failures, dropped spans). */
+  readonly diagnostics?: DiagLogger;
+}
+
+export interface Telemetry {
+  /** Whether an SDK is installed (spans or metrics go somewhere). */
+  readonly enabled: boolean;
+  readonly tracerProvider: ApiTracerProvider;
+  readonly meterProvider: ApiMeterProvider;
+  /** Resolves once the scrape endpoint listens (at once without one); rejects if it cannot bind. */
+  readonly ready: Promise<void>;
+  /** `http://host:port/metrics` once `ready`, when a scrape endpoint is configured. */
+  readonly prometheusUrl: string | undefined;
+  forceFlush(): Promise<void>;
+  /** Flushes, stops exporters and the scrape endpoint, and restores the global no-op API. */
+  shutdown(): Promise<void>;
+}
+
+/** Batch sizes for rounds of a thousand messages: the SDK defaults (2048 queued) drop spans. */
+const BATCH = { maxQueueSize: 16_384, maxExportBatchSize: 2048, scheduledDelayMillis: 1000 } as const;
+
+/** The telemetry this process installed and has not shut down: the SDK's providers are global. */
+let installed: Telemetry | undefined;
+
+export function setupTelemetry(options: TelemetryOptions): Telemetry {
+  const tracing = options.spanExporter !== undefined || options.otlpEndpoint !== undefined;
+  const metering = options.metricReader !== undefined || options.otlpEndpoint !== undefined || options.prometheusPort !== undefined;
+  if (!tracing && !metering) {
+    return {
+      enabled: false,
+      tracerProvider: trace.getTracerProvider(),
+      meterProvider: metrics.getMeterProvider(),
+      ready: Promise.resolve(),
+      prometheusUrl: undefined,
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+  }
+  if (installed) throw new Error('telemetry is already set up in this process: shut it down before setting it up again');
+
+  if (options.diagnostics) diag.setLogger(options.diagnostics, DiagLogLevel.WARN);
+  const resource = resourceFromAttributes({
+    ...options.resourceAttributes,
+    [ATTR_SERVICE_NAME]: options.serviceName,
+    ...(options.serviceVersion ? { [ATTR_SERVICE_VERSION]: options.serviceVersion } : {}),
+    ...(options.serviceInstanceId ? { [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId } : {}),
+  });
+  const otlp = options.otlpEndpoint === undefined ? undefined : {
+    base: options.otlpEndpoint.replace(/\/+$/, ''),
+    headers: options.otlpHeaders ? { ...options.otlpHeaders } : undefined,
+  };
+  const tracerProvider = tracing ? startTracing(options, resource, otlp) : undefined;
+  const metered = metering ? startMetrics(options, resource, otlp) : undefined;
+  const meterProvider = metered?.meterProvider;
+  const scrape = metered?.scrape;
+
+  let prometheusUrl: string | undefined;
+  let shutdown: Promise<void> | undefined;
+  const ready = scrape ? scrape.listening.then((url) => { prometheusUrl = url; }) : Promise.resolve();
+  const telemetry: Telemetry = {
+    enabled: true,
+    tracerProvider: tracerProvider ?? trace.getTracerProvider(),
+    meterProvider: meterProvider ?? metrics.getMeterProvider(),
+    ready,
+    get prometheusUrl() { return prometheusUrl; },
+    // Telemetry never fails the replica: an unreachable collector is a diagnostic, not an error.
+    forceFlush: async () => {
+      for (const r of await Promise.allSettled([tracerProvider?.forceFlush(), meterProvider?.forceFlush()])) {
+        if (r.status === 'rejected') diag.warn(`telemetry flush failed: ${String(r.reason)}`);
+      }
+    },
+    shutdown: () => (shutdown ??= (async () => {
+      try {
+        await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
+        const server = scrape?.server;
+        if (server?.listening) {
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeAllConnections();
+          await closed;
+        }
+      } finally {
+        if (tracerProvider) {
+          trace.disable();
+          context.disable();
+          propagation.disable();
+        }
+        if (meterProvider) metrics.disable();
+        if (options.diagnostics) diag.disable();
+        installed = undefined;
+      }
+    })()),
+  };
+  installed = telemetry;
+  return telemetry;
+}
+
+interface Otlp { readonly base: string; readonly headers?: Record<string, string> }
+
+/** Tracer provider, W3C propagation and the async context manager, installed globally. */
+function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp | undefined): NodeTracerProvider {
+  const processors: SpanProcessor[] = [];
+  if (otlp) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${otlp.base}/v1/traces`, headers: otlp.headers }), BATCH));
+  if (options.spanExporter) {
+    processors.push(options.spanProcessor === 'simple'
+      ? new SimpleSpanProcessor(options.spanExporter)
+      : new BatchSpanProcessor(options.spanExporter, BATCH));
+  }
+  const provider = new NodeTracerProvider({
+    resource,
+    // Rounds are sampled by ratio; a message follows the decision of its sender (parent-based).
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(clampRatio(options.sampleRatio ?? 1)) }),
+    spanProcessors: processors,
+  });
+  registerOrThrow(trace.setGlobalTracerProvider(provider), 'tracer provider');
+  registerOrThrow(context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable()), 'context manager');
+  registerOrThrow(propagation.setGlobalPropagator(new CompositePropagator({
+    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+  })), 'propagator');
+  return provider;
+}
+
+/** Meter provider with its readers (OTLP, Prometheus scrape endpoint, extra), installed globally. */
+function startMetrics(options: TelemetryOptions, resource: Resource, otlp: Otlp | undefined) {
+  const readers: IMetricReader[] = [];
+  if (otlp) {
+    readers.push(new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: `${otlp.base}/v1/metrics`, headers: otlp.headers }),
+      exportIntervalMillis: options.metricExportIntervalMs ?? 10_000,
+    }));
+  }
+  if (options.metricReader) readers.push(options.metricReader);
+  let scrape: ReturnType<typeof serveMetrics> | undefined;
+  if (options.prometheusPort !== undefined) {
+    // The subnet id (a resource attribute) becomes a label of every series: dashboards filter by it.
+    const exporter = new PrometheusExporter({
+      preventServerStart: true,
+      withoutScopeInfo: true,
+      withResourceConstantLabels: new RegExp(`^${ATTR.subnetId.replaceAll('.', '\\.')}$`),
+    });
+    readers.push(exporter);
+    scrape = serveMetrics(exporter, options.prometheusPort, options.prometheusHost);
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+  registerOrThrow(metrics.setGlobalMeterProvider(meterProvider), 'meter provider');
+  return { meterProvider, scrape };
+}
+
+/** Our own server around the exporter's handler: we choose the address and learn the port. */
+function serveMetrics(exporter: PrometheusExporter, port: number, host: string | undefined) {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      exporter.getMetricsRequestHandler(req, res);
+    } else {
+      res.writeHead(404).end('not found: the scrape endpoint is /metrics\n');
+    }
+  });
+  const listening = new Promise<string>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const { address, port: bound, family } = server.address() as AddressInfo;
+      resolve(`http://${family === 'IPv6' ? `[${address}]` : address}:${bound}/metrics`);
+    });
+  });
+  return { server, listening };
+}
+
+/** Telemetry options from the standard OTel variables plus ours (for the chart's pod spec). */
+export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: TelemetryOptions): TelemetryOptions {
+  const num = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`${name}=${v} is not a number`);
+    return n;
+  };
+  return {
+    ...defaults,
+    serviceName: env.OTEL_SERVICE_NAME || defaults.serviceName,
+    serviceInstanceId: env.ICPK_REPLICA_ID || env.HOSTNAME || defaults.serviceInstanceId,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || defaults.otlpEndpoint,
+    metricExportIntervalMs: num('OTEL_METRIC_EXPORT_INTERVAL') ?? defaults.metricExportIntervalMs,
+    sampleRatio: num('OTEL_TRACES_SAMPLER_ARG') ?? defaults.sampleRatio,
+    prometheusPort: num('ICPK_PROMETHEUS_PORT') ?? defaults.prometheusPort,
+    prometheusHost: env.ICPK_PROMETHEUS_HOST || defaults.prometheusHost,
+  };
+}
+
+function clampRatio(r: number): number {
+  return Number.isFinite(r) ? Math.min(1, Math.max(0, r)) : 1;
+}
+
+function registerOrThrow(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`telemetry: a global ${what} is already registered; shut the previous telemetry down first`);
+}

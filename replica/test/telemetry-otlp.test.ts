@@ -1,0 +1,143 @@
+// OTLP export end to end: a real OTLP/HTTP receiver (node:http on port 0, JSON as the
+// exporters send it, gzip accepted) gets the spans of a round and the replica's metrics.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { ATTR, METRICS, ReplicaMetrics, RoundTracer, SPAN, recordMessageResult } from '../src/telemetry/index.js';
+import { setupTelemetry, type Telemetry } from '../src/telemetry/setup.js';
+
+interface OtlpValue { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean }
+interface OtlpAttribute { key: string; value: OtlpValue }
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: OtlpAttribute[] }
+interface OtlpTraces { resourceSpans: { resource: { attributes: OtlpAttribute[] }; scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
+interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: unknown[]; isMonotonic?: boolean }; histogram?: { dataPoints: unknown[] }; gauge?: { dataPoints: unknown[] } }
+interface OtlpMetrics { resourceMetrics: { resource: { attributes: OtlpAttribute[] }; scopeMetrics: { metrics: OtlpMetric[] }[] }[] }
+
+/** A minimal OTLP/HTTP collector: records what arrives on /v1/traces and /v1/metrics. */
+class OtlpReceiver {
+  readonly traces: OtlpTraces[] = [];
+  readonly metrics: OtlpMetrics[] = [];
+  readonly contentTypes = new Set<string>();
+  private readonly server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      this.contentTypes.add(String(req.headers['content-type']));
+      if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/json')) {
+        res.writeHead(415).end();
+        return;
+      }
+      const json: unknown = JSON.parse(body.toString('utf8'));
+      if (req.url === '/v1/traces') this.traces.push(json as OtlpTraces);
+      else if (req.url === '/v1/metrics') this.metrics.push(json as OtlpMetrics);
+      else {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  spans(): OtlpSpan[] {
+    return this.traces.flatMap((t) => t.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+  }
+
+  metricNames(): Set<string> {
+    return new Set(this.metrics.flatMap((m) => m.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics.map((x) => x.name)))));
+  }
+}
+
+const attr = (s: OtlpSpan, key: string) => s.attributes?.find((a) => a.key === key)?.value;
+
+describe('OTLP/HTTP export to a real receiver', () => {
+  const receiver = new OtlpReceiver();
+  let telemetry: Telemetry;
+
+  before(async () => {
+    const endpoint = await receiver.start();
+    telemetry = setupTelemetry({
+      serviceName: 'icpk-replica',
+      serviceInstanceId: 'subnet-a-0',
+      resourceAttributes: { [ATTR.subnetId]: 'yndj2-3ybaa-aaaaa-aaaap-yai' },
+      otlpEndpoint: `${endpoint}/`,
+      metricExportIntervalMs: 60_000, // the test flushes explicitly
+    });
+  });
+  after(async () => {
+    await telemetry.shutdown();
+    await receiver.stop();
+  });
+
+  it('delivers the spans of a round', async () => {
+    const rt = new RoundTracer(telemetry.tracerProvider);
+    await rt.round(9n, async () => {
+      rt.phase(SPAN.induct, () => {});
+      await rt.phase(SPAN.iteration, () => Promise.all([0, 1].map((i) => rt.message(
+        { canisterId: 'rrkah-fqaaa-aaaaa-aaaaq-cai', method: `m${i}`, kind: 'ingress' },
+        async (span) => { recordMessageResult(span, { outcome: 'replied', instructions: 77n, cycles: 9n }); },
+      ))));
+      rt.phase(SPAN.certify, () => {});
+    });
+    await telemetry.forceFlush();
+
+    const spans = receiver.spans();
+    assert.deepEqual(spans.map((s) => s.name).sort(), ['certify', 'execute_message', 'execute_message', 'induct', 'iteration', 'round']);
+    const round = spans.find((s) => s.name === SPAN.round)!;
+    const iteration = spans.find((s) => s.name === SPAN.iteration)!;
+    assert.ok(!round.parentSpanId, 'the round is a root span');
+    assert.equal(iteration.parentSpanId, round.spanId);
+    for (const exec of spans.filter((s) => s.name === SPAN.executeMessage)) {
+      assert.equal(exec.parentSpanId, iteration.spanId);
+      assert.equal(exec.traceId, round.traceId);
+      assert.equal(attr(exec, ATTR.canisterId)?.stringValue, 'rrkah-fqaaa-aaaaa-aaaaq-cai');
+      assert.equal(Number(attr(exec, ATTR.messageInstructions)?.intValue), 77);
+      assert.equal(attr(exec, ATTR.messageOutcome)?.stringValue, 'replied');
+    }
+    assert.equal(Number(attr(round, ATTR.roundHeight)?.intValue), 9);
+
+    const resource = receiver.traces[0]!.resourceSpans[0]!.resource.attributes;
+    const res = (k: string) => resource.find((a) => a.key === k)?.value.stringValue;
+    assert.equal(res('service.name'), 'icpk-replica');
+    assert.equal(res('service.instance.id'), 'subnet-a-0');
+    assert.equal(res(ATTR.subnetId), 'yndj2-3ybaa-aaaaa-aaaap-yai');
+    assert.ok([...receiver.contentTypes].every((c) => c.startsWith('application/json')));
+  });
+
+  it('delivers the replica\'s metrics', async () => {
+    const m = new ReplicaMetrics(telemetry.meterProvider);
+    m.recordMessage('replied', 3_000_000n);
+    m.recordMessage('trapped', 10n);
+    m.recordRound({ seconds: 0.012, instructions: 3_000_010n });
+    m.recordCyclesBurned('execution', 1_000_000n);
+    m.setRoundEndGauges({ queues: { input: 4, subnet: 0 }, pausedExecutions: 1 });
+    m.recordCheckpoint({ seconds: 0.8, bytes: 1n << 20n, pages: 256 });
+    m.recordXnet('sent', 'subnet-b', 3);
+    m.setXnetLag('subnet-b', 2);
+    m.recordQuery({ kind: 'query', outcome: 'replied', seconds: 0.002 });
+    await telemetry.forceFlush();
+
+    const names = receiver.metricNames();
+    for (const d of Object.values(METRICS)) assert.ok(names.has(d.name), `${d.name} arrives over OTLP`);
+    const all = receiver.metrics.flatMap((x) => x.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)));
+    const byName = (n: string) => all.find((x) => x.name === n)!;
+    assert.ok(byName(METRICS.roundDuration.name).histogram, 'round duration is a histogram');
+    assert.equal(byName(METRICS.roundsTotal.name).sum?.isMonotonic, true);
+    assert.ok(byName(METRICS.queueLength.name).gauge);
+    assert.equal(byName(METRICS.roundDuration.name).unit, 's');
+  });
+});
