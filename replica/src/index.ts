@@ -8,3 +8,4 @@ export { defaultWorkerCount, WorkerSandboxHost, type WorkerPoolOptions, type Wor
 export { InProcessSandboxHost, type SandboxHost } from './execution/host.js';
 export { ManagementCanister, effectiveCanisterId, MANAGEMENT_METHODS } from './management/index.js';
 export { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
+export * from './checkpoint/index.js';

@@ -41,19 +41,8 @@ export interface CanisterSnapshots {
 /** IC default (`MAX_NUMBER_OF_SNAPSHOTS_PER_CANISTER`). */
 export const DEFAULT_MAX_SNAPSHOTS_PER_CANISTER = 10;
 
-// Until `CanisterState` has a `snapshots` field (see the report of the persistence issue), the
-// records live in this side table, keyed by the canister object. A field, once there, wins.
-const sideTable = new WeakMap<CanisterState, CanisterSnapshots>();
-
 export function canisterSnapshots(canister: CanisterState): CanisterSnapshots {
-  const field = (canister as { snapshots?: CanisterSnapshots }).snapshots;
-  if (field) return field;
-  let s = sideTable.get(canister);
-  if (!s) {
-    s = { nextLocalId: 0n, byId: new Map() };
-    sideTable.set(canister, s);
-  }
-  return s;
+  return canister.snapshots;
 }
 
 export function snapshotId(canister: Principal, localId: bigint): Uint8Array {

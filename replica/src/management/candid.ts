@@ -57,7 +57,14 @@ const ChangeDetails = IDL.Variant({
     module_hash: IDL.Vec(IDL.Nat8),
   }),
   controllers_change: IDL.Record({ controllers: IDL.Vec(IDL.Principal) }),
+  load_snapshot: IDL.Record({
+    canister_version: IDL.Nat64,
+    snapshot_id: IDL.Vec(IDL.Nat8),
+    taken_at_timestamp: IDL.Nat64,
+    source: IDL.Variant({ taken_from_canister: IDL.Reserved, metadata_upload: IDL.Reserved }),
+  }),
 });
+const Snapshot = IDL.Record({ id: IDL.Vec(IDL.Nat8), taken_at_timestamp: IDL.Nat64, total_size: IDL.Nat64 });
 const Change = IDL.Record({
   timestamp_nanos: IDL.Nat64,
   canister_version: IDL.Nat64,
@@ -158,6 +165,19 @@ export const METHODS = {
     })],
   },
   raw_rand: { args: [], results: [IDL.Vec(IDL.Nat8)] },
+  take_canister_snapshot: {
+    args: [IDL.Record({ canister_id: IDL.Principal, replace_snapshot: IDL.Opt(IDL.Vec(IDL.Nat8)) })],
+    results: [Snapshot],
+  },
+  load_canister_snapshot: {
+    args: [IDL.Record({ canister_id: IDL.Principal, snapshot_id: IDL.Vec(IDL.Nat8), sender_canister_version: IDL.Opt(IDL.Nat64) })],
+    results: [],
+  },
+  list_canister_snapshots: { args: [CanisterIdRecord], results: [IDL.Vec(Snapshot)] },
+  delete_canister_snapshot: {
+    args: [IDL.Record({ canister_id: IDL.Principal, snapshot_id: IDL.Vec(IDL.Nat8) })],
+    results: [],
+  },
   fetch_canister_logs: {
     args: [CanisterIdRecord],
     results: [IDL.Record({

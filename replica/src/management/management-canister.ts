@@ -16,6 +16,7 @@ import {
   type Request,
   type ResponsePayload,
 } from '../state/index.js';
+import { deleteSnapshot, listSnapshots, loadSnapshot, snapshotOwner, snapshotSize, snapshotsSize, takeSnapshot } from '../checkpoint/snapshots.js';
 import { METHODS, isManagementMethod, type ManagementMethod } from './candid.js';
 
 /** Chunk store limits (IC: 1 MiB chunks, 100 MiB total per canister). */
@@ -307,6 +308,40 @@ export class ManagementCanister {
         this.env.evict(c.idText);
         return done();
       }
+      case 'take_canister_snapshot': {
+        const c = this.controlled(state, a.canister_id, caller);
+        const snap = takeSnapshot(c, { now: state.time, replace: a.replace_snapshot?.[0] ? new Uint8Array(a.replace_snapshot[0]) : undefined });
+        return done([{ id: snap.id, taken_at_timestamp: snap.takenAtNanos, total_size: snapshotSize(snap) }]);
+      }
+      case 'load_canister_snapshot': {
+        const c = this.controlled(state, a.canister_id, caller);
+        const id = new Uint8Array(a.snapshot_id);
+        const owner = snapshotOwner(id);
+        const source = owner && state.canister(owner);
+        if (!source) {
+          throw new CanisterError(ErrorCode.CanisterSnapshotNotFound, `Could not find the snapshot ID ${bytesToHex(id)} for canister ${c.idText}.`);
+        }
+        if (source !== c) this.controlled(state, source.id, caller);
+        if (c.scheduler.paused) {
+          throw new CanisterError(ErrorCode.CanisterRejectedMessage, `Canister ${c.idText} has a long execution in progress; load the snapshot again once it completes.`);
+        }
+        const snap = loadSnapshot(c, source, id, { evict: (x) => this.env.evict(x) });
+        c.version++;
+        c.recordChange({
+          timestampNanos: state.time, canisterVersion: c.version, origin: originOf(req),
+          details: { kind: 'load_snapshot', canisterVersion: snap.canisterVersion, snapshotId: snap.id, takenAtNanos: snap.takenAtNanos },
+        });
+        return done();
+      }
+      case 'list_canister_snapshots': {
+        const c = this.controlled(state, a.canister_id, caller);
+        return done([listSnapshots(c).map((snap) => ({ id: snap.id, taken_at_timestamp: snap.takenAtNanos, total_size: snapshotSize(snap) }))]);
+      }
+      case 'delete_canister_snapshot': {
+        const c = this.controlled(state, a.canister_id, caller);
+        deleteSnapshot(c, new Uint8Array(a.snapshot_id));
+        return done();
+      }
       case 'fetch_canister_logs':
         throw new CanisterError(ErrorCode.CanisterRejectedMessage,
           'fetch_canister_logs can only be called as a query (non-replicated), not in replicated mode');
@@ -400,7 +435,7 @@ export class ManagementCanister {
         environment_variables: s.environmentVariables.map(([name, value]) => ({ name, value })),
       },
       module_hash: c.moduleHash ? [c.moduleHash] : [],
-      memory_size: c.memoryUsage(),
+      memory_size: c.memoryUsage() + snapshotsSize(c),
       memory_metrics: {
         wasm_memory_size: heap,
         stable_memory_size: stable,
@@ -409,7 +444,7 @@ export class ManagementCanister {
         custom_sections_size: 0n,
         canister_history_size: BigInt(c.history.length * 64),
         wasm_chunk_store_size: chunks,
-        snapshots_size: 0n,
+        snapshots_size: snapshotsSize(c),
       },
       cycles: c.balance,
       reserved_cycles: 0n,
@@ -437,6 +472,8 @@ function encodeChange(ch: CanisterState['history'][number]): Args {
   const details = d.kind === 'creation' ? { creation: { controllers: d.controllers, environment_variables_hash: [] } }
     : d.kind === 'code_uninstall' ? { code_uninstall: null }
     : d.kind === 'code_deployment' ? { code_deployment: { mode: { [d.mode]: null }, module_hash: d.moduleHash } }
+    : d.kind === 'load_snapshot'
+      ? { load_snapshot: { canister_version: d.canisterVersion, snapshot_id: d.snapshotId, taken_at_timestamp: d.takenAtNanos, source: { taken_from_canister: null } } }
     : { controllers_change: { controllers: d.controllers } };
   return { timestamp_nanos: ch.timestampNanos, canister_version: ch.canisterVersion, origin, details };
 }

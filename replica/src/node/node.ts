@@ -6,9 +6,14 @@
 //
 // Queries and read_state are answered from the latest certified state between rounds.
 
+import { join } from 'node:path';
 import { Principal } from '@icp-sdk/core/principal';
 import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
-import { LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
+import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
+import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
+import { randomTape } from '../randomness/index.js';
+import { stateHash } from '../state/serialize.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
 import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
 import { canisterIdFromIndex } from '../state/index.js';
@@ -49,6 +54,20 @@ export interface NodeOptions {
   readonly logger?: NodeLogger;
   /** A round failed (a broken replica invariant): the loop has stopped. Default: log and rethrow. */
   readonly onFatal?: (error: unknown) => void;
+  /**
+   * Where checkpoints go. Default with `dataDir`: `<dataDir>/checkpoints` on disk; an
+   * S3CheckpointStore puts them in MinIO. Without either the state lives in memory only.
+   */
+  readonly checkpointStore?: CheckpointStore;
+  /** Rounds between checkpoints (IC default 500). */
+  readonly checkpointInterval?: bigint;
+}
+
+/** Set by `Node.start` when the node persists its state. */
+interface Persistence {
+  readonly blocks: FileBlockLog;
+  readonly modules: PersistentModuleCache;
+  readonly store: CheckpointStore;
 }
 
 export const DEFAULT_PORT = 4943;
@@ -77,9 +96,13 @@ export class Node {
   #messagesExecuted = 0n;
   #address: { host: string; port: number } | undefined;
   #closing: Promise<void> | undefined;
+  readonly #persistence: Persistence | undefined;
+  /** Height and state hash the node restored to at start (persistent nodes only). */
+  restored: { readonly height: bigint; readonly stateHash: Uint8Array } | undefined;
+  #checkpointer: Checkpointer | undefined;
 
   /** Builds a node without starting it; see `Node.start`. */
-  constructor(keys: NodeKeys, options: NodeOptions = {}) {
+  constructor(keys: NodeKeys, options: NodeOptions = {}, persistence?: Persistence) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silent;
@@ -106,7 +129,12 @@ export class Node {
       clock: this.#clock,
     });
     const config: ReplicaConfig = { ...base, subnetId: this.subnetId, rootKey: this.certification.rootKeyDer };
-    this.replica = new Replica(config, new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock));
+    this.#persistence = persistence;
+    this.replica = new Replica(
+      config,
+      persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => randomTape(h, subnetSigner)),
+      persistence?.modules,
+    );
 
     this.frontend = new NodeFrontend({
       replica: this.replica,
@@ -133,7 +161,31 @@ export class Node {
   /** Creates keys (or loads them from `dataDir`), certifies the genesis state and starts serving. */
   static async start(options: NodeOptions = {}): Promise<Node> {
     const keys = options.keys ?? (options.dataDir !== undefined ? await loadOrCreateNodeKeys(options.dataDir) : generateNodeKeys());
-    const node = new Node(keys, options);
+    let persistence: Persistence | undefined;
+    const store = options.checkpointStore ?? (options.dataDir !== undefined ? await FsCheckpointStore.open(join(options.dataDir, 'checkpoints')) : undefined);
+    if (store && options.dataDir !== undefined) {
+      const subnetSigner = new SecretKeySigner(keys.subnetSecret);
+      const blocks = await FileBlockLog.open(join(options.dataDir, 'blocks'), {
+        clock: options.clock ?? systemClock,
+        maxIngressPerBlock: options.replica?.scheduler?.maxIngressPerBlock,
+        randomTape: (h) => randomTape(h, subnetSigner),
+      });
+      persistence = { blocks, modules: new PersistentModuleCache(), store };
+    }
+    const node = new Node(keys, options, persistence);
+    if (persistence) {
+      // Newest valid checkpoint, then every block after it: the state from before the restart.
+      const restored = await restoreInto(node.replica, persistence.modules, {
+        store: persistence.store,
+        checkpointer: options.checkpointInterval !== undefined ? { interval: options.checkpointInterval } : undefined,
+      });
+      node.#checkpointer = restored.checkpointer;
+      node.restored = { height: node.replica.state.height, stateHash: stateHash(node.replica.state) };
+      node.#logger.info(
+        { height: Number(node.restored.height), stateHash: bytesToHex(node.restored.stateHash), replayed: restored.replayed, requeued: restored.requeued },
+        'state restored',
+      );
+    }
     await node.listen();
     return node;
   }
@@ -195,12 +247,13 @@ export class Node {
         clearTimeout(force);
       }
       await this.replica.close();
+      await this.#persistence?.blocks.close();
     })();
     return this.#closing;
   }
 
   async #round(): Promise<RoundOutcome> {
-    const summary = await this.replica.executeRound();
+    const { summary } = await executeRound(this.replica, this.#checkpointer);
     this.#messagesExecuted += BigInt(summary.messagesExecuted);
     const state = this.replica.state;
     const snapshot = this.certification.certify(state, this.#metrics());

@@ -3,6 +3,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import type { CompiledCanisterModule } from '../wasm/index.js';
+import type { CanisterSnapshots } from '../checkpoint/snapshots.js';
 import type { GlobalValue } from '../execution/sandbox.js';
 import { PageMap } from './page-map.js';
 import type {
@@ -24,7 +25,8 @@ export type CanisterChange = {
     | { readonly kind: 'creation'; readonly controllers: readonly Principal[] }
     | { readonly kind: 'code_uninstall' }
     | { readonly kind: 'code_deployment'; readonly mode: 'install' | 'reinstall' | 'upgrade'; readonly moduleHash: Uint8Array }
-    | { readonly kind: 'controllers_change'; readonly controllers: readonly Principal[] };
+    | { readonly kind: 'controllers_change'; readonly controllers: readonly Principal[] }
+    | { readonly kind: 'load_snapshot'; readonly canisterVersion: bigint; readonly snapshotId: Uint8Array; readonly takenAtNanos: bigint };
 };
 
 const MAX_HISTORY = 20;
@@ -81,6 +83,8 @@ export class CanisterState {
   /** Counters reported by canister_status query_stats and used by cycles accounting. */
   installCount = 0n;
   /** Scheduling: accumulated priority and the long (DTS) execution in progress, if any. */
+  /** Canister snapshots (take/load_canister_snapshot), part of the replicated state. */
+  readonly snapshots: CanisterSnapshots = { nextLocalId: 0n, byId: new Map() };
   readonly scheduler: CanisterSchedulerState = { accumulatedPriority: 0n, priorityCredit: 0n, longExecutionMode: 'opportunistic' };
 
   constructor(
