@@ -3,6 +3,9 @@
 // ingress no block took yet put back into the pool. The result has the state hash the replica
 // had before it stopped (or crashed).
 
+import { ATTR, SPAN } from '../telemetry/attributes.js';
+import type { ReplicaMetrics } from '../telemetry/metrics.js';
+import type { RoundTracer } from '../telemetry/tracing.js';
 import { LocalBlockMaker, type Block } from '../consensus/index.js';
 import { FileBlockLog } from '../consensus/block-log.js';
 import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
@@ -85,6 +88,9 @@ export interface RoundOptions {
   readonly checkpoint?: boolean;
   /** After a checkpoint, delete block log segments no restart can need any more (default true). */
   readonly prune?: boolean;
+  /** Traces the checkpoint as a phase of the open round. */
+  readonly tracer?: RoundTracer;
+  readonly metrics?: ReplicaMetrics;
 }
 
 export interface RoundResult {
@@ -102,7 +108,22 @@ export async function executeRound(replica: Replica, checkpointer: Checkpointer 
   const due = options.checkpoint !== false && checkpointer !== undefined && checkpointer.isDue(options.block?.height ?? replica.state.height + 1n);
   const summary = await replica.executeRound(options.block, { checkpoint: due });
   if (!due || !checkpointer) return { summary, checkpoint: undefined };
-  const checkpoint = await checkpointer.maybeCheckpoint(replica.state);
+  const started = performance.now(); // wall-clock-ok: checkpoint duration metric only
+  const write = () => checkpointer.maybeCheckpoint(replica.state);
+  const checkpoint = options.tracer
+    ? await options.tracer.phase(SPAN.checkpoint, async (span) => {
+        const result = await write();
+        if (result) span.setAttributes({ [ATTR.checkpointBytes]: result.bytesWritten, [ATTR.checkpointPages]: result.pagesWritten });
+        return result;
+      })
+    : await write();
+  if (checkpoint) {
+    options.metrics?.recordCheckpoint({
+      seconds: (performance.now() - started) / 1000, // wall-clock-ok
+      bytes: checkpoint.bytesWritten,
+      pages: checkpoint.pagesWritten,
+    });
+  }
   // Blocks up to the oldest checkpoint a restart could fall back to are no longer needed.
   if (checkpoint && options.prune !== false && replica.blocks instanceof FileBlockLog) {
     await replica.blocks.pruneThrough(checkpointer.oldestRetainedHeight);

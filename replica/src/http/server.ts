@@ -11,6 +11,7 @@
 // Every request ends in a response: handler failures are mapped to a status code and a text
 // body naming the problem; nothing is thrown out of a handler.
 
+import { traceparentFromHeaders } from '../telemetry/tracing.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Principal } from '@icp-sdk/core/principal';
@@ -66,7 +67,7 @@ const CORS_HEADERS = {
 const CORS_PREFLIGHT_HEADERS = {
   ...CORS_HEADERS,
   'access-control-allow-methods': 'GET, POST',
-  'access-control-allow-headers': 'Accept, Authorization, Content-Type',
+  'access-control-allow-headers': 'Accept, Authorization, Content-Type, traceparent',
   'access-control-max-age': '7200',
 } as const;
 
@@ -205,7 +206,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     }
   }
 
-  async function handleCall(route: Extract<Route, { op: 'call' }>, body: Uint8Array): Promise<Reply> {
+  async function handleCall(route: Extract<Route, { op: 'call' }>, body: Uint8Array, headers: http.IncomingHttpHeaders): Promise<Reply> {
     const envelope: Envelope<CallContent> = decodeEnvelope(body, 'call');
     const { content, requestId } = envelope;
     checkEffectiveTarget(route.target, content, SUBNET_CALL_METHODS, 'call');
@@ -231,6 +232,8 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     };
     if (content.nonce !== undefined) call.nonce = content.nonce;
     if (route.target.kind === 'subnet') call.effectiveSubnetId = route.target.id;
+    const traceparent = traceparentFromHeaders(headers);
+    if (traceparent !== undefined) call.traceparent = traceparent;
     const sync = route.version !== 2;
     try {
       await frontend.submitCall(call);
@@ -428,7 +431,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       let reply: Reply;
       switch (route.op) {
         case 'call':
-          reply = await handleCall(route, body);
+          reply = await handleCall(route, body, req.headers);
           break;
         case 'query':
           reply = await handleQuery(route, body);

@@ -40,6 +40,8 @@ export interface AuthenticatedCall {
   effectiveCanisterId: PrincipalBytes;
   /** Set only for `/api/v4/subnet/<effective_subnet_id>/call` (canister creation on that subnet). */
   effectiveSubnetId?: PrincipalBytes;
+  /** W3C trace context of the HTTP request, carried into the message's execution. */
+  traceparent?: string;
   /**
    * Spec `sender_info`. Always undefined today: it must be authenticated by a canister
    * signature, which this front end does not verify yet, so requests carrying it are refused.

@@ -104,6 +104,7 @@ export class NodeFrontend implements ReplicaFrontend {
         method: call.methodName,
         arg: call.arg,
         ...(about ? { effectiveCanisterId: about } : {}),
+        ...(call.traceparent ? { traceparent: call.traceparent } : {}),
       });
     } catch (e) {
       ingress.delete(id);

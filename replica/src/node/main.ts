@@ -7,6 +7,8 @@
 
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { ReplicaMetrics, RoundTracer } from '../telemetry/index.js';
+import { setupTelemetry, telemetryOptionsFromEnv } from '../telemetry/setup.js';
 import { DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, Node } from './node.js';
 
 const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
@@ -55,7 +57,13 @@ if (values.help) {
 }
 
 const logger = pino({ level: values['log-level'] ?? 'info' }, pino.destination(2));
+// Off unless OTEL_EXPORTER_OTLP_ENDPOINT or ICPK_PROMETHEUS_PORT is set; then a trace per round
+// and the replica's metrics.
+const telemetry = setupTelemetry(telemetryOptionsFromEnv(process.env, { serviceName: 'icpk-replica' }));
+await telemetry.ready;
 const node = await Node.start({
+  tracer: new RoundTracer(telemetry.tracerProvider),
+  metrics: new ReplicaMetrics(telemetry.meterProvider),
   port: integer('port', values.port, DEFAULT_PORT),
   ...(values.host !== undefined ? { host: values.host } : {}),
   ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
@@ -70,6 +78,7 @@ const node = await Node.start({
 
 // Machine-readable first lines: tools (make run, tests) read the URL from stdout.
 process.stdout.write(`url: ${node.url}\nroot_key: ${Buffer.from(node.rootKey).toString('hex')}\nsubnet: ${node.subnetId.toText()}\n`);
+if (telemetry.prometheusUrl) process.stdout.write(`metrics: ${telemetry.prometheusUrl}\n`);
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {
@@ -77,6 +86,7 @@ async function stop(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'stopping');
   await node.close();
+  await telemetry.shutdown();
   process.exit(0);
 }
 process.on('SIGINT', () => void stop('SIGINT'));

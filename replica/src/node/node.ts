@@ -12,6 +12,9 @@ import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type Cani
 import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
 import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
 import { randomTape } from '../randomness/index.js';
+import { SPAN } from '../telemetry/attributes.js';
+import type { ReplicaMetrics } from '../telemetry/metrics.js';
+import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
 import { stateHash } from '../state/serialize.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
@@ -61,6 +64,9 @@ export interface NodeOptions {
   readonly checkpointStore?: CheckpointStore;
   /** Rounds between checkpoints (IC default 500). */
   readonly checkpointInterval?: bigint;
+  /** A trace per round (phases as child spans); from `setupTelemetry`. Off: no-op. */
+  readonly tracer?: RoundTracer;
+  readonly metrics?: ReplicaMetrics;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -253,18 +259,33 @@ export class Node {
   }
 
   async #round(): Promise<RoundOutcome> {
-    const { summary } = await executeRound(this.replica, this.#checkpointer);
-    this.#messagesExecuted += BigInt(summary.messagesExecuted);
-    const state = this.replica.state;
-    const snapshot = this.certification.certify(state, this.#metrics());
-    this.#latest = snapshot;
-    this.ingress.onCertified(snapshot, this.#clock.now());
-    if (summary.messagesExecuted > 0) {
-      this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
-    }
-    const workLeft =
-      summary.workLeft || this.replica.blocks.pending > 0 || state.pendingRawRand.length > 0 || state.pendingSubnetCalls.length > 0;
-    return { workLeft };
+    const { tracer, metrics } = this.#options;
+    const started = performance.now(); // wall-clock-ok: round duration metric only
+    const body = async (round?: OpenRound): Promise<RoundOutcome> => {
+      const { summary } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics });
+      this.#messagesExecuted += BigInt(summary.messagesExecuted);
+      const state = this.replica.state;
+      const certify = () => this.certification.certify(state, this.#metrics());
+      const snapshot = tracer ? tracer.phase(SPAN.certify, certify) : certify();
+      this.#latest = snapshot;
+      this.ingress.onCertified(snapshot, this.#clock.now());
+      if (summary.messagesExecuted > 0) {
+        this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
+      }
+      const workLeft =
+        summary.workLeft || this.replica.blocks.pending > 0 || state.pendingRawRand.length > 0 || state.pendingSubnetCalls.length > 0;
+      round?.summarize({ instructions: summary.instructions, messages: summary.messagesExecuted, workLeft });
+      metrics?.recordRound({ seconds: (performance.now() - started) / 1000, instructions: summary.instructions }); // wall-clock-ok
+      metrics?.setRoundEndGauges({
+        queues: {
+          input: state.canisters().reduce((n, c) => n + c.inputQueue.length, 0),
+          subnet: state.pendingSubnetCalls.length,
+          ingress_pool: this.replica.blocks.pending,
+        },
+      });
+      return { workLeft };
+    };
+    return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
   }
 
   #metrics(): SubnetMetrics {
