@@ -10,7 +10,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import type { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
-import { MANAGEMENT_METHODS } from '../replica/src/index.js';
+import { MANAGEMENT_METHODS, WorkerSandboxHost } from '../replica/src/index.js';
 
 const { values } = parseArgs({ options: { canisters: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '12' } } });
 const CANISTERS = Number(values.canisters);
@@ -52,6 +52,8 @@ function percentile(xs: readonly number[], p: number): number {
 interface Throughput {
   readonly perSecond: number;
   readonly roundMs: number[];
+  /** Share of the measured time each thread was busy: the main thread, then each worker. */
+  readonly busy: number[];
 }
 
 /** Trivial updates, one per canister per round; only round execution is timed. */
@@ -59,11 +61,19 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
   const t = new ExecutionTest({ workers });
   try {
     const ids = await installMany(t, counter, CANISTERS);
+    const host = t.replica.env.host;
+    const workerThreads = () => (host instanceof WorkerSandboxHost ? host.threads() : []);
     const roundMs: number[] = [];
     let executed = 0;
     let elapsed = 0;
+    let main = performance.eventLoopUtilization();
+    let workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
+    let busyMain = 0;
+    const busyWorkers = workers.map(() => 0);
     for (let round = -2; round < ROUNDS; round++) {
       for (const id of ids) await t.submit(id, 'inc', INC);
+      main = performance.eventLoopUtilization();
+      workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
@@ -71,8 +81,10 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
+      busyMain += performance.eventLoopUtilization(main).active;
+      workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
-    return { perSecond: (executed / elapsed) * 1000, roundMs };
+    return { perSecond: (executed / elapsed) * 1000, roundMs, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
   } finally {
     await t.close();
   }
@@ -109,7 +121,8 @@ const inProcess = await throughput(0, counter);
 const one = await throughput(1, counter);
 const two = await throughput(2, counter);
 const row = (name: string, r: Throughput) =>
-  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms`);
+  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 row('in process', inProcess);
 row('1 worker', one);
 row('2 workers', two);

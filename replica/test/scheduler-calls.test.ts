@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../../test/support/motoko.js';
-import { CallRejected, ExecutionTest, TEST_USER, candid, decode } from '../../test/support/execution-test.js';
+import { CallRejected, ExecutionTest, candid, decode } from '../../test/support/execution-test.js';
 import { DEFAULT_EXECUTION_CONFIG, DEFAULT_SCHEDULER_CONFIG, MANAGEMENT_METHODS, canisterIdFromIndex } from '../src/index.js';
 
 const text = (b: Uint8Array) => decode<string>([IDL.Text], b)[0]!;
@@ -271,5 +271,15 @@ test('a stopping canister finishes its open calls before it stops', async () => 
   assert.equal(t.result(call)?.status, 'replied');
   assert.equal(t.result(stop)?.status, 'replied');
   assert.equal(t.canister(p).status, 'stopped');
-  void TEST_USER;
+});
+
+test('a stopped canister takes no new requests: callers get a reject at once', async () => {
+  const t = new ExecutionTest();
+  const p = await t.createAndInstall(await prober());
+  const echo = await t.createAndInstall(await wasm('echo'));
+  await t.management('stop_canister', { canister_id: echo });
+  assert.equal(t.canister(echo).status, 'stopped');
+  assert.equal(text(await t.update(p, 'echo_code', candid([IDL.Principal], [echo]))), '#canister_error');
+  assert.equal(t.canister(echo).inputQueue.length, 0, 'nothing was queued for the stopped canister');
+  await assert.rejects(t.update(echo, 'echo', candid([IDL.Text], ['x'])), (e: CallRejected) => e.errorCode === 'IC0508');
 });

@@ -565,9 +565,7 @@ test('canister_liquid_cycle_balance128: the balance less the freezing threshold;
   assert.equal(again.u128(), again.u128());
 });
 
-test('execution: the unused part of the instruction prepayment is refunded after a successful update', {
-  todo: 'at HEAD execution/environment.ts settles (refunds the prepayment) before commit(), and applySystemState() then overwrites canister.balance with the balance the message saw (taken after the prepayment); the in-progress execution refactor applies it as a delta and passes',
-}, async () => {
+test('execution: the unused part of the instruction prepayment is refunded after a successful update', async () => {
   const { t, id } = await setup();
   const burnedSoFar = () => [...t.canister(id).cyclesBurned.values()].reduce((a, b) => a + b, 0n);
   const before = t.canister(id).balance;
@@ -914,9 +912,7 @@ test('canister_status in post_upgrade of a stopped canister is 3 (stopped)', asy
   assert.equal(info.i32(), 3, 'post_upgrade');
 });
 
-test('canister_version: pre_upgrade sees the old version, post_upgrade the new one', {
-  todo: 'execution/environment.ts installCode() builds one CanisterView (version unchanged) for pre_upgrade and post_upgrade and increments canister.version only after both ran',
-}, async () => {
+test('canister_version: pre_upgrade sees the old version, post_upgrade the new one', async () => {
   const t = new ExecutionTest();
   const wasm = await wat(UPGRADE_PROBE);
   const id = await t.createAndInstall(wasm);
@@ -928,9 +924,7 @@ test('canister_version: pre_upgrade sees the old version, post_upgrade the new o
   assert.ok(info.i64() > before, 'post_upgrade: the new version');
 });
 
-test('performance_counter(1) counts the whole call context, across the update and its callback', {
-  todo: 'execution/sandbox.ts callContextInstructions() always returns 0 (CallContext.instructions is tracked by environment.ts but never passed to the sandbox)',
-}, async () => {
+test('performance_counter(1) counts the whole call context, across the update and its callback', async () => {
   const t = new ExecutionTest();
   const id = await t.createAndInstall(await wat(UPGRADE_PROBE));
   const reply = r(await t.update(id, 'work_then_call'));
@@ -939,9 +933,7 @@ test('performance_counter(1) counts the whole call context, across the update an
   assert.ok(callContext > message + 30_000n, `counter 0: ${message}, counter 1: ${callContext} (the update ran a 10 000-iteration loop)`);
 });
 
-test('canister logs keep the debug_print output of a message that traps, and the trap', {
-  todo: 'execution/environment.ts drops the logs of a trapped message (SandboxResult carries no outcome on error) and logs "[TRAP]" only for system tasks; the IC keeps both',
-}, async () => {
+test('canister logs keep the debug_print output of a message that traps, and the trap', async () => {
   const t = new ExecutionTest();
   const id = await t.createAndInstall(await wat(UPGRADE_PROBE));
   await assert.rejects(t.update(id, 'print_then_trap'), rejected(5, 'IC0503', 'nope'));

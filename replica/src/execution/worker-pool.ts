@@ -3,9 +3,10 @@
 // canister's instance gets a snapshot of its committed state to restore from. Compiled modules
 // are shared with the workers, page deltas come back in transferred buffers.
 //
-// An iteration's new executions are all sent at once and run in parallel; the cores' budgets are
-// then applied by the same rule as in process (walkIteration), and an execution a core had no
-// room for is undone. A long execution that uses up its slice keeps its worker blocked until the
+// An iteration's new executions are sent in batches as the main thread prepares them and run in
+// parallel (results come back per batch, to be committed while later batches run); the cores'
+// budgets are applied by the same rule as in process (walkIteration), and an execution a core
+// had no room for is undone. A long execution that uses up its slice keeps its worker blocked until the
 // scheduler continues or aborts it; the pool sends that worker's other jobs elsewhere and puts a
 // fresh worker in its place. Only `maxHeldExecutions` may hold a thread at once: beyond that a
 // paused execution is rolled back and, when continued, run again from the start up to its next
@@ -47,24 +48,21 @@ interface Origin {
 
 type Role = 'active' | 'held' | 'spare' | 'retired';
 
-/** A job waiting to be sent to its worker. */
-interface Queued {
-  readonly d: Dispatched;
-  /** The worker lacks the canister's instance: send a snapshot. */
-  readonly restore: boolean;
-}
-
 class PoolWorker {
+  /** [command, epoch]: see worker-protocol.ts. */
   readonly control: Int32Array;
   readonly modules = new Set<string>();
   /** Canisters whose instance this worker holds, least recently used first. */
   readonly canisters = new Map<string, true>();
   readonly evict: string[] = [];
-  /** Jobs not sent yet: a worker has one batch at a time, so a batch it holds up can be redirected. */
-  readonly queue: Queued[] = [];
-  outstanding = false;
+  /** Jobs sent to it and not reported yet. */
+  readonly pending = new Set<Dispatched>();
+  /** Batches of an older epoch are skipped (their jobs went elsewhere when the worker was held). */
+  epoch = 0;
+  /** The main thread waits for the slice it told its held execution to run. */
+  awaiting = false;
   role: Role = 'active';
-  inFlight = 0;
+  private referenced = false;
 
   constructor(readonly worker: Worker, control: SharedArrayBuffer) {
     this.control = new Int32Array(control);
@@ -74,17 +72,24 @@ class PoolWorker {
     this.worker.postMessage(message, transfer);
   }
 
-  /** Keeps the process alive only while the worker has work the main thread waits for. */
-  busy(delta: number): void {
-    const before = this.inFlight;
-    this.inFlight += delta;
-    if (before === 0 && this.inFlight > 0) this.worker.ref();
-    if (before > 0 && this.inFlight === 0) this.worker.unref();
+  /** Keeps the process alive only while the main thread waits for the worker. */
+  refresh(): void {
+    const busy = this.pending.size > 0 || this.awaiting;
+    if (busy === this.referenced) return;
+    this.referenced = busy;
+    if (busy) this.worker.ref();
+    else this.worker.unref();
   }
 
   command(command: number): void {
     Atomics.store(this.control, 0, command);
     Atomics.notify(this.control, 0);
+  }
+
+  /** Its jobs not run yet are taken away: batches sent before now will be skipped. */
+  nextEpoch(): void {
+    this.epoch++;
+    Atomics.store(this.control, 1, this.epoch);
   }
 }
 
@@ -182,6 +187,11 @@ export class WorkerSandboxHost implements SandboxHost {
     return this.long.size;
   }
 
+  /** The worker threads running canisters now (for measurements). */
+  threads(): Worker[] {
+    return this.active.map((w) => w.worker);
+  }
+
   /** Executions started ahead of their iteration's walk. */
   private readonly starts = new Map<HostJob, Promise<HostOutcome>>();
 
@@ -275,7 +285,8 @@ export class WorkerSandboxHost implements SandboxHost {
     if (!long) throw new Error(`canister ${canisterId} has no paused execution to resume`);
     const next = long.d.next();
     if (long.kind === 'held') {
-      long.worker.busy(1);
+      long.worker.awaiting = true;
+      long.worker.refresh();
       long.worker.command(COMMAND.continue);
     } else {
       this.long.delete(canisterId);
@@ -284,49 +295,45 @@ export class WorkerSandboxHost implements SandboxHost {
     return next;
   }
 
-  /** Sends jobs to the workers that hold their canisters (or to the least loaded, with a snapshot). */
+  /**
+   * Sends jobs to the workers that hold their canisters (or to the least loaded, with a
+   * snapshot), one batch per worker and call: a worker runs a batch while the main thread
+   * prepares the next one or commits the results of the previous one.
+   */
   private dispatch(list: readonly Dispatched[]): void {
-    const touched = new Set<PoolWorker>();
+    const batches = new Map<PoolWorker, { jobs: BatchJob[]; modules: SandboxModule[]; transfer: ArrayBuffer[] }>();
     for (const d of list) {
       const { worker, restore } = this.place(d.canister);
-      worker.queue.push({ d, restore });
-      d.worker = worker;
-      this.jobs.set(d.id, d);
-      touched.add(worker);
-    }
-    for (const worker of touched) this.flush(worker);
-  }
-
-  /** Sends the worker its queued jobs as one batch, unless it is still running one. */
-  private flush(worker: PoolWorker): void {
-    if (worker.outstanding || worker.queue.length === 0 || worker.role !== 'active') return;
-    const queued = worker.queue.splice(0);
-    const modules: SandboxModule[] = [];
-    const transfer: ArrayBuffer[] = [];
-    const jobs: BatchJob[] = queued.map(({ d, restore }) => {
+      let batch = batches.get(worker);
+      if (!batch) batches.set(worker, (batch = { jobs: [], modules: [], transfer: [] }));
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
-        modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
+        batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
       }
       const wire: WireJob = { ...d.job, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
-      if (wire.snapshot) transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
+      if (wire.snapshot) batch.transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
       // A detached long execution runs again from the start, through the slice ends it passed.
-      return { id: d.id, job: wire, replay: d.ends > 0 ? d.ends : undefined };
-    });
-    const inBatch = new Set(jobs.map((j) => j.job.canisterId));
-    for (const id of worker.canisters.keys()) {
-      if (worker.canisters.size <= this.maxSandboxes) break;
-      if (inBatch.has(id)) continue;
-      worker.canisters.delete(id);
-      this.placements.delete(id);
-      worker.evict.push(id);
+      batch.jobs.push({ id: d.id, job: wire, replay: d.ends > 0 ? d.ends : undefined });
+      d.worker = worker;
+      worker.pending.add(d);
+      this.jobs.set(d.id, d);
     }
-    worker.outstanding = true;
-    worker.busy(jobs.length);
-    worker.send({ type: 'batch', batch: this.nextBatch++, modules, evict: worker.evict.splice(0), jobs }, transfer);
+    for (const [worker, batch] of batches) {
+      // Evictions run before the batch's jobs, after the batches sent earlier.
+      const inBatch = new Set(batch.jobs.map((j) => j.job.canisterId));
+      for (const id of worker.canisters.keys()) {
+        if (worker.canisters.size <= this.maxSandboxes) break;
+        if (inBatch.has(id)) continue;
+        worker.canisters.delete(id);
+        this.placements.delete(id);
+        worker.evict.push(id);
+      }
+      worker.refresh();
+      worker.send({ type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0), jobs: batch.jobs }, batch.transfer);
+    }
   }
 
   private place(canister: CanisterState): { worker: PoolWorker; restore: boolean } {
@@ -351,7 +358,7 @@ export class WorkerSandboxHost implements SandboxHost {
 
   private spawn(): PoolWorker {
     this.stats.spawned++;
-    const control = new SharedArrayBuffer(4);
+    const control = new SharedArrayBuffer(8);
     const data: WorkerData = { fees: this.options.fees, stableMemoryBytes: this.options.stableMemoryBytes, control, permits: this.permits };
     const w = new PoolWorker(new Worker(workerEntry(), { workerData: data }), control);
     w.worker.on('message', (m: FromWorker) => this.receive(w, m));
@@ -365,27 +372,34 @@ export class WorkerSandboxHost implements SandboxHost {
   }
 
   /**
-   * The worker blocks on a paused execution: a fresh one takes its place among the active, and
-   * its instances are forgotten (their canisters are restored elsewhere when they run next).
+   * The worker blocks on a paused execution: a fresh one takes its place among the active, its
+   * instances are forgotten (their canisters are restored elsewhere when they run next), and the
+   * jobs it has not run go elsewhere. Returns those jobs.
    */
-  private hold(w: PoolWorker): Dispatched[] {
+  private hold(w: PoolWorker, held: Dispatched): Dispatched[] {
     const slot = this.active.indexOf(w);
     if (slot < 0) throw new Error('only an active worker can hold a paused execution');
     w.role = 'held';
     this.held.add(w);
+    this.stats.held++;
     const next = this.spares.pop() ?? this.spawn();
     next.role = 'active';
     this.active[slot] = next;
     for (const id of w.canisters.keys()) this.placements.delete(id);
     w.canisters.clear();
     w.evict.length = 0;
-    w.outstanding = false;
-    return w.queue.splice(0).map((q) => q.d);
+    w.nextEpoch();
+    const orphans = [...w.pending].filter((d) => d !== held);
+    w.pending.clear();
+    w.refresh();
+    return orphans;
   }
 
   /** The held execution is over: the worker drops its instances and waits as a spare. */
   private release(w: PoolWorker): void {
     this.held.delete(w);
+    w.awaiting = false;
+    w.refresh();
     if (this.closed) return;
     if (this.spares.length < (this.options.maxHeldExecutions ?? 8)) {
       w.send({ type: 'reset' });
@@ -401,28 +415,22 @@ export class WorkerSandboxHost implements SandboxHost {
     switch (m.type) {
       case 'results':
         for (const r of m.reports) this.report(w, r);
-        w.outstanding = false;
-        this.flush(w);
         return;
       case 'paused': {
         for (const r of m.reports) this.report(w, r);
         const d = this.jobs.get(m.id)!;
-        const rest = m.unprocessed.map((id) => this.jobs.get(id)!);
-        w.busy(-1 - rest.length);
-        const queued = this.hold(w);
-        this.stats.held++;
+        const orphans = this.hold(w, d);
         this.long.set(idOf(d.canister), { kind: 'held', d, worker: w });
         d.slice(m.executed);
-        // The rest of its batch and what was queued for it go where their canisters go now.
-        this.dispatch([...rest, ...queued]);
+        this.dispatch(orphans);
         return;
       }
       case 'slice':
-        w.busy(-1);
+        w.awaiting = false;
+        w.refresh();
         this.jobs.get(m.id)?.slice(m.executed);
         return;
       case 'released':
-        if (w.inFlight > 0) w.busy(-1);
         this.release(w);
         if (m.report) this.report(w, m.report);
         else this.jobs.delete(m.id);
@@ -432,7 +440,8 @@ export class WorkerSandboxHost implements SandboxHost {
 
   private report(w: PoolWorker, r: JobReport): void {
     const d = this.jobs.get(r.id);
-    if (w.role === 'active') w.busy(-1);
+    if (d) w.pending.delete(d);
+    w.refresh();
     if (!d) return; // aborted meanwhile
     if (r.kind === 'done') {
       this.jobs.delete(r.id);

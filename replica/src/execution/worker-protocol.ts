@@ -8,7 +8,10 @@ import type { SandboxModule } from './sandbox.js';
 export interface WorkerData {
   readonly fees: FeeSchedule;
   readonly stableMemoryBytes: bigint;
-  /** Int32 [command]: the main thread's answer to a paused execution. */
+  /**
+   * Int32 [command, epoch]: the main thread's answer to a paused execution, and the epoch of the
+   * batches the worker may still run (older ones were handed to other workers meanwhile).
+   */
   readonly control: SharedArrayBuffer;
   /** Int32 [permits]: how many more executions may pause (block a thread); shared by the pool. */
   readonly permits: SharedArrayBuffer;
@@ -31,6 +34,8 @@ export type ToWorker =
   | {
       readonly type: 'batch';
       readonly batch: number;
+      /** Jobs of a batch from an older epoch are skipped (modules and evictions still apply). */
+      readonly epoch: number;
       readonly modules: readonly SandboxModule[];
       readonly evict: readonly string[];
       readonly jobs: readonly BatchJob[];
@@ -47,8 +52,9 @@ export type FromWorker =
   /** The batch is done. */
   | { readonly type: 'results'; readonly batch: number; readonly reports: readonly JobReport[] }
   /**
-   * Job `id` used its slice and the worker now waits for a command; the jobs in `unprocessed`
-   * were not run (the pool sends them elsewhere).
+   * Job `id` used its slice and the worker now waits for a command; `reports` are the jobs of its
+   * batch before it. The rest of the batch, and later batches, are not run (the pool sends their
+   * jobs elsewhere).
    */
   | {
       readonly type: 'paused';
@@ -56,7 +62,6 @@ export type FromWorker =
       readonly reports: readonly JobReport[];
       readonly id: number;
       readonly executed: bigint;
-      readonly unprocessed: readonly number[];
     }
   /** The held execution used another slice and waits again. */
   | { readonly type: 'slice'; readonly id: number; readonly executed: bigint }

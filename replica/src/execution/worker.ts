@@ -53,7 +53,7 @@ function runBatch(batch: number, jobs: readonly BatchJob[]): void {
         return 'abort';
       }
       held = true;
-      post({ type: 'paused', batch, reports, id, executed, unprocessed: jobs.slice(i + 1).map((j) => j.id) }, transfer.splice(0));
+      post({ type: 'paused', batch, reports, id, executed }, transfer.splice(0));
       return awaitCommand();
     };
     const result = runner.run({ ...job, module }, onSlice);
@@ -87,5 +87,6 @@ port.on('message', (message: ToWorker) => {
   }
   for (const module of message.modules) runner.addModule(module);
   for (const id of message.evict) runner.evict(id);
+  if (message.epoch !== Atomics.load(control, 1)) return; // its jobs were handed to another worker
   runBatch(message.batch, message.jobs);
 });

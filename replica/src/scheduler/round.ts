@@ -51,7 +51,12 @@ export class Scheduler {
     private readonly env: ExecutionEnvironment,
     private readonly management: ManagementCanister,
     readonly config: SchedulerConfig = DEFAULT_SCHEDULER_CONFIG,
-  ) {}
+  ) {
+    const c = config;
+    if (c.roundInstructions <= 0n || c.iterationInstructions <= 0n) throw new Error('the round and iteration instruction limits must be positive');
+    if (!Number.isInteger(c.schedulerCores) || c.schedulerCores < 1) throw new Error(`schedulerCores must be a positive integer, got ${c.schedulerCores}`);
+    if (!Number.isInteger(c.maxPausedExecutions) || c.maxPausedExecutions < 0) throw new Error(`maxPausedExecutions must be a non-negative integer, got ${c.maxPausedExecutions}`);
+  }
 
   async executeRound(state: ReplicatedState, block: Block, options: RoundOptions = {}): Promise<RoundSummary> {
     const previousTime = state.time;
@@ -129,6 +134,12 @@ export class Scheduler {
       const canister = state.canister(textOf(m.receiver));
       if (!canister) {
         router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`)), m.receiver);
+        continue;
+      }
+      if (canister.status !== 'running') {
+        router.ingressResult(m.messageId, rejectOf(canister.status === 'stopped'
+          ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${canister.idText} is stopped and therefore does not have a CallContextManager`)
+          : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`)), m.receiver);
         continue;
       }
       const fees = this.env.fees;

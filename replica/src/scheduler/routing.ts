@@ -32,6 +32,14 @@ export class Router implements MessageSink {
       this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${request.receiver.toText()} not found`));
       return;
     }
+    // A stopping or stopped canister takes no new requests (responses still come in), as on the IC:
+    // nothing can be left in the queue of a canister that is then deleted.
+    if (callee.status !== 'running') {
+      this.bounce(request, callee.status === 'stopped'
+        ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${callee.idText} is stopped`)
+        : new CanisterError(ErrorCode.CanisterStopping, `Canister ${callee.idText} is stopping`));
+      return;
+    }
     if (queueFull(callee, request.sender, this.maxQueueSlots)) {
       this.bounce(request, new CanisterError(ErrorCode.CanisterQueueFull,
         `Canister ${callee.idText} has no room for another message from ${request.sender.toText()}: its input queue is full (${this.maxQueueSlots} messages)`));
