@@ -24,8 +24,11 @@ test('counter: updates change state, queries read it', async () => {
   assert.equal(nat(t.query(id, 'get')), 2n);
   assert.equal(nat(await t.update(id, 'add', candid([IDL.Nat], [40n]))), 42n);
   assert.equal(nat(t.query(id, 'get')), 42n);
-  // An update call to a query method runs it as a replicated query.
+  // An update call to a query method runs it as a replicated query: the reply counts, memory
+  // changes do not (Motoko's runtime would otherwise be left "in query" and trap from then on).
   assert.equal(nat(await t.update(id, 'get')), 42n);
+  assert.equal(nat(await t.update(id, 'inc')), 43n);
+  assert.equal(nat(await t.update(id, 'get')), 43n);
 });
 
 test('upgrade keeps stable variables and wipes the heap', async () => {

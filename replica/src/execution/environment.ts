@@ -130,7 +130,10 @@ export class ExecutionEnvironment {
       cyclesRefunded: 0n, rejectCode: 0, deadline: request.origin.kind === 'canister' ? request.origin.deadline : 0n,
       needsResponse: true, replicated: true,
     };
-    const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold);
+    const job = {
+      ...this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold),
+      discardMemory: context === 'RQ',
+    };
     return { canister, work, job, prepaid, plan: { kind: 'request', request } };
   }
 

@@ -18,6 +18,8 @@ export interface SandboxJob {
   readonly cleanup?: { readonly fn: number; readonly env: number };
   /** Instructions the call context executed before this message (`performance_counter(1)`). */
   readonly callContextInstructions?: bigint;
+  /** A query method called as an update (replicated query): the reply counts, memory changes do not. */
+  readonly discardMemory?: boolean;
 }
 
 /** What a job produced: the entry point's result and, if it ran, the cleanup's. */

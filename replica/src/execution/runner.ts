@@ -64,7 +64,7 @@ export class SandboxRunner {
     });
     try {
       const context = job.callContextInstructions;
-      const main = sandbox.run(job.entry, job.input, job.view, this.costs, job.limits, { onSlice: hook, callContextInstructions: context });
+      const main = sandbox.run(job.entry, job.input, job.view, this.costs, job.limits, { onSlice: hook, callContextInstructions: context, persist: !job.discardMemory });
       if (main.ok || !job.cleanup) return { main, instructions: main.instructions };
       const left = job.limits.instructions - main.instructions;
       const slice = job.limits.slice ?? job.limits.instructions;

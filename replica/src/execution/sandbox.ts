@@ -132,6 +132,8 @@ export class Sandbox implements SandboxAccess {
   private view: Uint8Array = new Uint8Array(0);
   private readonly heapJournal = new Map<number, Uint8Array>();
   private api: SystemApi | undefined;
+  /** Reused across messages; `api` is set only while a message runs. */
+  private systemApi: SystemApi | undefined;
   private fns: Record<string, (...args: never[]) => unknown> | undefined;
   /** Instructions granted to the current message so far (slices add up). */
   private budget = 0n;
@@ -298,7 +300,9 @@ export class Sandbox implements SandboxAccess {
     message: MessageInput, view: CanisterView, costs: CallCosts, limits: SandboxLimits,
     onSlice: SliceHook | undefined, firstSlice: bigint | undefined,
   ): void {
-    this.api = new SystemApi(this, message, view, costs, limits.systemApi);
+    if (this.systemApi) this.systemApi.reset(message, view, costs, limits.systemApi);
+    else this.systemApi = new SystemApi(this, message, view, costs, limits.systemApi);
+    this.api = this.systemApi;
     this.fns = this.api.functions();
     this.limits = limits;
     this.onSlice = onSlice;
