@@ -6,6 +6,7 @@ import type { IngressStatus, Request } from './types.js';
 
 export class ReplicatedState {
   private readonly canisterMap = new Map<string, CanisterState>();
+  #sorted: CanisterState[] | undefined; // derived from canisterMap, not state
   readonly ingressHistory = new Map<string, IngressStatus>();
   /** Nanoseconds since the epoch, from the block. */
   time = 0n;
@@ -33,15 +34,19 @@ export class ReplicatedState {
 
   addCanister(c: CanisterState): void {
     this.canisterMap.set(c.idText, c);
+    this.#sorted = undefined;
   }
 
   removeCanister(id: Principal): void {
     this.canisterMap.delete(id.toText());
+    this.#sorted = undefined;
   }
 
   /** Canisters in ascending id order: the only order in which state may be visited. */
   canisters(): CanisterState[] {
-    return [...this.canisterMap.values()].sort((a, b) => comparePrincipals(a.id, b.id));
+    // Sorted once per change of the canister set: rounds visit it several times per iteration.
+    this.#sorted ??= [...this.canisterMap.values()].sort((a, b) => comparePrincipals(a.id, b.id));
+    return this.#sorted.slice();
   }
 
   get canisterCount(): number {
