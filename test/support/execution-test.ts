@@ -5,6 +5,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { checkCyclesConservation } from '../../replica/src/cycles/index.js';
 import {
   LocalBlockMaker,
   ManualClock,
@@ -32,6 +33,11 @@ export const TEST_USER = Principal.fromUint8Array(new Uint8Array([...sha256(new 
 export interface ExecutionTestOptions extends Partial<ReplicaConfig> {
   /** Nanoseconds the clock moves per round (default 1 s). */
   readonly roundTime?: bigint;
+  /**
+   * Check after every round that cycles are conserved (Σ balances + in flight + burned = minted);
+   * a violation throws `CyclesConservationError`. Default on.
+   */
+  readonly checkCycles?: boolean;
 }
 
 export class ExecutionTest {
@@ -40,10 +46,12 @@ export class ExecutionTest {
   readonly rounds: RoundSummary[] = [];
   private messageCount = 0;
   private readonly roundTime: bigint;
+  private readonly checkCycles: boolean;
 
   constructor(options: ExecutionTestOptions = {}) {
-    const { roundTime = 1_000_000_000n, ...config } = options;
+    const { roundTime = 1_000_000_000n, checkCycles = true, ...config } = options;
     this.roundTime = roundTime;
+    this.checkCycles = checkCycles;
     this.replica = new Replica(defaultReplicaConfig(config), new LocalBlockMaker(this.clock));
   }
 
@@ -68,6 +76,7 @@ export class ExecutionTest {
   async tick(options?: RoundOptions): Promise<RoundSummary> {
     this.clock.advance(this.roundTime);
     const summary = await this.replica.executeRound(undefined, options);
+    if (this.checkCycles) checkCyclesConservation(this.replica.state);
     this.rounds.push(summary);
     return summary;
   }

@@ -7,3 +7,14 @@ export class CyclesQuantityError extends RangeError {
     super(`${what} must be a non-negative integer, got ${String(value)}`);
   }
 }
+
+/**
+ * Cycles appeared or vanished: Σ balances + Σ in flight + burned ≠ minted. A replica bug; the
+ * message says where the cycles were when it was noticed.
+ */
+export class CyclesConservationError extends Error {
+  override readonly name = 'CyclesConservationError';
+  constructor(message: string) {
+    super(message);
+  }
+}

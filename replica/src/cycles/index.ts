@@ -1,5 +1,5 @@
-// Cycles: the IC's fee schedule and what operations cost. Pure data and functions; balances,
-// charging and refunding against them belong to the canister state.
+// Cycles: the IC's fee schedule and what operations cost, pure data and functions (charging and
+// refunding against balances is the execution layer's); and the conservation invariant.
 export type {
   CanisterResourceUsage,
   ChargingParameters,
@@ -13,7 +13,8 @@ export type {
   SignatureKind,
   WasmMode,
 } from './types.js';
-export { CyclesQuantityError } from './errors.js';
+export { CyclesConservationError, CyclesQuantityError } from './errors.js';
+export { checkCyclesConservation, cyclesLedger, type CyclesLedger } from './conservation.js';
 export {
   APPLICATION_SUBNET_FEES,
   CHARGING_PARAMETERS,

@@ -1,11 +1,14 @@
 // Every cycles charge the execution layer makes, in one place: prepay the maximum for a
 // message, execute, refund what was not used. Amounts come from the subnet's fee schedule.
 
+import { executionRefund, type FeeSchedule, type ResourceCharges } from '../cycles/index.js';
 import type { CallCosts } from '../system-api/index.js';
-import type { CanisterState } from '../state/index.js';
+import type { CanisterState, ReplicatedState } from '../state/index.js';
 
 /** The fees the execution layer needs, already scaled to the subnet's size. */
 export interface ExecutionFees extends CallCosts {
+  /** The schedule the fees come from (subnet size, reference fees, charging periods). */
+  readonly schedule: FeeSchedule;
   /** Base fee per message plus the per-instruction fee for `instructions`. */
   executionCost(instructions: bigint): bigint;
   ingressInductionCost(bytes: bigint): bigint;
@@ -13,9 +16,26 @@ export interface ExecutionFees extends CallCosts {
   freezingThreshold(canister: CanisterState): bigint;
   /** Idle burn rate (storage and allocations) in cycles per day, as canister_status reports it. */
   idleCyclesBurnedPerDay(canister: CanisterState): bigint;
+  /** What holding its memory and allocations for `durationNanos` costs the canister, by resource. */
+  resourceCharges(canister: CanisterState, durationNanos: bigint): ResourceCharges;
   createCanisterCost(): bigint;
   /** Transmitting a response of `bytes`: taken from the call's reservation when it arrives. */
   responseTransmissionCost(bytes: bigint): bigint;
+}
+
+/**
+ * Where burned cycles are counted, by category (the label of `icpk_cycles_burned_total`):
+ * per canister for metrics, and per subnet for the conservation invariant.
+ */
+export type BurnCategory =
+  | 'execution' | 'ingress_induction' | 'call' | 'canister_creation' | 'storage' | 'compute_allocation'
+  | 'http_outcall' | 'cycles_burn' | 'deletion' | 'other';
+
+/** Takes `amount` out of existence on behalf of `canister` (the caller has already debited it). */
+export function recordBurn(state: ReplicatedState, canister: CanisterState, category: BurnCategory, amount: bigint): void {
+  if (amount < 0n) throw new Error(`canister ${canister.idText}: burning a negative amount (${amount}) of ${category} cycles`);
+  canister.burn(category, amount);
+  state.cyclesBurned += amount;
 }
 
 export class Charging {
@@ -29,10 +49,20 @@ export class Charging {
     return amount;
   }
 
-  /** Charges `used` instructions against a prepayment and refunds the rest; returns the charge. */
-  settle(canister: CanisterState, prepaid: bigint, used: bigint): bigint {
-    const cost = this.fees.executionCost(used);
-    const charge = cost < prepaid ? cost : prepaid;
+  /**
+   * Charges `used` instructions against a prepayment and refunds the rest; returns the charge.
+   * With the `limit` the prepayment was for, the refund is the IC's (`refund_unused_execution_cycles`:
+   * the unused instructions' price, scaled on its own), which can be a cycle above `executionCost(used)`.
+   */
+  settle(canister: CanisterState, prepaid: bigint, used: bigint, limit?: bigint): bigint {
+    let charge: bigint;
+    if (limit === undefined) {
+      const cost = this.fees.executionCost(used);
+      charge = cost < prepaid ? cost : prepaid;
+    } else {
+      const unused = limit > used ? limit - used : 0n;
+      charge = prepaid - executionRefund(this.fees.schedule, unused, prepaid);
+    }
     canister.balance += prepaid - charge;
     canister.burn('execution', charge);
     return charge;

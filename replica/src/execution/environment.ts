@@ -301,7 +301,7 @@ export class ExecutionEnvironment {
   private finishRequest(state: ReplicatedState, prepared: PreparedExecution, request: Request, result: JobResult, sink: MessageSink): bigint {
     const { canister } = prepared;
     const ctx = this.openCallContext(canister, request.origin, request.method, request.cycles);
-    this.settle(state, canister, prepared.prepaid, result.instructions);
+    this.settle(state, canister, prepared.prepaid, result.instructions, prepared.job!.limits.instructions);
     ctx.instructions += result.instructions;
     const r = result.main;
     if (!r.ok) {
@@ -321,7 +321,7 @@ export class ExecutionEnvironment {
     canister.callbacks.delete(callback.id);
     this.returnReservation(state, canister, response, callback);
     const ctx = canister.callContexts.get(callback.callContextId)!;
-    this.settle(state, canister, prepared.prepaid, result.instructions);
+    this.settle(state, canister, prepared.prepaid, result.instructions, prepared.job!.limits.instructions);
     ctx.instructions += result.instructions;
     const viewBalance = prepared.job!.view.balance;
     if (result.main.ok) {
@@ -345,7 +345,7 @@ export class ExecutionEnvironment {
     const { canister } = prepared;
     const exportName = task === 'heartbeat' ? 'canister_heartbeat' : 'canister_global_timer';
     const ctx = this.openCallContext(canister, { kind: 'system' }, exportName, 0n);
-    this.settle(state, canister, prepared.prepaid, result.instructions);
+    this.settle(state, canister, prepared.prepaid, result.instructions, prepared.job!.limits.instructions);
     const r = result.main;
     if (r.ok) this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink);
     else this.logTrap(state, canister, r);
@@ -435,7 +435,7 @@ export class ExecutionEnvironment {
 
     let used = 0n;
     const fail = (error: CanisterError, phase: string): never => {
-      this.settle(state, canister, prepaid, used);
+      this.settle(state, canister, prepaid, used, limit);
       throw new CanisterError(error.code, `Error from Canister ${canister.idText}: ${phase}: ${error.message}`, { cause: error });
     };
     const caller = req.caller.toUint8Array();
@@ -481,7 +481,7 @@ export class ExecutionEnvironment {
     if (outcome) this.applySystemState(state, canister, outcome, view.balance);
     canister.version++;
     canister.installCount++;
-    this.settle(state, canister, prepaid, used);
+    this.settle(state, canister, prepaid, used, limit);
     return used;
   }
 
@@ -561,8 +561,8 @@ export class ExecutionEnvironment {
     state.cyclesBurned += transmission;
   }
 
-  private settle(state: ReplicatedState, canister: CanisterState, prepaid: bigint, used: bigint): void {
-    state.cyclesBurned += this.charging.settle(canister, prepaid, used);
+  private settle(state: ReplicatedState, canister: CanisterState, prepaid: bigint, used: bigint, limit: bigint): void {
+    state.cyclesBurned += this.charging.settle(canister, prepaid, used, limit);
   }
 
   private openCallContext(canister: CanisterState, origin: CallOrigin, method: string, cycles: bigint): CallContext {
@@ -680,7 +680,8 @@ export class ExecutionEnvironment {
 
   private rejectOpenCalls(canister: CanisterState, sink: MessageSink, message: string): void {
     const ids = [...canister.callContexts.keys()].sort((a, b) => a - b);
-    canister.callbacks.clear();
+    // Callbacks stay: their responses still come back and return the call's reservation and the
+    // unaccepted cycles without running any code (plan 'consume'), as on the IC.
     for (const id of ids) {
       const ctx = canister.callContexts.get(id)!;
       if (!ctx.responded && ctx.origin.kind !== 'system') {

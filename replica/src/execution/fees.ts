@@ -9,12 +9,14 @@ import {
   ingressInductionCost,
   prepaymentForResponseExecution,
   prepaymentForResponseTransmission,
+  resourceCharges,
   scaledFee,
   signatureCost,
   xnetCallCost,
   xnetTransmissionCost,
   type FeeSchedule,
 } from '../cycles/index.js';
+import { snapshotsSize } from '../checkpoint/snapshots.js';
 import type { CanisterState } from '../state/index.js';
 import type { ExecutionFees } from './charging.js';
 
@@ -26,16 +28,20 @@ const KNOWN_KEYS: Record<'ecdsa' | 'schnorr' | 'vetkd', { names: readonly string
 };
 
 export function executionFees(schedule: FeeSchedule): ExecutionFees {
+  // Storage is charged on everything the canister holds: heap, stable memory, code, chunk store
+  // and its snapshots (canister_status `memory_size`).
   const usage = (c: CanisterState) => ({
-    memoryUsage: c.memoryUsage(),
+    memoryUsage: c.memoryUsage() + snapshotsSize(c),
     memoryAllocation: c.settings.memoryAllocation,
     computeAllocation: c.settings.computeAllocation,
   });
   return {
+    schedule,
     executionCost: (instructions) => executionCost(schedule, instructions),
     ingressInductionCost: (bytes) => ingressInductionCost(schedule, bytes),
     freezingThreshold: (c) => freezingThresholdCycles(schedule, { ...usage(c), freezingThresholdSeconds: c.settings.freezingThreshold }),
     idleCyclesBurnedPerDay: (c) => idleCyclesBurnedPerDay(schedule, usage(c)),
+    resourceCharges: (c, durationNanos) => resourceCharges(schedule, usage(c), durationNanos),
     createCanisterCost: () => canisterCreationCost(schedule),
     callCost: (method, payload) => xnetCallCost(schedule, method, payload),
     // The call fee and the request's bytes are burned at call_perform; the reservation covers the

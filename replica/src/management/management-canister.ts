@@ -8,6 +8,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { CanisterError, ErrorCode } from '../errors.js';
 import { rejectOf, type ExecutionEnvironment, type InstallMode } from '../execution/environment.js';
 import type { MessageSink } from '../execution/types.js';
+import { recordBurn } from '../execution/charging.js';
 import {
   CanisterState,
   defaultSettings,
@@ -74,15 +75,7 @@ export class ManagementCanister {
   /** Executes one request addressed to `aaaaa-aa`; the response goes to the sink. */
   execute(state: ReplicatedState, request: Request, sink: MessageSink): bigint {
     let refund = request.cycles;
-    const respond = (payload: ResponsePayload) => {
-      if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, Principal.managementCanister());
-      else {
-        sink.response({
-          kind: 'response', originator: request.sender, respondent: Principal.managementCanister(),
-          callbackId: request.origin.callbackId, payload, refund,
-        });
-      }
-    };
+    const respond = (payload: ResponsePayload) => this.respondTo(request, payload, sink, Principal.managementCanister(), refund);
     const method = request.method;
     if (!isManagementMethod(method)) {
       respond(rejectOf(new CanisterError(ErrorCode.CanisterMethodNotFound, `Management canister has no method '${method}'`)));
@@ -112,14 +105,7 @@ export class ManagementCanister {
     const pending = state.pendingRawRand.splice(0);
     pending.forEach((request, i) => {
       const data = new Uint8Array(IDL.encode([...METHODS.raw_rand.results], [randomness(i)]));
-      const payload: ResponsePayload = { kind: 'reply', data };
-      if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, Principal.managementCanister());
-      else {
-        sink.response({
-          kind: 'response', originator: request.sender, respondent: Principal.managementCanister(),
-          callbackId: request.origin.callbackId, payload, refund: request.cycles,
-        });
-      }
+      this.respondTo(request, { kind: 'reply', data }, sink);
     });
   }
 
@@ -130,14 +116,7 @@ export class ManagementCanister {
       canister.status = 'stopped';
       canister.version++;
       for (const request of canister.stopRequests.splice(0)) {
-        const payload: ResponsePayload = { kind: 'reply', data: new Uint8Array(IDL.encode([], [])) };
-        if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, Principal.managementCanister());
-        else {
-          sink.response({
-            kind: 'response', originator: request.sender, respondent: Principal.managementCanister(),
-            callbackId: request.origin.callbackId, payload, refund: request.cycles,
-          });
-        }
+        this.respondTo(request, { kind: 'reply', data: new Uint8Array(IDL.encode([], [])) }, sink);
       }
     }
   }
@@ -159,10 +138,10 @@ export class ManagementCanister {
           throw new CanisterError(ErrorCode.InsufficientCyclesForCreateCanister,
             `Creating a canister requires a fee of ${fee} that is deducted from the canister's initial balance but only ${req.cycles} cycles were received with the create_canister request.`);
         }
-        takeCycles(req.cycles);
-        state.cyclesBurned += fee;
+        // Created first: if there is no id left, the cycles go back with the reject.
         const c = this.create(state, caller, a.settings?.[0], req.cycles - fee);
-        c.burn('canister_creation', fee);
+        takeCycles(req.cycles);
+        recordBurn(state, c, 'canister_creation', fee);
         return done([{ canister_id: c.id }]);
       }
       case 'provisional_create_canister_with_cycles': {
@@ -301,6 +280,16 @@ export class ManagementCanister {
         if (c.id.compareTo(caller) === 'eq') {
           throw new CanisterError(ErrorCode.CanisterRejectedMessage, `Canister ${c.idText} cannot delete itself.`);
         }
+        // Messages still queued get an answer (and their cycles back) rather than vanishing.
+        for (const m of c.inputQueue.splice(0)) {
+          if (m.kind === 'request') {
+            const e = new CanisterError(ErrorCode.CanisterNotFound, `Canister ${c.idText} was deleted before it executed this call`);
+            this.respondTo(m, rejectOf(e), sink, c.id);
+          } else {
+            state.cyclesBurned += m.refund;
+            c.burn('deletion', m.refund);
+          }
+        }
         state.cyclesBurned += c.balance;
         c.burn('deletion', c.balance);
         c.balance = 0n;
@@ -348,12 +337,15 @@ export class ManagementCanister {
     }
   }
 
-  private respondTo(request: Request, payload: ResponsePayload, sink: MessageSink): void {
-    if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, Principal.managementCanister());
+  /** Answers a request by its origin: the ingress history or the calling canister's queue. */
+  private respondTo(
+    request: Request, payload: ResponsePayload, sink: MessageSink,
+    respondent: Principal = Principal.managementCanister(), refund: bigint = request.cycles,
+  ): void {
+    if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, respondent);
     else {
       sink.response({
-        kind: 'response', originator: request.sender, respondent: Principal.managementCanister(),
-        callbackId: request.origin.callbackId, payload, refund: request.cycles,
+        kind: 'response', originator: request.sender, respondent, callbackId: request.origin.callbackId, payload, refund,
       });
     }
   }

@@ -16,14 +16,12 @@ import type { HostJob, HostOutcome } from '../execution/host.js';
 import { idOf, textOf } from '../execution/ids.js';
 import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
 import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
+import { chargeForResources } from './resource-charging.js';
 import { Router } from './routing.js';
 import { RoundSchedule, byLongExecutionPriority, type NextExecution } from './schedule.js';
 import { DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './types.js';
 
 const MANAGEMENT = Principal.managementCanister();
-const DAY_NANOS = 86_400n * 1_000_000_000n;
-/** Storage and allocations are charged when state time crosses a multiple of this (IC: 10 s). */
-const CHARGE_PERIOD_NANOS = 10n * 1_000_000_000n;
 
 /** Jobs handed to the host at a time while an iteration is prepared. */
 const PREFETCH_BATCH = 64;
@@ -92,7 +90,7 @@ export class Scheduler {
 
     schedule.finishRound(state.canisters(), fullyExecuted);
     this.boundPausedExecutions(state, options.checkpoint ? 0 : this.config.maxPausedExecutions);
-    this.chargeForResources(state, previousTime, router);
+    chargeForResources(state, previousTime, this.env, router, (c) => this.abort(c));
 
     // Management calls left when the budget ran out wait for the next round.
     state.pendingSubnetCalls.push(...subnetQueue.splice(0));
@@ -331,30 +329,6 @@ export class Scheduler {
     const work = this.env.abort(canister);
     this.long.delete(idOf(canister));
     if (work.kind === 'message') canister.inputQueue.unshift(work.message);
-  }
-
-  /**
-   * Storage and allocations, a period at a time: in a round whose time crosses a multiple of the
-   * period, for the periods crossed. A canister that cannot pay loses its code, as on the IC.
-   */
-  private chargeForResources(state: ReplicatedState, previousTime: bigint, router: Router): void {
-    if (previousTime === 0n) return;
-    const periods = state.time / CHARGE_PERIOD_NANOS - previousTime / CHARGE_PERIOD_NANOS;
-    if (periods <= 0n) return;
-    const elapsed = periods * CHARGE_PERIOD_NANOS;
-    for (const c of state.canisters()) {
-      const cost = (this.env.fees.idleCyclesBurnedPerDay(c) * elapsed) / DAY_NANOS;
-      if (cost === 0n) continue;
-      const paid = cost < c.balance ? cost : c.balance;
-      c.balance -= paid;
-      c.burn('resource_usage', paid);
-      state.cyclesBurned += paid;
-      if (paid < cost && c.execution) {
-        if (c.scheduler.paused) this.abort(c);
-        this.env.uninstall(c, router);
-        c.settings = { ...c.settings, computeAllocation: 0n, memoryAllocation: 0n };
-      }
-    }
   }
 }
 

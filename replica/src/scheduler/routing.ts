@@ -50,7 +50,9 @@ export class Router implements MessageSink {
 
   response(response: Response): void {
     // On the IC a slot is reserved for the response when the call is made: it always fits.
-    this.state.canister(textOf(response.originator))?.inputQueue.push(response);
+    const originator = this.state.canister(textOf(response.originator));
+    if (originator) originator.inputQueue.push(response);
+    else this.state.cyclesBurned += response.refund; // the caller was deleted: nobody to refund
   }
 
   ingressResult(messageId: string, payload: ResponsePayload, receiver: Principal): void {
@@ -69,7 +71,7 @@ export class Router implements MessageSink {
       this.ingressResult(request.origin.messageId, rejectOf(error), request.receiver);
       return;
     }
-    this.state.canister(textOf(request.sender))?.inputQueue.push({
+    this.response({
       kind: 'response', originator: request.sender, respondent: request.receiver,
       callbackId: request.origin.callbackId, payload: rejectOf(error), refund: request.cycles,
     });

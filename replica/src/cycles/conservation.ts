@@ -1,0 +1,65 @@
+// The conservation invariant of cycles: every cycle minted (provisional creation and top-ups) is,
+// at the end of a round, in a balance, in flight, or burned. A violation is a replica bug.
+
+import type { CanisterMessage, ReplicatedState, Request } from '../state/index.js';
+import { CyclesConservationError } from './errors.js';
+import type { Cycles } from './types.js';
+
+/** Where the cycles of a subnet are, at the end of a round. */
+export interface CyclesLedger {
+  readonly minted: Cycles;
+  readonly burned: Cycles;
+  /** Σ canister balances. */
+  readonly balances: Cycles;
+  /** Attached to requests and responses in input queues, and to requests the management canister holds. */
+  readonly inMessages: Cycles;
+  /** Attached to calls a canister received and did not accept (yet). */
+  readonly inCallContexts: Cycles;
+  /** Set aside at call_perform for the response's execution and transmission. */
+  readonly reservedByCallbacks: Cycles;
+  /** Prepaid by long executions between slices (and attached to the message they run). */
+  readonly inPausedExecutions: Cycles;
+}
+
+/** Counts where every cycle of `state` is. */
+export function cyclesLedger(state: ReplicatedState): CyclesLedger {
+  let balances = 0n;
+  let inMessages = 0n;
+  let inCallContexts = 0n;
+  let reservedByCallbacks = 0n;
+  let inPausedExecutions = 0n;
+  for (const c of state.canisters()) {
+    if (c.balance < 0n) throw new CyclesConservationError(`canister ${c.idText} has a negative balance: ${c.balance}`);
+    balances += c.balance;
+    for (const m of c.inputQueue) inMessages += attached(m);
+    for (const r of c.stopRequests) inMessages += r.cycles;
+    for (const ctx of c.callContexts.values()) inCallContexts += ctx.cyclesAvailable;
+    for (const cb of c.callbacks.values()) reservedByCallbacks += cb.reservation;
+    const paused = c.scheduler.paused;
+    if (paused) inPausedExecutions += paused.prepaid + (paused.work.kind === 'message' ? attached(paused.work.message) : 0n);
+  }
+  for (const r of state.pendingSubnetCalls) inMessages += r.cycles;
+  for (const r of state.pendingRawRand) inMessages += r.cycles;
+  return {
+    minted: state.cyclesMinted, burned: state.cyclesBurned,
+    balances, inMessages, inCallContexts, reservedByCallbacks, inPausedExecutions,
+  };
+}
+
+/** Σ balances + Σ in flight + burned = minted, or a loud `CyclesConservationError`. */
+export function checkCyclesConservation(state: ReplicatedState): CyclesLedger {
+  const l = cyclesLedger(state);
+  const accounted = l.balances + l.inMessages + l.inCallContexts + l.reservedByCallbacks + l.inPausedExecutions + l.burned;
+  if (accounted !== l.minted) {
+    const diff = accounted - l.minted;
+    throw new CyclesConservationError(
+      `cycles are not conserved at height ${state.height}: ${diff > 0n ? `${diff} cycles appeared` : `${-diff} cycles vanished`} ` +
+      `(minted ${l.minted}; balances ${l.balances}, in messages ${l.inMessages}, in call contexts ${l.inCallContexts}, ` +
+      `reserved by callbacks ${l.reservedByCallbacks}, in paused executions ${l.inPausedExecutions}, burned ${l.burned})`);
+  }
+  return l;
+}
+
+function attached(m: CanisterMessage | Request): Cycles {
+  return m.kind === 'request' ? m.cycles : m.refund;
+}
