@@ -84,22 +84,29 @@ test('an infinite loop runs out of instructions with IC0522 and the canister sta
 
 test('a canister calls the management canister: canister_status and raw_rand', async () => {
   const { wasm } = await compileMotoko('mgmt');
-  const t = new ExecutionTest(config);
-  const id = await t.createCanister();
-  // The canister must control itself to read its own status.
-  await t.management('update_settings', {
-    canister_id: id,
-    settings: { controllers: [[TEST_USER, id]], compute_allocation: [], memory_allocation: [], freezing_threshold: [],
-      reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] },
-    sender_canister_version: [],
-  });
-  await t.install(id, wasm);
-  const cycles = nat(await t.update(id, 'self_status'));
-  assert.ok(cycles > 0n && cycles <= 100_000_000_000_000n, `cycles ${cycles}`);
-  const a = decode<Uint8Array>([IDL.Vec(IDL.Nat8)], await t.update(id, 'raw_rand'))[0];
-  const b = decode<Uint8Array>([IDL.Vec(IDL.Nat8)], await t.update(id, 'raw_rand'))[0];
+  // The same blocks on two replicas: raw_rand must give both the same bytes.
+  const replay = async () => {
+    const t = new ExecutionTest(config);
+    const id = await t.createCanister();
+    // The canister must control itself to read its own status.
+    await t.management('update_settings', {
+      canister_id: id,
+      settings: { controllers: [[TEST_USER, id]], compute_allocation: [], memory_allocation: [], freezing_threshold: [],
+        reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] },
+      sender_canister_version: [],
+    });
+    await t.install(id, wasm);
+    const cycles = nat(await t.update(id, 'self_status'));
+    assert.ok(cycles > 0n && cycles <= 100_000_000_000_000n, `cycles ${cycles}`);
+    const a = decode<Uint8Array>([IDL.Vec(IDL.Nat8)], await t.update(id, 'raw_rand'))[0]!;
+    const b = decode<Uint8Array>([IDL.Vec(IDL.Nat8)], await t.update(id, 'raw_rand'))[0]!;
+    await t.close();
+    return [a, b];
+  };
+  const [a, b] = await replay();
   assert.equal(a.length, 32);
   assert.notDeepEqual(a, b);
+  assert.deepEqual(await replay(), [a, b]);
 });
 
 test('management canister: controllers only, with the IC error for everyone else', async () => {

@@ -1,6 +1,7 @@
 // The execution test builder: a replica in process with a manual clock, ingress submitted as a
 // user, rounds run on demand. Most tests of the suite are written against this.
 
+import type { RoundTracer } from '../../replica/src/telemetry/tracing.js';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -38,6 +39,8 @@ export interface ExecutionTestOptions extends Partial<ReplicaConfig> {
    * a violation throws `CyclesConservationError`. Default on.
    */
   readonly checkCycles?: boolean;
+  /** Traces every round (a round span opened here, as the node does) and its executions. */
+  readonly tracer?: RoundTracer;
 }
 
 export class ExecutionTest {
@@ -46,13 +49,15 @@ export class ExecutionTest {
   readonly rounds: RoundSummary[] = [];
   private messageCount = 0;
   private readonly roundTime: bigint;
+  private readonly tracer: RoundTracer | undefined;
   private readonly checkCycles: boolean;
 
   constructor(options: ExecutionTestOptions = {}) {
-    const { roundTime = 1_000_000_000n, checkCycles = true, ...config } = options;
+    const { roundTime = 1_000_000_000n, checkCycles = true, tracer, ...config } = options;
     this.roundTime = roundTime;
     this.checkCycles = checkCycles;
-    this.replica = new Replica(defaultReplicaConfig(config), new LocalBlockMaker(this.clock));
+    this.tracer = tracer;
+    this.replica = new Replica(defaultReplicaConfig(config), new LocalBlockMaker(this.clock), undefined, { tracer });
   }
 
   get state() {
@@ -75,7 +80,8 @@ export class ExecutionTest {
   /** Runs one round (the clock moves by `roundTime` first). */
   async tick(options?: RoundOptions): Promise<RoundSummary> {
     this.clock.advance(this.roundTime);
-    const summary = await this.replica.executeRound(undefined, options);
+    const run = () => this.replica.executeRound(undefined, options);
+    const summary = await (this.tracer ? this.tracer.round(this.replica.state.height + 1n, run) : run());
     if (this.checkCycles) checkCyclesConservation(this.replica.state);
     this.rounds.push(summary);
     return summary;

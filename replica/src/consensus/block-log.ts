@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { decode, encode } from '@dfinity/cbor';
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { LocalBlockMaker, systemClock, type Clock } from './local-block-maker.js';
+import { LocalBlockMaker, defaultTape, systemClock, type Clock } from './local-block-maker.js';
 import type { Block, IngressMessage } from './types.js';
 
 export class BlockLogCorruptError extends Error {
@@ -81,7 +81,7 @@ export class FileBlockLog extends LocalBlockMaker {
     super(options.clock, options.maxIngressPerBlock, options.randomTape);
     this.clockSource = options.clock ?? systemClock;
     this.maxPerBlock = options.maxIngressPerBlock ?? 1000;
-    this.tape = options.randomTape ?? embeddedTape;
+    this.tape = options.randomTape ?? defaultTape;
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.segments = segments;
     for (const s of segments) for (const id of s.untaken) this.untakenIn.set(id, s);
@@ -397,9 +397,3 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** The embedded random tape (same as LocalBlockMaker's): a hash of the height until threshold keys sign it. */
-function embeddedTape(height: bigint): Uint8Array {
-  const h = new Uint8Array(8);
-  new DataView(h.buffer).setBigUint64(0, height);
-  return sha256(new Uint8Array([...new TextEncoder().encode('ic-random-tape'), ...h]));
-}

@@ -1,7 +1,7 @@
 // The embedded block source: one replica orders its own ingress into blocks. Time is read from a
 // clock that only this module touches; the block carries it into replicated state.
 
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha384 } from '@noble/hashes/sha2.js';
 import type { Block, BlockSource, IngressMessage } from './types.js';
 
 export interface Clock {
@@ -63,9 +63,12 @@ export class LocalBlockMaker implements BlockSource {
   }
 }
 
-/** Until the subnet's threshold key signs the tape: a hash chain, deterministic per height. */
-function defaultTape(height: bigint): Uint8Array {
+/**
+ * Without a subnet key (in-process tests): a hash of the height, deterministic and as long as a
+ * BLS signature. A node signs the height with its subnet key instead (see node/node.ts).
+ */
+export function defaultTape(height: bigint): Uint8Array {
   const h = new Uint8Array(8);
   new DataView(h.buffer).setBigUint64(0, height);
-  return sha256(new Uint8Array([...new TextEncoder().encode('ic-random-tape'), ...h]));
+  return sha384(new Uint8Array([...new TextEncoder().encode('ic-random-tape'), ...h]));
 }

@@ -4,6 +4,7 @@
 // rolls back, and routes the outputs. Only the main thread calls these; everything they do is
 // deterministic given the order the scheduler calls them in.
 
+import { traceparentOf } from '../telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
 import {
@@ -599,6 +600,8 @@ export class ExecutionEnvironment {
       sink.request({
         kind: 'request', sender: canister.id, receiver: Principal.fromUint8Array(call.callee), method: call.method,
         arg: call.arg, cycles: call.cycles, origin: { kind: 'canister', caller: canister.id, callbackId: id, deadline },
+        // The active span is the caller's message execution (telemetry on): the callee's span is its child.
+        ...withTraceparent(traceparentOf()),
       });
     }
     if (o.response) {
@@ -690,6 +693,10 @@ export class ExecutionEnvironment {
       canister.callContexts.delete(id);
     }
   }
+}
+
+function withTraceparent(traceparent: string | undefined): { traceparent?: string } {
+  return traceparent === undefined ? {} : { traceparent };
 }
 
 export function rejectOf(e: CanisterError): ResponsePayload {

@@ -101,12 +101,12 @@ export class ManagementCanister {
   }
 
   /** Answers raw_rand calls made in earlier rounds, from this round's random tape. */
-  answerRawRand(state: ReplicatedState, randomness: (i: number) => Uint8Array, sink: MessageSink): void {
+  answerRawRand(state: ReplicatedState, randomness: () => Uint8Array, sink: MessageSink): void {
     const pending = state.pendingRawRand.splice(0);
-    pending.forEach((request, i) => {
-      const data = new Uint8Array(IDL.encode([...METHODS.raw_rand.results], [randomness(i)]));
+    for (const request of pending) {
+      const data = new Uint8Array(IDL.encode([...METHODS.raw_rand.results], [randomness()]));
       this.respondTo(request, { kind: 'reply', data }, sink);
-    });
+    }
   }
 
   /** Canisters that were stopping and have no open call contexts become stopped. */

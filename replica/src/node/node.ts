@@ -140,6 +140,7 @@ export class Node {
       config,
       persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => randomTape(h, subnetSigner)),
       persistence?.modules,
+      { tracer: options.tracer },
     );
 
     this.frontend = new NodeFrontend({

@@ -7,8 +7,11 @@
 // delivered to local canisters are the next iteration's inputs. What runs where (in process, on
 // which worker) never changes what the round does.
 
+import { RandomTapeRng } from '../randomness/index.js';
+import type { Span } from '@opentelemetry/api';
+import { SPAN, type MessageOutcome, type PhaseName } from '../telemetry/attributes.js';
+import { endMessage, withActiveSpan, type MessageAttributes, type RoundTracer } from '../telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { CanisterError, ErrorCode, RejectCode } from '../errors.js';
 import type { Block, IngressMessage } from '../consensus/types.js';
 import { rejectOf, type ExecutionEnvironment, type PreparedExecution } from '../execution/environment.js';
@@ -45,10 +48,15 @@ export class Scheduler {
    */
   private readonly long = new Map<string, PreparedExecution>();
 
+  /** Spans of the executions in flight this round (telemetry on only). */
+  private readonly spans = new Map<HostJob, Span>();
+
   constructor(
     private readonly env: ExecutionEnvironment,
     private readonly management: ManagementCanister,
     readonly config: SchedulerConfig = DEFAULT_SCHEDULER_CONFIG,
+    /** A span per phase and per message execution, under the round span the node opens. */
+    private readonly tracer?: RoundTracer,
   ) {
     const c = config;
     if (c.roundInstructions <= 0n || c.iterationInstructions <= 0n) throw new Error('the round and iteration instruction limits must be positive');
@@ -63,9 +71,13 @@ export class Scheduler {
     state.height = block.height;
     state.time = block.time > state.time ? block.time : state.time + 1n;
 
-    this.management.answerRawRand(state, (i) => drawRandom(block.randomness, i), router);
-    this.expireCallbacks(state);
-    this.induct(state, block.ingress, router, subnetQueue);
+    this.phase(SPAN.induct, () => {
+      // raw_rand calls of earlier rounds: ChaCha20 keyed by this round's random tape.
+      const rng = new RandomTapeRng(block.randomness);
+      this.management.answerRawRand(state, () => rng.next32(), router);
+      this.expireCallbacks(state);
+      this.induct(state, block.ingress, router, subnetQueue);
+    });
     const tasks = this.systemTasks(state);
 
     const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0 };
@@ -81,9 +93,12 @@ export class Scheduler {
       return (tasks.get(c)?.length ?? 0) > 0 || c.inputQueue.length > 0 ? 'new' : 'none';
     };
     for (let first = true; ; first = false) {
-      const subnetProgress = this.executeSubnetMessages(state, subnetQueue, router, tally);
-      const progress = await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
-      this.management.completeStops(state, router);
+      const { subnetProgress, progress } = await this.phase(SPAN.iteration, async () => {
+        const subnetProgress = this.executeSubnetMessages(state, subnetQueue, router, tally);
+        const progress = await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
+        this.management.completeStops(state, router);
+        return { subnetProgress, progress };
+      });
       if (!subnetProgress && !progress) break;
       if (tally.consumed >= this.config.roundInstructions) break;
     }
@@ -112,6 +127,27 @@ export class Scheduler {
   }
 
   // ---- phases ----------------------------------------------------------------------------------
+
+  private phase<T>(name: PhaseName, fn: () => T): T {
+    return this.tracer ? this.tracer.phase(name, fn) : fn();
+  }
+
+  /** The span of one execution (or one DTS slice of it), child of the message's trace if it has one. */
+  private startSpan(c: CanisterState, job: HostJob): Span {
+    const paused = c.scheduler.paused;
+    const work = paused ? paused.work : nextWork(c, new Map());
+    const message = work?.kind === 'message' ? work.message : undefined;
+    const attrs: MessageAttributes = {
+      canisterId: c.idText,
+      method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
+      kind: work?.kind === 'task' ? (work.task === 'heartbeat' ? 'heartbeat' : 'global_timer')
+        : message?.kind === 'response' ? 'response'
+        : message?.origin.kind === 'ingress' ? 'ingress' : 'request',
+      ...(message?.kind === 'request' && message.origin.kind === 'ingress' ? { messageId: message.origin.messageId } : {}),
+      ...(job.kind === 'resume' && paused ? { dtsSlice: paused.slices } : {}),
+    };
+    return this.tracer!.startMessage(attrs, { traceparent: message?.kind === 'request' ? message.traceparent : undefined });
+  }
 
   /** Ingress induction: charge the receiver, queue the message, record its status. */
   private induct(state: ReplicatedState, ingress: readonly IngressMessage[], router: Router, subnetQueue: Request[]): void {
@@ -245,6 +281,7 @@ export class Scheduler {
           prepared.set(c, p);
           job = p.job ? { kind: 'start', canister: c, job: p.job } : { kind: 'none', canister: c };
         }
+        if (this.tracer && job.kind !== 'none') this.spans.set(job, this.startSpan(c, job));
         plan[k]!.push(job);
         ranks.set(job, rank);
         batch.push(job);
@@ -294,6 +331,18 @@ export class Scheduler {
     state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
     tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
   ): void {
+    const span = this.spans.get(job);
+    if (!span) return this.commit(state, job, outcome, prepared, tasks, router, tally);
+    this.spans.delete(job);
+    // Committed inside the message's span: outgoing calls carry it to the callee.
+    withActiveSpan(span, () => this.commit(state, job, outcome, prepared, tasks, router, tally));
+    endMessage(span, { outcome: outcomeOf(outcome), instructions: outcome.kind === 'none' ? 0n : outcome.slice });
+  }
+
+  private commit(
+    state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
+    tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
+  ): void {
     const c = job.canister;
     if (outcome.kind !== 'none') tally.instructions += outcome.slice;
     if (job.kind === 'resume') {
@@ -333,6 +382,15 @@ export class Scheduler {
 }
 
 /** The canister's next work that is not a long execution: a system task, then its input queue. */
+function outcomeOf(outcome: HostOutcome): MessageOutcome {
+  if (outcome.kind === 'paused') return 'paused';
+  if (outcome.kind === 'none') return 'aborted';
+  const main = outcome.result.main;
+  if (!main.ok) return 'trapped';
+  const response = main.outcome.response;
+  return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
 function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): ExecutionWork | undefined {
   const task = tasks.get(c)?.[0];
   if (task) return { kind: 'task', task };
@@ -348,10 +406,3 @@ function dequeue(c: CanisterState, work: ExecutionWork, tasks: Map<CanisterState
   if (c.inputQueue.shift() !== work.message) throw new Error(`canister ${c.idText}: the executed message was not at the front of its queue`);
 }
 
-/** 32 bytes for the i-th raw_rand answer of a round, derived from the round's randomness. */
-function drawRandom(randomness: Uint8Array, i: number): Uint8Array {
-  const input = new Uint8Array(randomness.length + 4);
-  input.set(randomness);
-  new DataView(input.buffer).setUint32(randomness.length, i);
-  return sha256(input);
-}
