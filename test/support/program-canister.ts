@@ -17,6 +17,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import { wat } from './wat.js';
+import { concatBytes } from '../../replica/src/bytes.js';
 
 const SOURCE = `
 (module
@@ -116,7 +117,7 @@ const utf8 = new TextEncoder();
 export const program = {
   reply: (): Uint8Array => Uint8Array.of(0),
   trap: (): Uint8Array => Uint8Array.of(1),
-  burn: (amount: bigint): Uint8Array => concat(Uint8Array.of(2), u64(amount)),
+  burn: (amount: bigint): Uint8Array => concatBytes([Uint8Array.of(2), u64(amount)]),
   acceptHalf: (): Uint8Array => Uint8Array.of(3),
   loop: (thousands: number): Uint8Array => Uint8Array.of(4, thousands),
   grow: (): Uint8Array => Uint8Array.of(5),
@@ -125,7 +126,7 @@ export const program = {
     const id = callee.toUint8Array();
     const name = utf8.encode(method);
     const flags = (mode.trapInReply ? 1 : 0) | (mode.bestEffort ? 2 : 0) | (mode.trapAfter ? 4 : 0);
-    return concat(Uint8Array.of(6, id.length), id, Uint8Array.of(name.length), name, u64(cycles), Uint8Array.of(flags), arg);
+    return concatBytes([Uint8Array.of(6, id.length), id, Uint8Array.of(name.length), name, u64(cycles), Uint8Array.of(flags), arg]);
   },
 };
 
@@ -135,12 +136,3 @@ function u64(n: bigint): Uint8Array {
   return b;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -4,19 +4,11 @@
 
 import * as cbor from '@dfinity/cbor';
 import type { CanisterRange, SubnetMetrics } from './types.js';
+import { encodeUleb128 } from '../bytes.js';
 
 /** Unsigned LEB128 of a natural number. */
 export function encodeNat(n: bigint | number): Uint8Array {
-  let v = BigInt(n);
-  if (v < 0n) throw new RangeError('natural numbers are non-negative');
-  const out: number[] = [];
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v !== 0n) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0n);
-  return Uint8Array.from(out);
+  return encodeUleb128(BigInt(n));
 }
 
 /** Inverse of `encodeNat`; throws on truncated input or trailing bytes. */

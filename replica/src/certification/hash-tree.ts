@@ -3,6 +3,8 @@
 import * as cbor from '@dfinity/cbor';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { DuplicateLabelError, MalformedHashTreeError } from './errors.js';
+import { compareBytes, equalBytes } from '../bytes.js';
+
 import type {
   EmptyNode,
   ForkNode,
@@ -14,6 +16,9 @@ import type {
   Path,
   SubtreeLookupResult,
 } from './types.js';
+
+/** Lexicographic byte order is the order of labels in well-formed trees (spec "Lookup"). */
+export { compareBytes, equalBytes };
 
 const utf8 = new TextEncoder();
 
@@ -66,21 +71,7 @@ export function pruned(digest: Uint8Array): HashTree {
   return { kind: 'pruned', digest };
 }
 
-/** Lexicographic byte order, the order of labels in well-formed trees (spec "Lookup"). */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * Memo of forks built by `pairForks`, keyed by the left child: when a round rebuilds a forest

@@ -16,6 +16,7 @@ import {
 } from './errors.js';
 import { parseUserPublicKey, verifySignature } from './public-key.js';
 import { delegationSignaturePayload, requestSignaturePayload } from './request-id.js';
+import { equalBytes } from '../bytes.js';
 
 /** The spec: the delegation field must not contain more than 20 delegations. */
 export const MAX_DELEGATIONS = 20;
@@ -56,11 +57,6 @@ function principalText(bytes: Uint8Array): string {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export function isAnonymous(principal: Uint8Array): boolean {
   return equalBytes(principal, ANONYMOUS);

@@ -8,6 +8,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { InvalidPublicKeyError, InvalidSignatureError, UnsupportedSignatureSchemeError } from './errors.js';
+import { equalBytes } from '../bytes.js';
 
 // Content octets of the OBJECT IDENTIFIERs involved.
 const OID_ED25519 = Uint8Array.from([0x2b, 0x65, 0x70]); // 1.3.101.112
@@ -50,11 +51,6 @@ function readTlv(der: Uint8Array, pos: number, limit: number): Tlv {
   return { tag, start: at, end: at + len };
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * Parses a DER-encoded user public key. Throws InvalidPublicKeyError for anything malformed or

@@ -3,6 +3,9 @@
 // signatures that cover them (spec, "Authentication" and "Request: Query call").
 
 import { sha256 } from '@noble/hashes/sha2.js';
+import { compareBytes, concatBytes, encodeUleb128 } from '../bytes.js';
+
+export { encodeUleb128 };
 
 const text = new TextEncoder();
 
@@ -27,18 +30,6 @@ export type Hashable =
   | ReadonlyMap<string, Hashable | undefined>
   | { readonly [key: string]: Hashable | undefined };
 
-/** Shortest unsigned LEB128 (the spec's encoding of nats). */
-export function encodeUleb128(n: bigint): Uint8Array {
-  if (n < 0n) throw new RangeError('unsigned LEB128 of a negative number');
-  const out: number[] = [];
-  do {
-    let b = Number(n & 0x7fn);
-    n >>= 7n;
-    if (n !== 0n) b |= 0x80;
-    out.push(b);
-  } while (n !== 0n);
-  return Uint8Array.from(out);
-}
 
 /** Shortest signed LEB128 (the spec's encoding of integers). */
 export function encodeSleb128(n: bigint): Uint8Array {
@@ -55,25 +46,7 @@ export function encodeSleb128(n: bigint): Uint8Array {
   }
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
-}
 
 /** The hash of one field value. */
 export function hashValue(value: Hashable): Uint8Array {
@@ -87,7 +60,7 @@ export function hashValue(value: Hashable): Uint8Array {
   }
   if (typeof value === 'string') return sha256(text.encode(value));
   if (value instanceof Uint8Array) return sha256(value);
-  if (Array.isArray(value)) return sha256(concat((value as readonly Hashable[]).map(hashValue)));
+  if (Array.isArray(value)) return sha256(concatBytes((value as readonly Hashable[]).map(hashValue)));
   if (value === null || typeof value !== 'object') {
     throw new TypeError(`the representation-independent hash has no encoding for ${value === null ? 'null' : typeof value}`);
   }
@@ -105,10 +78,10 @@ export function hashOfMap(
   const pairs: Uint8Array[] = [];
   for (const [key, value] of entries) {
     if (value === undefined) continue;
-    pairs.push(concat([sha256(text.encode(key)), hashValue(value)]));
+    pairs.push(concatBytes([sha256(text.encode(key)), hashValue(value)]));
   }
   pairs.sort(compareBytes);
-  return sha256(concat(pairs));
+  return sha256(concatBytes(pairs));
 }
 
 /** The request id: hash_of_map of the request's `content` map; always 32 bytes. */
@@ -120,17 +93,17 @@ export function requestIdOf(
 
 /** Bytes signed in `sender_sig`: `\x0Aic-request` · request id. */
 export function requestSignaturePayload(requestId: Uint8Array): Uint8Array {
-  return concat([IC_REQUEST_DOMAIN_SEPARATOR, requestId]);
+  return concatBytes([IC_REQUEST_DOMAIN_SEPARATOR, requestId]);
 }
 
 /** Bytes signed for a delegation: `\x1Aic-request-auth-delegation` · hash_of_map(delegation). */
 export function delegationSignaturePayload(delegationHash: Uint8Array): Uint8Array {
-  return concat([IC_REQUEST_AUTH_DELEGATION_DOMAIN_SEPARATOR, delegationHash]);
+  return concatBytes([IC_REQUEST_AUTH_DELEGATION_DOMAIN_SEPARATOR, delegationHash]);
 }
 
 /** Bytes a node signs for a query response: `\x0Bic-response` · hash_of_map(response). */
 export function responseSignaturePayload(responseHash: Uint8Array): Uint8Array {
-  return concat([IC_RESPONSE_DOMAIN_SEPARATOR, responseHash]);
+  return concatBytes([IC_RESPONSE_DOMAIN_SEPARATOR, responseHash]);
 }
 
-export { concat as concatBytes, compareBytes };
+export { concatBytes, compareBytes };

@@ -19,6 +19,7 @@ import {
 } from '../state/index.js';
 import { deleteSnapshot, listSnapshots, loadSnapshot, snapshotOwner, snapshotSize, snapshotsSize, takeSnapshot } from '../checkpoint/snapshots.js';
 import { METHODS, isManagementMethod, type ManagementMethod } from './candid.js';
+import { concatBytes } from '../bytes.js';
 
 /** Chunk store limits (IC: 1 MiB chunks, 100 MiB total per canister). */
 const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -217,7 +218,7 @@ export class ManagementCanister {
           if (!chunk) throw invalidArg(`Chunk ${bytesToHex(new Uint8Array(hash))} is not in the chunk store of ${store.idText}`);
           return chunk;
         });
-        const wasm = concatAll(parts);
+        const wasm = concatBytes(parts);
         const hash = sha256(wasm);
         if (bytesToHex(hash) !== bytesToHex(new Uint8Array(a.wasm_module_hash))) {
           throw invalidArg(`The wasm module hash ${bytesToHex(new Uint8Array(a.wasm_module_hash))} does not match the hash of the assembled chunks ${bytesToHex(hash)}`);
@@ -470,15 +471,6 @@ function encodeChange(ch: CanisterState['history'][number]): Args {
   return { timestamp_nanos: ch.timestampNanos, canister_version: ch.canisterVersion, origin, details };
 }
 
-function concatAll(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function hexToBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));

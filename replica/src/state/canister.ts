@@ -6,6 +6,8 @@ import type { CompiledCanisterModule } from '../wasm/index.js';
 import type { CanisterSnapshots } from '../checkpoint/snapshots.js';
 import type { GlobalValue } from '../execution/sandbox.js';
 import { PageMap } from './page-map.js';
+import { compareBytes } from '../bytes.js';
+
 import type {
   CallContext,
   Callback,
@@ -16,6 +18,8 @@ import type {
   CanisterStatus,
   Request,
 } from './types.js';
+
+export { compareBytes };
 
 export type CanisterChange = {
   readonly timestampNanos: bigint;
@@ -134,11 +138,6 @@ export class CanisterState {
   }
 }
 
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}
 
 export function comparePrincipals(a: Principal, b: Principal): number {
   return compareBytes(a.toUint8Array(), b.toUint8Array());

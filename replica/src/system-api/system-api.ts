@@ -6,6 +6,7 @@
 import { IC0, type ApiContext } from './signatures.js';
 import { CanisterTrap } from './errors.js';
 import { costOf } from './costs.js';
+import { concatBytes, equalBytes } from '../bytes.js';
 import {
   DEFAULT_SYSTEM_API_LIMITS,
   type ApiOutcome,
@@ -234,7 +235,7 @@ export class SystemApi {
       msg_reply: () => {
         this.enter('msg_reply');
         this.respondable('msg_reply');
-        this.outcome.response = { kind: 'reply', data: concat(this.replyBuffer, this.replyBytes) };
+        this.outcome.response = { kind: 'reply', data: concatBytes(this.replyBuffer) };
         this.cyclesAvailable = 0n;
       },
       msg_reject: (src: number, size: number) => {
@@ -343,7 +344,7 @@ export class SystemApi {
             `ic0.call_data_append: the call payload (${call.arg.length + bytes.length} bytes) exceeds the limit of ${this.limits.maxCallPayloadBytes} bytes`,
           );
         }
-        call.arg = concat([call.arg, bytes], call.arg.length + bytes.length);
+        call.arg = concatBytes([call.arg, bytes]);
       },
       call_with_best_effort_response: (timeout: number) => {
         this.enter('call_with_best_effort_response');
@@ -626,18 +627,4 @@ function utf8Bytes(s: string): number {
   return encoder.encode(s).length;
 }
 
-export function concat(parts: readonly Uint8Array[], total = parts.reduce((n, p) => n + p.length, 0)): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
