@@ -106,6 +106,8 @@ export class Node {
   /** Height and state hash the node restored to at start (persistent nodes only). */
   restored: { readonly height: bigint; readonly stateHash: Uint8Array } | undefined;
   #checkpointer: Checkpointer | undefined;
+  /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
+  #burnedTotals = new Map<string, bigint>();
 
   /** Builds a node without starting it; see `Node.start`. */
   constructor(keys: NodeKeys, options: NodeOptions = {}, persistence?: Persistence) {
@@ -277,6 +279,7 @@ export class Node {
         summary.workLeft || this.replica.blocks.pending > 0 || state.pendingRawRand.length > 0 || state.pendingSubnetCalls.length > 0;
       round?.summarize({ instructions: summary.instructions, messages: summary.messagesExecuted, workLeft });
       metrics?.recordRound({ seconds: (performance.now() - started) / 1000, instructions: summary.instructions }); // wall-clock-ok
+      if (metrics) this.#recordCyclesBurned(metrics);
       metrics?.setRoundEndGauges({
         queues: {
           input: state.canisters().reduce((n, c) => n + c.inputQueue.length, 0),
@@ -287,6 +290,19 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
+  }
+
+  /** Cycles burned this round, by category: the growth of the canisters' per-category totals. */
+  #recordCyclesBurned(metrics: ReplicaMetrics): void {
+    const totals = new Map<string, bigint>();
+    for (const c of this.replica.state.canisters()) {
+      for (const [category, amount] of c.cyclesBurned) totals.set(category, (totals.get(category) ?? 0n) + amount);
+    }
+    for (const [category, total] of [...totals].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const delta = total - (this.#burnedTotals.get(category) ?? 0n);
+      if (delta > 0n) metrics.recordCyclesBurned(category, delta);
+    }
+    this.#burnedTotals = totals;
   }
 
   #metrics(): SubnetMetrics {

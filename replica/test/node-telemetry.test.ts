@@ -1,0 +1,53 @@
+// A node with telemetry on: every round is a trace (round → certify), and the Prometheus endpoint
+// exports rounds and the cycles canisters burned, by category.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Actor, HttpAgent } from '@icp-sdk/core/agent';
+import { IDL } from '@icp-sdk/core/candid';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { Node } from '../src/node/index.js';
+import { managementCanister } from '../src/cli/management.js';
+import { SPAN } from '../src/telemetry/attributes.js';
+import { ReplicaMetrics, RoundTracer } from '../src/telemetry/index.js';
+import { setupTelemetry } from '../src/telemetry/setup.js';
+import { compileMotoko } from '../../test/support/motoko.js';
+
+test('rounds are traced and burned cycles are exported by category', async () => {
+  const exporter = new InMemorySpanExporter();
+  const telemetry = setupTelemetry({ serviceName: 'icpk-test', spanExporter: exporter, spanProcessor: 'simple', prometheusPort: 0, prometheusHost: '127.0.0.1' });
+  await telemetry.ready;
+  const node = await Node.start({
+    port: 0, roundIntervalMs: 20,
+    tracer: new RoundTracer(telemetry.tracerProvider), metrics: new ReplicaMetrics(telemetry.meterProvider),
+  });
+  try {
+    const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true });
+    const { canister_id } = await managementCanister(agent).provisional_create_canister_with_cycles({
+      amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [],
+    });
+    const { wasm } = await compileMotoko('counter');
+    await managementCanister(agent).install_code({
+      mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
+    });
+    const counter = Actor.createActor<{ inc(): Promise<bigint> }>(
+      ({ IDL }) => IDL.Service({ inc: IDL.Func([], [IDL.Nat], []) }), { agent, canisterId: canister_id });
+    assert.equal(await counter.inc(), 1n);
+    await node.round();
+
+    const spans = exporter.getFinishedSpans();
+    const rounds = new Set(spans.filter((s) => s.name === SPAN.round).map((s) => s.spanContext().spanId));
+    assert.ok(rounds.size > 0);
+    assert.ok(spans.some((s) => s.name === SPAN.certify && rounds.has(s.parentSpanContext?.spanId ?? '')));
+    assert.ok(spans.some((s) => s.name === SPAN.executeMessage && s.attributes['icpk.message.method'] === 'inc'));
+
+    const text = await (await fetch(telemetry.prometheusUrl!)).text();
+    const value = (line: RegExp) => Number(text.split('\n').find((l) => line.test(l))?.split(' ').at(-1) ?? 'NaN');
+    assert.ok(value(/^icpk_rounds_total\b/) > 0, 'rounds counted');
+    assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="execution"/) > 0, 'execution cycles burned');
+    assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="ingress_induction"/) > 0, 'ingress induction cycles burned');
+  } finally {
+    await node.close();
+    await telemetry.shutdown();
+  }
+});
