@@ -6,6 +6,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import type { DelegationFormat, Path } from '../certification/index.js';
 import { CanisterError, ErrorCode } from '../errors.js';
 import {
+  EffectiveIdMismatchError,
   ReplicaNotReadyError,
   ReplicaOverloadedError,
   type AuthenticatedCall,
@@ -16,11 +17,13 @@ import {
   type ReplicaFrontend,
   type RequestStatusTarget,
 } from '../http/index.js';
+import { effectiveCanisterId, executeManagementQuery } from '../management/index.js';
 import type { Replica } from '../replica.js';
 import type { CertifiedSnapshot, StateCertification } from './certification.js';
 import { filterManagementIngress } from './ingress-filter.js';
 import { isTerminal, type IngressTracker } from './ingress.js';
 import type { NodeSigningKey } from './keys.js';
+import { QueryCache, queryCacheKey, type QueryCacheEnv, type QueryCacheOptions, type QueryCacheStats } from './query-cache.js';
 
 /** What the front end needs from the node that owns it. */
 export interface NodeFrontendHost {
@@ -38,6 +41,8 @@ export interface NodeFrontendHost {
   ingressSubmitted(): void;
   /** The node was closed or its round loop failed. */
   stopped(): boolean;
+  /** Query cache settings; `false` turns the cache off. */
+  readonly queryCache?: QueryCacheOptions | false;
 }
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -46,9 +51,21 @@ const isManagement = (id: Uint8Array) => id.length === 0;
 
 export class NodeFrontend implements ReplicaFrontend {
   readonly #subnetId: Uint8Array;
+  readonly #queryCache: QueryCache;
 
   constructor(private readonly host: NodeFrontendHost) {
     this.#subnetId = host.certification.subnetId;
+    this.#queryCache = new QueryCache(host.queryCache === false ? { capacityBytes: 0 } : host.queryCache);
+  }
+
+  /** Hits, misses and canister query executions of the query cache (a snapshot). */
+  get queryCacheStats(): QueryCacheStats {
+    return this.#queryCache.stats;
+  }
+
+  /** The node certified a new state: cached query outcomes of older states are dropped. */
+  onCertified(snapshot: CertifiedSnapshot): void {
+    this.#queryCache.onCertified(snapshot.height, snapshot.time);
   }
 
   rootKey(): Uint8Array {
@@ -142,17 +159,48 @@ export class NodeFrontend implements ReplicaFrontend {
     await this.host.roundIdle();
     const snapshot = this.host.latest();
     if (snapshot === undefined) throw new CanisterError(ErrorCode.CertifiedStateUnavailable, 'No certified state yet');
+    // From here on everything runs synchronously: the state cannot change under the query.
+    const { replica } = this.host;
+    const sender = Principal.fromUint8Array(q.sender);
+    if (isManagement(q.canisterId)) return this.#managementQuery(q, sender);
+
+    const canisterId = Principal.fromUint8Array(q.canisterId);
+    const canister = replica.state.canister(canisterId);
+    const env: QueryCacheEnv | undefined = canister && {
+      height: snapshot.height,
+      time: snapshot.time,
+      canisterVersion: canister.version,
+      balance: canister.balance,
+      status: canister.status,
+    };
+    const key = env && this.#queryCache.capacityBytes > 0 ? queryCacheKey(q.canisterId, q.methodName, q.arg, q.sender) : undefined;
+    if (key !== undefined && env !== undefined) {
+      const cached = this.#queryCache.get(key, env);
+      if (cached !== undefined) return cached;
+    }
     const certificate = this.host.certification.dataCertificate(snapshot, q.canisterId);
-    const r = this.host.replica.query(
-      Principal.fromUint8Array(q.canisterId),
-      q.methodName,
-      q.arg,
-      Principal.fromUint8Array(q.sender),
-      certificate,
-    );
-    return r.status === 'replied'
+    if (canister) this.#queryCache.countExecution();
+    const r = replica.query(canisterId, q.methodName, q.arg, sender, certificate);
+    const outcome: QueryOutcome = r.status === 'replied'
       ? { status: 'replied', reply: r.reply }
       : { status: 'rejected', rejectCode: r.code, rejectMessage: r.message, errorCode: r.errorCode };
+    if (key !== undefined && env !== undefined) this.#queryCache.put(key, env, outcome);
+    return outcome;
+  }
+
+  /**
+   * Queries to `aaaaa-aa` (`fetch_canister_logs`): the effective canister id must be the canister
+   * the argument names, as for management calls. Never cached: they read no canister code.
+   */
+  #managementQuery(q: AuthenticatedQuery, sender: Principal): QueryOutcome {
+    const about = effectiveCanisterId(q.methodName, q.arg);
+    if (about !== undefined && hex(about.toUint8Array()) !== hex(q.effectiveCanisterId)) {
+      throw new EffectiveIdMismatchError(
+        `Specified CanisterId ${about.toText()} does not match effective canister id in URL ${Principal.fromUint8Array(q.effectiveCanisterId).toText()}`,
+      );
+    }
+    const r = executeManagementQuery(this.host.replica.state, q.methodName, q.arg, sender);
+    return r.status === 'replied' ? { status: 'replied', reply: r.reply } : reject(r.error);
   }
 
   async readState(paths: Uint8Array[][], ctx: ReadStateContext): Promise<Uint8Array> {

@@ -3,6 +3,14 @@
 
 export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions } from './node.js';
 export { NodeFrontend, type NodeFrontendHost } from './frontend.js';
+export {
+  QueryCache,
+  queryCacheKey,
+  DEFAULT_QUERY_CACHE_CAPACITY_BYTES,
+  type QueryCacheEnv,
+  type QueryCacheOptions,
+  type QueryCacheStats,
+} from './query-cache.js';
 export { StateCertification, type CertifiedSnapshot, type StateCertificationOptions } from './certification.js';
 export { CertifiedViewBuilder, requestStatusRecord, type CertifiedView } from './certified-view.js';
 export { IngressTracker, isTerminal, type TrackedRequest } from './ingress.js';

@@ -22,6 +22,7 @@ import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js
 import { canisterIdFromIndex } from '../state/index.js';
 import { StateCertification, type CertifiedSnapshot } from './certification.js';
 import { NodeFrontend } from './frontend.js';
+import type { QueryCacheOptions } from './query-cache.js';
 import { IngressTracker } from './ingress.js';
 import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
@@ -35,6 +36,8 @@ export interface NodeLogger {
 }
 
 const silent: NodeLogger = { debug() {}, info() {}, warn() {}, error() {} };
+/** Canister log records are bytes; the logger gets them as text (invalid UTF-8 replaced). */
+const logText = new TextDecoder();
 
 export interface NodeOptions {
   /** HTTP port; 0 picks a free one. Default 4943, the port local IC tooling expects. */
@@ -67,6 +70,8 @@ export interface NodeOptions {
   /** A trace per round (phases as child spans); from `setupTelemetry`. Off: no-op. */
   readonly tracer?: RoundTracer;
   readonly metrics?: ReplicaMetrics;
+  /** The query cache (default on, 200 MiB); `false` turns it off. */
+  readonly queryCache?: QueryCacheOptions | false;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -106,6 +111,8 @@ export class Node {
   /** Height and state hash the node restored to at start (persistent nodes only). */
   restored: { readonly height: bigint; readonly stateHash: Uint8Array } | undefined;
   #checkpointer: Checkpointer | undefined;
+  /** Per canister (id text): the next log record index not yet written to the node's logger. */
+  #logCursors: Map<string, bigint> | undefined;
   /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
   #burnedTotals = new Map<string, bigint>();
 
@@ -155,6 +162,7 @@ export class Node {
       roundIdle: () => this.#loop.idle(),
       ingressSubmitted: () => this.#loop.wake(),
       stopped: () => this.#closing !== undefined || this.#loop.stopped,
+      ...(options.queryCache !== undefined ? { queryCache: options.queryCache } : {}),
     });
     this.#http = createHttpServer(this.frontend, {
       rootSubnetId: this.certification.rootSubnetId,
@@ -265,13 +273,17 @@ export class Node {
     const { tracer, metrics } = this.#options;
     const started = performance.now(); // wall-clock-ok: round duration metric only
     const body = async (round?: OpenRound): Promise<RoundOutcome> => {
+      // What canisters printed before this node's first round (restored state) is not news.
+      if (this.#logCursors === undefined && this.#logger !== silent) this.#logCursors = this.#currentLogCursors();
       const { summary } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics });
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
       const certify = () => this.certification.certify(state, this.#metrics());
       const snapshot = tracer ? tracer.phase(SPAN.certify, certify) : certify();
       this.#latest = snapshot;
+      this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());
+      this.#emitCanisterLogs(summary.height);
       if (summary.messagesExecuted > 0) {
         this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
       }
@@ -290,6 +302,45 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
+  }
+
+  #currentLogCursors(): Map<string, bigint> {
+    const cursors = new Map<string, bigint>();
+    for (const c of this.replica.state.canisters()) cursors.set(c.idText, c.nextLogIdx);
+    return cursors;
+  }
+
+  /**
+   * The canister log records added since the last round (by `idx`), each as one structured record
+   * `{ component: 'canister', canister_id, idx, round }` with the printed text as the message.
+   */
+  #emitCanisterLogs(height: bigint): void {
+    const cursors = this.#logCursors;
+    if (cursors === undefined) return;
+    const seen = new Set<string>();
+    const round = Number(height);
+    for (const c of this.replica.state.canisters()) {
+      const id = c.idText;
+      seen.add(id);
+      let next = cursors.get(id) ?? 0n;
+      // Indices only grow; a smaller one means the log started over (a canister re-created).
+      if (c.nextLogIdx < next) next = 0n;
+      if (c.nextLogIdx === next) {
+        cursors.set(id, next);
+        continue;
+      }
+      const oldest = c.logs[0]?.idx ?? c.nextLogIdx;
+      if (oldest > next) {
+        // More was printed in one round than the canister's log keeps: the oldest are gone.
+        this.#logger.warn({ component: 'canister', canister_id: id, round, dropped: Number(oldest - next) }, 'canister log records dropped before they were written');
+      }
+      for (const record of c.logs) {
+        if (record.idx < next) continue;
+        this.#logger.info({ component: 'canister', canister_id: id, idx: Number(record.idx), round }, logText.decode(record.content));
+      }
+      cursors.set(id, c.nextLogIdx);
+    }
+    for (const id of cursors.keys()) if (!seen.has(id)) cursors.delete(id);
   }
 
   /** Cycles burned this round, by category: the growth of the canisters' per-category totals. */
