@@ -10,6 +10,12 @@
 // loop header, right after every call/call_indirect returns, and right after every dynamic
 // (bulk) charge. Between two check points execution only moves forward inside one function
 // frame, so the counter overshoots by less than the static cost of one function body.
+//
+// Speed: each body keeps copies of the counter, the dirty page and its call depth in locals
+// (reloaded after every call, since callees and host functions use the globals), so checks and
+// store barriers compare locals. A block that can trap or call out (not QUIET) also stores the
+// counter to the global in its charge, and so do a failed check and the function's exit: the
+// host sees exactly the values it saw when the global was updated in place.
 import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
 import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
@@ -38,7 +44,33 @@ const SLOT_I32_C = 2; // stored i32 value, bulk length
 const SLOT_I64 = 3;
 const SLOT_F32 = 4;
 const SLOT_F64 = 5;
-const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64];
+const SLOT_COUNTER = 6; // copy of `__icpk_instructions`
+const SLOT_DIRTY = 7; // copy of `__icpk_dirty_page`
+const SLOT_DEPTH = 8; // `__icpk_call_depth` after this call's increment
+const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i64, VALTYPE.i32, VALTYPE.i32];
+
+/**
+ * Opcodes (single-byte) that can neither trap nor call out: a basic block made only of these
+ * charges the counter local without storing it to the global, as nothing can observe the global
+ * before the next storing charge, check failure or the function's exit (which all store it).
+ */
+const QUIET = (() => {
+  const q = new Uint8Array(256);
+  const ranges: [number, number][] = [
+    [0x01, 0x0f], // nop, block, loop, if, else, end, br, br_if, br_table, return
+    [0x1a, 0x1c], // drop, select
+    [0x20, 0x24], // local.*, global.get/set
+    [0x3f, 0x3f], // memory.size
+    [0x41, 0x6c], // constants, comparisons, i32 clz..mul
+    [0x71, 0x7e], // i32 and..rotr, i64 clz..mul
+    [0x83, 0xa7], // i64 and..rotr, float ops, i32.wrap_i64
+    [0xac, 0xad], // i64.extend_i32_s/u
+    [0xb2, 0xc4], // float conversions, reinterpretations, sign extensions
+    [0xd0, 0xd2], // ref.null, ref.is_null, ref.func
+  ];
+  for (const [a, b] of ranges) q.fill(1, a, b + 1);
+  return q;
+})();
 
 /**
  * Instruments a module that passed validateModule. The output imports `__icpk` functions and
@@ -92,24 +124,33 @@ class Instrumenter {
   private readonly gDirtyPage: number;
   private readonly gCallDepth: number;
 
-  // Per-module snippets.
-  private readonly check: Uint8Array;
-  private readonly depthPrologue: Uint8Array;
-  private readonly depthEpilogue: Uint8Array;
-  private readonly chargeHead: Uint8Array;
-  private readonly chargeTail: Uint8Array;
-  private readonly pointBuffer = new Uint8Array(64);
+  private depthPrologue: Uint8Array = new Uint8Array(0);
+  private depthEpilogue: Uint8Array = new Uint8Array(0);
+  // Per-body snippets (they name the body's counter and dirty-page locals).
+  private check: Uint8Array = new Uint8Array(0);
+  private chargeHead: Uint8Array = new Uint8Array(0);
+  private chargeTail: Uint8Array = new Uint8Array(0);
+  private afterCall: Uint8Array = new Uint8Array(0);
+  private reload: Uint8Array = new Uint8Array(0);
+  private lCounter = 0;
+  private lDirty = 0;
+  private readonly pointBuffer = new Uint8Array(128);
 
   // Per-body state.
   private readonly code = new ByteWriter(1 << 16);
   private readonly reader: WasmReader;
-  private slots = [-1, -1, -1, -1, -1, -1];
+  private slots = [-1, -1, -1, -1, -1, -1, -1, -1, -1];
   private slotOrder: number[] = [];
   private nextLocal = 0;
   /** Output position, accumulated cost and kind of the open basic block. */
   private pointPos = 0;
   private pointCost = 0;
   private pointReentrant = false;
+  /** Whether the open basic block has an instruction that can trap or call out. */
+  private pointLoud = false;
+  /** Whether some charge of the body left the counter global stale. */
+  private deferred = false;
+  private chargeTailLocal: Uint8Array = new Uint8Array(0);
   /** Input position up to which instructions have been copied to the output. */
   private copyFrom = 0;
 
@@ -148,22 +189,6 @@ class Instrumenter {
     this.gDirtyPage = m.globals.length + 1;
     this.gCallDepth = m.globals.length + 2;
 
-    const C = this.gCounter;
-    const K = this.gCallDepth;
-    this.check = snippet((w) => {
-      w.u8(OP.global_get); w.u32(C); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
-      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fOutOfInstructions); w.u8(OP.end);
-    });
-    this.chargeHead = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.i64_const); });
-    this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.global_set); w.u32(C); });
-    this.depthPrologue = snippet((w) => {
-      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.global_set); w.u32(K);
-      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
-      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fCallDepthExceeded); w.u8(OP.end);
-    });
-    this.depthEpilogue = snippet((w) => {
-      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
-    });
   }
 
   private typeIndex(t: FuncType): number {
@@ -384,9 +409,11 @@ class Instrumenter {
     this.nextLocal = this.m.types[typeIndex]!.params.length + locals.count;
     this.slots.fill(-1);
     this.slotOrder = [];
+    this.bodySnippets();
 
     code.reset();
     code.bytes(this.depthPrologue);
+    code.bytes(this.reload);
     code.u8(OP.block);
     code.bytes(this.wrapperBlockTypes[typeIndex]!);
 
@@ -395,6 +422,8 @@ class Instrumenter {
     this.pointPos = code.len;
     this.pointCost = FUNCTION_ENTRY_COST;
     this.pointReentrant = true;
+    this.pointLoud = false;
+    this.deferred = false;
     this.copyFrom = r.pos;
     let depth = 0;
 
@@ -405,6 +434,7 @@ class Instrumenter {
       if (kind === IMM_PREFIX_FC) {
         const sub = readFcInstruction(r, at, funcIndex);
         this.pointCost += fcCosts[sub]!;
+        if (sub > 7) this.pointLoud = true;
         if (sub === FC.memory_fill || sub === FC.memory_copy || sub === FC.memory_init) {
           this.flushTo(at);
           this.emitBulkMemory();
@@ -417,6 +447,7 @@ class Instrumenter {
         continue;
       }
       this.pointCost += costs[op]!;
+      if (QUIET[op] === 0) this.pointLoud = true;
       switch (op) {
         case OP.block:
           skipBlockType(r);
@@ -440,8 +471,12 @@ class Instrumenter {
           if (depth === 0) {
             // The function's own end closes the wrapper block; the epilogue follows it.
             this.flushTo(r.pos);
-            this.closePoint(this.pointPos, this.pointCost, this.pointReentrant);
+            this.closePoint(this.pointPos, this.pointCost, this.pointReentrant, this.pointLoud);
             if (r.pos !== r.end) r.fail(`function ${funcIndex} has bytes after its final end`);
+            if (this.deferred) {
+              code.u8(OP.local_get); code.u32(this.lCounter);
+              code.u8(OP.global_set); code.u32(this.gCounter);
+            }
             code.bytes(this.depthEpilogue);
             code.u8(OP.end);
             return locals;
@@ -473,7 +508,7 @@ class Instrumenter {
           this.flushTo(at);
           code.u8(OP.call);
           code.u32(this.remap(callee));
-          code.bytes(this.check);
+          code.bytes(this.afterCall);
           this.copyFrom = r.pos;
           break;
         }
@@ -481,7 +516,7 @@ class Instrumenter {
           r.u32();
           r.u32();
           this.flushTo(r.pos);
-          code.bytes(this.check);
+          code.bytes(this.afterCall);
           break;
         case OP.ref_func: {
           const target = r.u32();
@@ -519,6 +554,54 @@ class Instrumenter {
     }
   }
 
+  /**
+   * Allocates the body's copies of the counter and dirty-page globals and builds the snippets
+   * that use them. The globals stay authoritative (every charge also stores the counter, so a
+   * trap or host call sees the same value as before); the locals only save the global loads and
+   * are reloaded after every call, since callees and host functions read and write the globals.
+   */
+  private bodySnippets(): void {
+    const C = this.gCounter;
+    const D = this.gDirtyPage;
+    const L = this.lCounter = this.local(SLOT_COUNTER);
+    const P = this.lDirty = this.local(SLOT_DIRTY);
+    this.reload = snippet((w) => {
+      w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
+      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
+    });
+    const outOfInstructions = (w: ByteWriter) => {
+      w.u8(OP.if); w.u8(0x40);
+      w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
+      w.u8(OP.call); w.u32(this.fOutOfInstructions);
+      // The host tops the counter up (or traps); it does not touch the dirty page mid-message.
+      w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
+      w.u8(OP.end);
+    };
+    this.check = snippet((w) => {
+      w.u8(OP.local_get); w.u32(L); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
+      outOfInstructions(w);
+    });
+    this.afterCall = snippet((w) => {
+      w.u8(OP.global_get); w.u32(C); w.u8(OP.local_tee); w.u32(L); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
+      outOfInstructions(w);
+      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
+    });
+    this.chargeHead = snippet((w) => { w.u8(OP.local_get); w.u32(L); w.u8(OP.i64_const); });
+    // The call depth after the increment is kept in a local: callees restore the global to it.
+    const K = this.gCallDepth;
+    const d = this.local(SLOT_DEPTH);
+    this.depthPrologue = snippet((w) => {
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
+      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fCallDepthExceeded); w.u8(OP.end);
+    });
+    this.depthEpilogue = snippet((w) => {
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
+    });
+    this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_tee); w.u32(L); w.u8(OP.global_set); w.u32(C); });
+    this.chargeTailLocal = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_set); w.u32(L); });
+  }
+
   /** Copies the input not yet copied, up to `pos`. */
   private flushTo(pos: number): void {
     if (pos > this.copyFrom) this.code.bytes(this.bytes, this.copyFrom, pos);
@@ -531,15 +614,17 @@ class Instrumenter {
    */
   private boundary(nextReentrant: boolean): void {
     this.flushTo(this.reader.pos);
-    this.closePoint(this.pointPos, this.pointCost, this.pointReentrant);
+    this.closePoint(this.pointPos, this.pointCost, this.pointReentrant, this.pointLoud);
     this.pointPos = this.code.len;
     this.pointCost = 0;
     this.pointReentrant = nextReentrant;
+    this.pointLoud = false;
   }
 
   /** Inserts the charge of a finished basic block at its start (with a check if reentrant). */
-  private closePoint(pos: number, cost: number, reentrant: boolean): void {
+  private closePoint(pos: number, cost: number, reentrant: boolean, loud: boolean): void {
     if (!reentrant && cost === 0) return;
+    if (!loud) this.deferred = true;
     const buf = this.pointBuffer;
     const head = this.chargeHead;
     let n = 0;
@@ -554,7 +639,7 @@ class Instrumenter {
       }
       buf[n++] = b | 0x80;
     }
-    const tail = this.chargeTail;
+    const tail = loud ? this.chargeTail : this.chargeTailLocal;
     for (let i = 0; i < tail.length; i++) buf[n++] = tail[i]!;
     if (reentrant) {
       const check = this.check;
@@ -574,14 +659,13 @@ class Instrumenter {
 
   private emitDynamicCharge(lengthLocal: number): void {
     const { code } = this;
-    code.u8(OP.global_get); code.u32(this.gCounter);
+    code.u8(OP.local_get); code.u32(this.lCounter);
     code.u8(OP.local_get); code.u32(lengthLocal);
     code.u8(OP.i64_extend_i32_u);
     if (BULK_COST_PER_UNIT !== 1) {
       code.u8(OP.i64_const); code.s64NonNegative(BULK_COST_PER_UNIT); code.u8(0x7e); // i64.mul
     }
-    code.u8(OP.i64_sub);
-    code.u8(OP.global_set); code.u32(this.gCounter);
+    code.bytes(this.chargeTail);
     code.bytes(this.check);
   }
 
@@ -598,6 +682,7 @@ class Instrumenter {
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(n);
     code.u8(OP.call); code.u32(this.fMarkDirtyRange);
+    code.bytes(this.reload);
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(s);
     code.u8(OP.local_get); code.u32(n);
@@ -609,6 +694,7 @@ class Instrumenter {
     const delta = this.local(SLOT_I32_A);
     code.u8(OP.local_tee); code.u32(delta);
     code.u8(OP.call); code.u32(this.fMemoryGrowAllowed);
+    code.bytes(this.reload);
     code.u8(OP.if); code.u8(VALTYPE.i32);
     code.u8(OP.local_get); code.u32(delta);
     code.u8(OP.memory_grow); code.u8(0);
@@ -636,12 +722,14 @@ class Instrumenter {
     code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
     code.u8(OP.i32_shr_u);
     code.u8(OP.local_tee); code.u32(page);
-    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.local_get); code.u32(this.lDirty);
     code.u8(OP.i32_ne);
     code.u8(OP.if); code.u8(0x40);
     code.u8(OP.local_get); code.u32(page);
     code.u8(OP.call); code.u32(this.fMarkDirty);
+    code.bytes(this.reload);
     code.u8(OP.local_get); code.u32(page);
+    code.u8(OP.local_tee); code.u32(this.lDirty);
     code.u8(OP.global_set); code.u32(this.gDirtyPage);
     code.u8(OP.end);
     code.u8(OP.local_get); code.u32(addr);
