@@ -45,7 +45,10 @@ export interface WireSnapshot {
   readonly globals: readonly GlobalValue[];
 }
 
-export type WireJob = Omit<SandboxJob, 'module'> & { readonly module: string; readonly snapshot?: WireSnapshot };
+/** The subnet's id and root key are sent once per batch (see worker-protocol.ts), not per job. */
+export type WireView = Omit<CanisterView, 'subnetId' | 'rootKey'>;
+
+export type WireJob = Omit<SandboxJob, 'module' | 'view'> & { readonly module: string; readonly view: WireView; readonly snapshot?: WireSnapshot };
 
 type WireError = { readonly code: ErrorCode; readonly message: string };
 

@@ -62,6 +62,9 @@ class PoolWorker {
   /** The main thread waits for the slice it told its held execution to run. */
   awaiting = false;
   role: Role = 'active';
+  /** The subnet id and root key last sent (job views come without them). */
+  subnetId: Uint8Array | undefined;
+  rootKey: Uint8Array | undefined;
   private referenced = false;
 
   constructor(readonly worker: Worker, control: SharedArrayBuffer) {
@@ -301,7 +304,7 @@ export class WorkerSandboxHost implements SandboxHost {
    * prepares the next one or commits the results of the previous one.
    */
   private dispatch(list: readonly Dispatched[]): void {
-    const batches = new Map<PoolWorker, { jobs: BatchJob[]; modules: SandboxModule[]; transfer: ArrayBuffer[] }>();
+    const batches = new Map<PoolWorker, { jobs: BatchJob[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
     for (const d of list) {
       const { worker, restore } = this.place(d.canister);
       let batch = batches.get(worker);
@@ -311,7 +314,13 @@ export class WorkerSandboxHost implements SandboxHost {
         worker.modules.add(module.hashHex);
         batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
       }
-      const wire: WireJob = { ...d.job, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
+      const { subnetId, rootKey, ...view } = d.job.view;
+      if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {
+        worker.subnetId = subnetId;
+        worker.rootKey = rootKey;
+        batch.subnet = { subnetId, rootKey };
+      }
+      const wire: WireJob = { ...d.job, view, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
       if (wire.snapshot) batch.transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
@@ -323,16 +332,17 @@ export class WorkerSandboxHost implements SandboxHost {
     }
     for (const [worker, batch] of batches) {
       // Evictions run before the batch's jobs, after the batches sent earlier.
-      const inBatch = new Set(batch.jobs.map((j) => j.job.canisterId));
+      let inBatch: Set<string> | undefined;
       for (const id of worker.canisters.keys()) {
         if (worker.canisters.size <= this.maxSandboxes) break;
+        inBatch ??= new Set(batch.jobs.map((j) => j.job.canisterId));
         if (inBatch.has(id)) continue;
         worker.canisters.delete(id);
         this.placements.delete(id);
         worker.evict.push(id);
       }
       worker.refresh();
-      worker.send({ type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0), jobs: batch.jobs }, batch.transfer);
+      worker.send({ type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0), jobs: batch.jobs, subnet: batch.subnet }, batch.transfer);
     }
   }
 
@@ -458,6 +468,13 @@ export class WorkerSandboxHost implements SandboxHost {
     this.failure = e instanceof Error ? e : new Error(String(e));
     for (const d of this.jobs.values()) d.fail(this.failure);
   }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function originOf(canister: CanisterState): Origin {

@@ -39,6 +39,11 @@ export type ToWorker =
       readonly modules: readonly SandboxModule[];
       readonly evict: readonly string[];
       readonly jobs: readonly BatchJob[];
+      /**
+       * The subnet's id and root key, when they differ from what the worker last received: job
+       * views come without them (the same for every job, so not cloned per job).
+       */
+      readonly subnet?: { readonly subnetId: Uint8Array; readonly rootKey: Uint8Array };
     }
   /** Drop every instance (the worker goes back to the pool after holding a long execution). */
   | { readonly type: 'reset' };

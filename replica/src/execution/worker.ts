@@ -13,6 +13,8 @@ const data = workerData as WorkerData;
 const port = parentPort!;
 const control = new Int32Array(data.control);
 const permits = new Int32Array(data.permits);
+/** The subnet's id and root key, sent with the first batch (and again if they change). */
+let subnet: { readonly subnetId: Uint8Array; readonly rootKey: Uint8Array } = { subnetId: new Uint8Array(0), rootKey: new Uint8Array(0) };
 const runner = new SandboxRunner(executionFees(data.fees), data.stableMemoryBytes);
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
@@ -56,7 +58,7 @@ function runBatch(batch: number, jobs: readonly BatchJob[]): void {
       post({ type: 'paused', batch, reports, id, executed }, transfer.splice(0));
       return awaitCommand();
     };
-    const result = runner.run({ ...job, module }, onSlice);
+    const result = runner.run({ ...job, module, view: { ...job.view, subnetId: subnet.subnetId, rootKey: subnet.rootKey } }, onSlice);
     if (held) {
       // The rest of the batch went elsewhere when this job paused; this thread is free again.
       Atomics.add(permits, 0, 1);
@@ -85,6 +87,7 @@ port.on('message', (message: ToWorker) => {
     runner.clear();
     return;
   }
+  if (message.subnet) subnet = message.subnet;
   for (const module of message.modules) runner.addModule(module);
   for (const id of message.evict) runner.evict(id);
   if (message.epoch !== Atomics.load(control, 1)) return; // its jobs were handed to another worker
