@@ -100,6 +100,11 @@ export class FsCheckpointStore implements CheckpointStore {
     }
   }
 
+  /** The file holding `key` (for positional reads of lazily loaded pages). */
+  objectPath(key: string): string {
+    return this.path(key);
+  }
+
   private path(key: string): string {
     if (!KEY.test(key)) throw new Error(`invalid checkpoint object key '${key}'`);
     return join(this.dir, ...key.split('/'));

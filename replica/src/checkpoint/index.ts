@@ -4,6 +4,7 @@ export { Checkpointer, DEFAULT_CHECKPOINTER_CONFIG, checkpointPrefix, listCheckp
   type CheckpointResult, type CheckpointerConfig } from './checkpointer.js';
 export { CheckpointError, CorruptCheckpointError } from './errors.js';
 export { FsCheckpointStore } from './fs-store.js';
+export { lazyPageCounters, type LazyPageCounters } from './lazy-pages.js';
 export { S3CheckpointStore } from './s3-store.js';
 export { loadCheckpoint, type LoadOptions, type LoadResult, type LoadedCheckpoint, type SkippedCheckpoint } from './loader.js';
 export { parseManifest } from './manifest.js';

@@ -15,6 +15,8 @@ import { listCheckpointHeights, readManifest } from './checkpointer.js';
 import { CorruptCheckpointError } from './errors.js';
 import { applyRun, pageMapFromIndex, sha256Hex, type PageLocation } from './page-objects.js';
 import type { CheckpointManifest, CheckpointStore } from './types.js';
+import { FsCheckpointStore } from './fs-store.js';
+import { VerifiedObjects, applyRunLazy, lazySource, type LazyLocation } from './lazy-pages.js';
 
 export interface LoadedCheckpoint {
   readonly manifest: CheckpointManifest;
@@ -38,6 +40,11 @@ export interface LoadOptions {
   /** Ignore checkpoints above this height. */
   readonly maxHeight?: bigint;
   readonly concurrency?: number;
+  /**
+   * Page maps read their pages from the checkpoint's files on demand instead of copying them into
+   * memory (filesystem store only; other stores load eagerly). Default: true for FsCheckpointStore.
+   */
+  readonly lazy?: boolean;
 }
 
 /**
@@ -51,7 +58,8 @@ export async function loadCheckpoint(
   for (const height of await listCheckpointHeights(store)) {
     if (options.maxHeight !== undefined && height > options.maxHeight) continue;
     try {
-      const loaded = await loadOne(store, height, target, modules, options.concurrency ?? 8);
+      const lazy = options.lazy ?? true;
+      const loaded = await loadOne(store, height, target, modules, options.concurrency ?? 8, lazy && store instanceof FsCheckpointStore ? store : undefined);
       return { loaded, skipped };
     } catch (e) {
       if (!isCorruption(e)) throw e;
@@ -68,9 +76,20 @@ function isCorruption(e: unknown): boolean {
 
 async function loadOne(
   store: CheckpointStore, height: bigint, target: ReplicatedState, modules: ModuleCache, concurrency: number,
+  lazyStore: FsCheckpointStore | undefined,
 ): Promise<LoadedCheckpoint> {
   const manifest = await readManifest(store, height);
-  const objects = await fetchVerified(store, manifest, concurrency);
+  const pageKeys = new Set<string>();
+  if (lazyStore) for (const m of manifest.pageMaps) for (const l of m.layers) for (const r of l.runs) pageKeys.add(r.key);
+  const verified = lazyStore ? new VerifiedObjects() : undefined;
+  const sizes = new Map(manifest.objects.map((o) => [o.key, o.size]));
+  let objects: Map<string, Uint8Array>;
+  try {
+    objects = await fetchVerified(store, manifest, concurrency, verified && lazyStore ? { objects: verified, store: lazyStore, keys: pageKeys } : undefined);
+  } catch (e) {
+    verified?.close();
+    throw e;
+  }
   const pageMaps = new Map(manifest.pageMaps.map((p) => [p.id, p]));
   const used = new Set<string>();
   const corrupt = (what: string): never => {
@@ -88,6 +107,19 @@ async function loadOne(
       const m = pageMaps.get(id) ?? corrupt(`page map ${id} is missing`);
       if (m.sizeBytes !== sizeBytes) corrupt(`page map ${id} has size ${m.sizeBytes}, metadata says ${sizeBytes}`);
       used.add(id);
+      if (verified) {
+        const lazyIndex = new Map<number, LazyLocation>();
+        for (const layer of m.layers) {
+          if (layer.reset) lazyIndex.clear();
+          for (const run of layer.runs) {
+            if (!verified.has(run.key)) corrupt(`page object ${run.key} is not among its objects`);
+            applyRunLazy(lazyIndex, verified, run, sizes.get(run.key)!);
+          }
+        }
+        const map = PageMap.lazy(sizeBytes, lazySource(lazyIndex, verified));
+        if (toHex(pageMapHash(map)) !== m.hash) corrupt(`page map ${id} does not match its hash`);
+        return map;
+      }
       const index = new Map<number, PageLocation>();
       for (const layer of m.layers) {
         if (layer.reset) index.clear();
@@ -99,6 +131,19 @@ async function loadOne(
     },
   };
 
+  try {
+    return finishLoad(manifest, height, target, objects, ctx, pageMaps.size, used, corrupt);
+  } catch (e) {
+    verified?.close();
+    throw e;
+  }
+}
+
+function finishLoad(
+  manifest: CheckpointManifest, height: bigint, target: ReplicatedState, objects: Map<string, Uint8Array>, ctx: DecodeContext,
+  pageMapCount: number, used: Set<string>, corrupt: (what: string) => never,
+): LoadedCheckpoint {
+  const pageMaps = { size: pageMapCount };
   const scratch = new ReplicatedState(target.subnetId, target.canisterRange);
   decodeStateInto(scratch, objects.get(manifest.meta)!, ctx);
   if (used.size !== pageMaps.size) corrupt(`${pageMaps.size - used.size} page maps are not referenced by the state`);
@@ -108,13 +153,30 @@ async function loadOne(
   return { manifest, height, stateHash: hash };
 }
 
-async function fetchVerified(store: CheckpointStore, manifest: CheckpointManifest, concurrency: number): Promise<Map<string, Uint8Array>> {
+interface LazyFetch {
+  readonly objects: VerifiedObjects;
+  readonly store: FsCheckpointStore;
+  /** Objects to verify and keep open instead of reading into memory. */
+  readonly keys: ReadonlySet<string>;
+}
+
+async function fetchVerified(
+  store: CheckpointStore, manifest: CheckpointManifest, concurrency: number, lazy?: LazyFetch,
+): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   let next = 0;
   const height = BigInt(manifest.height);
   const worker = async (): Promise<void> => {
     while (next < manifest.objects.length) {
       const ref = manifest.objects[next++]!;
+      if (lazy?.keys.has(ref.key)) {
+        if (!(await lazy.objects.add(ref.key, lazy.store.objectPath(ref.key), ref.size, ref.sha256, height))) {
+          throw new CorruptCheckpointError(`checkpoint ${height}: object ${ref.key} is missing`, height);
+        }
+        lazy.store.counters.bytesRead += ref.size; // streamed through the hash, not kept
+        lazy.store.counters.objectsRead++;
+        continue;
+      }
       const bytes = await store.get(ref.key);
       if (!bytes) throw new CorruptCheckpointError(`checkpoint ${height}: object ${ref.key} is missing`, height);
       if (bytes.length !== ref.size) {

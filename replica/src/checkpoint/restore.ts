@@ -24,6 +24,8 @@ export interface PersistenceOptions {
   readonly checkpointDuringReplay?: boolean;
   /** Ignore checkpoints above this height (to replay further from an older one). */
   readonly maxCheckpointHeight?: bigint;
+  /** Page maps read pages from a filesystem checkpoint on demand (default true; see LoadOptions). */
+  readonly lazy?: boolean;
 }
 
 export interface RestoreOptions extends PersistenceOptions {
@@ -60,7 +62,7 @@ export async function restoreReplica(options: RestoreOptions): Promise<RestoredR
  * then acknowledged ingress no block took back into the pool.
  */
 export async function restoreInto(replica: Replica, modules: PersistentModuleCache, options: PersistenceOptions): Promise<Restored> {
-  const { loaded, skipped } = await loadCheckpoint(options.store, replica.state, modules, { maxHeight: options.maxCheckpointHeight });
+  const { loaded, skipped } = await loadCheckpoint(options.store, replica.state, modules, { maxHeight: options.maxCheckpointHeight, lazy: options.lazy });
   const checkpointer = new Checkpointer(options.store, modules, options.checkpointer);
   if (loaded) checkpointer.resume(loaded.manifest, replica.state);
 

@@ -5,22 +5,65 @@ export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
+/**
+ * Read-only pages a page map falls back to for pages it does not hold (e.g. a checkpoint's page
+ * objects on disk). `read` returns a fresh 4 KiB copy (or undefined for an absent page) and must
+ * not change its answer for the source's lifetime; `indices` lists the present pages, ascending.
+ */
+export interface PageSource {
+  read(index: number): Uint8Array | undefined;
+  indices(): readonly number[];
+  has(index: number): boolean;
+  readonly size: number;
+}
+
 export class PageMap {
   private readonly pages = new Map<number, Uint8Array>();
   /** Pages changed since the last checkpoint, for incremental checkpoints. */
   readonly dirty = new Set<number>();
+  /** Lazily loaded pages: consulted for pages not in `pages`. Writes make a page resident. */
+  private source: PageSource | undefined;
 
   constructor(
     /** Size in bytes; reads past it are the caller's error. */
     public sizeBytes = 0,
   ) {}
 
+  /** A page map over `source` with nothing resident and nothing dirty. */
+  static lazy(sizeBytes: number, source: PageSource): PageMap {
+    const map = new PageMap(sizeBytes);
+    map.source = source;
+    return map;
+  }
+
   get pageCount(): number {
+    if (!this.source) return this.pages.size;
+    let n = this.source.size;
+    for (const index of this.pages.keys()) if (!this.source.has(index)) n++;
+    return n;
+  }
+
+  /** Pages held in memory (the rest, if any, are read from the source on demand). */
+  get residentPageCount(): number {
     return this.pages.size;
   }
 
+  get isLazy(): boolean {
+    return this.source !== undefined;
+  }
+
   page(index: number): Uint8Array {
-    return this.pages.get(index) ?? ZERO_PAGE;
+    return this.pages.get(index) ?? this.source?.read(index) ?? ZERO_PAGE;
+  }
+
+  /** A resident page to modify (copied in from the source, or zero). */
+  private residentPage(index: number): Uint8Array {
+    let page = this.pages.get(index);
+    if (!page) {
+      page = this.source?.read(index) ?? new Uint8Array(PAGE_SIZE);
+      this.pages.set(index, page);
+    }
+    return page;
   }
 
   /** Replaces a whole page (a copy is kept). */
@@ -37,7 +80,7 @@ export class PageMap {
       const index = Math.floor(pos / PAGE_SIZE);
       const within = pos - index * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - within, length - done);
-      const page = this.pages.get(index);
+      const page = this.pages.get(index) ?? this.source?.read(index);
       if (page) into.set(page.subarray(within, within + n), at + done);
       else into.fill(0, at + done, at + done + n);
       done += n;
@@ -52,11 +95,7 @@ export class PageMap {
       const index = Math.floor(pos / PAGE_SIZE);
       const within = pos - index * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - within, bytes.length - done);
-      let page = this.pages.get(index);
-      if (!page) {
-        page = new Uint8Array(PAGE_SIZE);
-        this.pages.set(index, page);
-      }
+      const page = n === PAGE_SIZE ? this.pages.get(index) ?? this.fresh(index) : this.residentPage(index);
       page.set(bytes.subarray(done, done + n), within);
       this.dirty.add(index);
       done += n;
@@ -65,7 +104,16 @@ export class PageMap {
 
   /** Page indices in ascending order: the deterministic iteration order. */
   indices(): number[] {
-    return [...this.pages.keys()].sort((a, b) => a - b);
+    if (!this.source) return [...this.pages.keys()].sort((a, b) => a - b);
+    const out = [...this.source.indices()];
+    for (const index of this.pages.keys()) if (!this.source.has(index)) out.push(index);
+    return out.sort((a, b) => a - b);
+  }
+
+  private fresh(index: number): Uint8Array {
+    const page = new Uint8Array(PAGE_SIZE);
+    this.pages.set(index, page);
+    return page;
   }
 
   /** Copies every non-zero page of a linear memory (e.g. after instantiation). */
@@ -81,17 +129,25 @@ export class PageMap {
   /** Writes the whole map into a linear memory of at least `sizeBytes`, zeroing other pages. */
   copyInto(bytes: Uint8Array): void {
     bytes.fill(0);
+    if (this.source) {
+      for (const index of this.source.indices()) {
+        if (!this.pages.has(index)) bytes.set(this.source.read(index)!, index * PAGE_SIZE);
+      }
+    }
     for (const [index, page] of this.pages) bytes.set(page, index * PAGE_SIZE);
   }
 
+  /** A copy; a lazy map's copy shares its (read-only) source and copies only resident pages. */
   clone(): PageMap {
     const copy = new PageMap(this.sizeBytes);
+    copy.source = this.source;
     for (const [index, page] of this.pages) copy.pages.set(index, page.slice());
     return copy;
   }
 
   clear(): void {
-    for (const index of this.pages.keys()) this.dirty.add(index);
+    for (const index of this.indices()) this.dirty.add(index);
+    this.source = undefined;
     this.pages.clear();
     this.sizeBytes = 0;
   }
