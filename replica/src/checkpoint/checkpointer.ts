@@ -182,7 +182,7 @@ export class Checkpointer {
   // ---- capture (synchronous) --------------------------------------------------------------------
 
   private capture(state: ReplicatedState): Captured {
-    const started = performance.now();
+    const started = performance.now(); // wall-clock-ok: checkpoint timing report
     const height = state.height;
     if (this.chain && this.chain.height >= height) {
       throw new CheckpointError(`height ${height} is not past the last checkpoint (${this.chain.height})`, height);
@@ -222,7 +222,7 @@ export class Checkpointer {
     return {
       height, hash, base, baseHeight: this.chain.base, depth: this.chain.depth, parent,
       meta, metaKey: `${prefix}meta.bin`, pageMaps, packed: packed.objects, pagesWritten: packed.pagesWritten, wasm,
-      captureMs: performance.now() - started,
+      captureMs: performance.now() - started, // wall-clock-ok
     };
   }
 
@@ -257,7 +257,7 @@ export class Checkpointer {
   // ---- write, verify, collect (asynchronous) ----------------------------------------------------
 
   private async write(c: Captured): Promise<CheckpointResult> {
-    const started = performance.now();
+    const started = performance.now(); // wall-clock-ok: checkpoint timing report
     try {
       const uploads: { key: string; bytes: Uint8Array; ref: ObjectRef }[] = [];
       uploads.push({ key: c.metaKey, bytes: c.meta, ref: objectRef(c.metaKey, c.meta) });
@@ -301,7 +301,7 @@ export class Checkpointer {
         height: c.height, stateHash: c.hash, base: c.base, pagesWritten: c.pagesWritten,
         objectsWritten: uploads.length + 1,
         bytesWritten: uploads.reduce((n, u) => n + u.bytes.length, 0) + manifestBytes.length,
-        captureMs: c.captureMs, writeMs: performance.now() - started, deleted,
+        captureMs: c.captureMs, writeMs: performance.now() - started, deleted, // wall-clock-ok
       };
     } catch (e) {
       // The dirty pages of this capture are gone from the page maps: only a new base is safe.

@@ -543,7 +543,7 @@ const cert: Command = {
     const delegation = certificate.cert.delegation;
     const subnet = delegation ? Principal.fromUint8Array(delegation.subnet_id).toText() : Principal.selfAuthenticating(conn.rootKey).toText();
     const matching = chosen.types.flatMap((t, i) => blobFields(t, chosen.values[i])).filter(([k, b]) => k !== 'certificate' && hex(b) === hex(certifiedData)).map(([k]) => k);
-    const time = new Date(Number(timeNs / 1_000_000n)).toISOString();
+    const time = new Date(Number(timeNs / 1_000_000n)).toISOString(); // wall-clock-ok: display only
     ctx.out.result(
       {
         canister_id: canisterId.toText(),
