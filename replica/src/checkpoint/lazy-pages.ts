@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { PAGE_SIZE, type PageSource } from '../state/page-map.js';
 import { ByteReader } from '../state/serialize.js';
 import { CorruptCheckpointError } from './errors.js';
+import { readRunHeader } from './page-objects.js';
 import type { RunRef } from './types.js';
 
-const RUN_MAGIC = [0x50, 0x47, 0x52, 0x31]; // "PGR1"
 
 /** Counters of lazy page reads, for tests and the bench. */
 export interface LazyPageCounters {
@@ -132,25 +132,12 @@ export function applyRunLazy(index: Map<number, LazyLocation>, objects: Verified
 function parseHeader(head: Uint8Array, run: RunRef): [number[], number[], number] | undefined {
   const r = new ByteReader(head);
   try {
-    for (const b of RUN_MAGIC) if (r.u8() !== b) throw new CorruptCheckpointError(`no page run at ${run.key}+${run.offset}`);
-    const zeroed = readIndices(r);
-    const pages = readIndices(r);
+    const { zeroed, pages } = readRunHeader(r, run);
     return [zeroed, pages, r.offset];
   } catch (e) {
     if (e instanceof CorruptCheckpointError) throw e;
     return undefined;
   }
-}
-
-function readIndices(r: ByteReader): number[] {
-  const n = r.varuintNumber();
-  const out: number[] = [];
-  let prev = 0;
-  for (let i = 0; i < n; i++) {
-    prev += r.varuintNumber();
-    out.push(prev);
-  }
-  return out;
 }
 
 /** A page source over a lazy page index. */

@@ -117,6 +117,16 @@ function writeIndices(w: ByteWriter, indices: readonly number[]): void {
   }
 }
 
+/**
+ * The header of a page run as `plannedRun` writes it: magic, zeroed pages, pages. Leaves `r` at
+ * the first page's content (`r.offset` is the header length).
+ */
+export function readRunHeader(r: ByteReader, run: RunRef): { zeroed: number[]; pages: number[] } {
+  for (const b of RUN_MAGIC) if (r.u8() !== b) throw new CorruptCheckpointError(`no page run at ${run.key}+${run.offset}`);
+  const zeroed = readIndices(r);
+  return { zeroed, pages: readIndices(r) };
+}
+
 function readIndices(r: ByteReader): number[] {
   const n = r.varuintNumber();
   const out: number[] = [];
@@ -142,9 +152,8 @@ export function applyRun(index: Map<number, PageLocation>, object: Uint8Array, r
   if (run.offset + run.length > object.length) throw new CorruptCheckpointError(`run at ${run.key}+${run.offset} is past the end of the object`);
   const bytes = object.subarray(run.offset, run.offset + run.length);
   const r = new ByteReader(bytes);
-  for (const b of RUN_MAGIC) if (r.u8() !== b) throw new CorruptCheckpointError(`no page run at ${run.key}+${run.offset}`);
-  for (const zeroed of readIndices(r)) index.delete(zeroed);
-  const pages = readIndices(r);
+  const { zeroed, pages } = readRunHeader(r, run);
+  for (const z of zeroed) index.delete(z);
   let at = run.offset + r.offset;
   if (r.offset + pages.length * PAGE_SIZE !== run.length) throw new CorruptCheckpointError(`page run at ${run.key}+${run.offset} has the wrong length`);
   for (const page of pages) {
