@@ -10,6 +10,7 @@
 // Responses are encoded with @dfinity/cbor, the codec agent-js decodes them with.
 
 import { encodeWithSelfDescribedTag } from '@dfinity/cbor';
+import { concatBytes } from '../bytes.js';
 import { CborDecodeError } from './errors.js';
 import type { CborMap, CborValue } from './types.js';
 
@@ -131,7 +132,6 @@ class Decoder {
   /** RFC 8949 §3.2.3: chunks of the same major type, definite length each. */
   private indefiniteString(major: 2 | 3): Uint8Array {
     const chunks: Uint8Array[] = [];
-    let total = 0;
     while (!this.isBreak()) {
       const initial = this.byte();
       if (initial >> 5 !== major) this.fail('chunk of an indefinite-length string has the wrong major type');
@@ -139,15 +139,8 @@ class Decoder {
       if (arg === null) this.fail('nested indefinite-length string chunk');
       const chunk = this.take(this.length(arg));
       chunks.push(chunk);
-      total += chunk.length;
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   private array(arg: bigint | null, depth: number): CborValue[] {
