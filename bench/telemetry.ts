@@ -11,8 +11,10 @@
 // cheaper than any canister message) and 32 KiB (~180 µs, the order of a small canister update).
 // Reported: messages per CPU-second of this process (median of interleaved samples; CPU time, not
 // wall time, so other processes on the same cores do not count) and the overhead against the
-// baseline (median of the ratios of adjacent samples). Last, the absolute CPU cost of the
-// telemetry calls around an empty message, without awaits.
+// baseline (median of the ratios of adjacent samples). Then the absolute CPU cost of the
+// telemetry calls around an empty message, without awaits. Last, the real thing: round throughput
+// of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
+// to a counting exporter and, over OTLP/HTTP, to a collector in another process.
 // Run: npx tsx bench/telemetry.ts
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -20,8 +22,14 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { trace, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN, TRACER_NAME } from '../replica/src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
+import { compileMotoko } from '../test/support/motoko.js';
+import { ExecutionTest, candid } from '../test/support/execution-test.js';
+import { installMany, median } from './support.js';
 
 const ITERATIONS = 10;
 const MESSAGES_PER_ITERATION = 100;
@@ -147,11 +155,6 @@ async function sample(v: Variant, height: number, rounds: number): Promise<numbe
   return (rounds * MESSAGES_PER_ROUND) / seconds;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** Interleaved samples of `variants` (the first is the baseline); overhead = median of per-round-robin ratios. */
 async function compare(title: string, payloadBytes: number, rounds: number, variants: Variant[]): Promise<void> {
   PAYLOAD = new Uint8Array(payloadBytes).map((_, i) => i);
@@ -243,3 +246,86 @@ await perMessageCost([
   { name: 'on (100%)', setup: countingSdk(1) },
   { name: 'on (1%)', setup: countingSdk(0.01) },
 ]);
+
+// ---------------------------------------------------------------------------------------------
+// The replica itself: round throughput of trivial updates with tracing off and on.
+
+/** A tracer whose SDK can be swapped between samples, so one replica serves every variant. */
+class SwitchTracer implements Tracer {
+  target: Tracer = trace.getTracer(TRACER_NAME);
+  startSpan(name: string, options?: SpanOptions, ctx?: Context): Span {
+    return this.target.startSpan(name, options, ctx);
+  }
+  startActiveSpan: Tracer['startActiveSpan'] = ((...args: Parameters<Tracer['startActiveSpan']>) =>
+    (this.target.startActiveSpan as (...a: unknown[]) => unknown)(...args)) as Tracer['startActiveSpan'];
+}
+
+/** An OTLP/HTTP collector in another process that accepts everything: its CPU is not ours. */
+async function startCollector(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['-e', `
+    require('node:http').createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+    }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(child.stdout!, 'data') as [Buffer];
+  return { url: `http://127.0.0.1:${line.toString().trim()}`, stop: () => child.kill() };
+}
+
+async function replicaRounds(canisters: number, rounds: number): Promise<void> {
+  const collector = await startCollector();
+  const switcher = new SwitchTracer();
+  const tracer = new RoundTracer({ getTracer: () => switcher });
+  const t = new ExecutionTest({ tracer, checkCycles: false });
+  try {
+    const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
+    const variants: { name: string; setup: () => Telemetry }[] = [
+      { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
+      { name: 'on (100%)', setup: () => setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' }) },
+      { name: 'on, OTLP', setup: () => setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector.url, metricExportIntervalMs: 60_000 }) },
+      { name: 'off*', setup: () => setupTelemetry({ serviceName: 'bench' }) },
+    ];
+    /** CPU µs of `rounds` rounds (submission not counted) and the flush of their spans. */
+    const sample = async (setup: () => Telemetry): Promise<number> => {
+      const telemetry = setup();
+      switcher.target = telemetry.tracerProvider.getTracer(TRACER_NAME);
+      gc();
+      let cpu = 0;
+      for (let r = 0; r < rounds; r++) {
+        for (const id of ids) await t.submit(id, 'inc', candid());
+        const t0 = process.cpuUsage();
+        const summary = await t.tick();
+        const used = process.cpuUsage(t0);
+        cpu += used.user + used.system;
+        if (summary.messagesExecuted !== canisters) throw new Error(`round executed ${summary.messagesExecuted} messages`);
+      }
+      const t0 = process.cpuUsage();
+      await telemetry.forceFlush();
+      const used = process.cpuUsage(t0);
+      await telemetry.shutdown();
+      return cpu + used.user + used.system;
+    };
+    for (const v of variants) await sample(v.setup); // warm every path once
+    const results = variants.map((): number[] => []);
+    for (let s = 0; s < SAMPLES; s++) {
+      for (let k = 0; k < variants.length; k++) {
+        const i = (s + k) % variants.length;
+        results[i]!.push(await sample(variants[i]!.setup));
+      }
+    }
+    console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample, ${SAMPLES} interleaved samples`);
+    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(12)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+    const base = results[0]!;
+    variants.forEach((v, i) => {
+      const xs = results[i]!;
+      const perMessage = median(xs) / (canisters * rounds);
+      const overhead = i === 0 ? '' : `${((median(xs.map((x, j) => x / base[j]!)) - 1) * 100).toFixed(1)}%`;
+      console.log(`${v.name.padEnd(12)} ${(1e6 / perMessage).toFixed(0).padStart(12)} ${perMessage.toFixed(2).padStart(11)} ${overhead.padStart(9)}`);
+    });
+    console.log('(CPU of the rounds and of flushing their spans; off*: off again, its overhead is the noise of this run)');
+  } finally {
+    await t.close();
+    collector.stop();
+  }
+}
+
+await replicaRounds(500, 4);

@@ -118,7 +118,9 @@ describe('the IC agent against a local node', () => {
       compileMotoko('whoami', WHOAMI_SOURCE),
     ]);
     Object.assign(wasm, { counter: counter.wasm, certified: certified.wasm, trap: trap.wasm, whoami: whoami.wasm });
-    node = await Node.start({ port: 0, roundIntervalMs: 20 });
+    // An application subnet whose certificates carry the root key's delegation (the default is a
+    // root subnet, as a local network's only subnet is): the agent must verify the chain.
+    node = await Node.start({ port: 0, roundIntervalMs: 20, rootSubnet: false });
     identity = Ed25519KeyIdentity.generate();
     agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity });
     ic = managementCanister(agent);

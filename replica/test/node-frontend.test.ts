@@ -196,8 +196,8 @@ describe('the node front end', () => {
     assert.equal(await node.frontend.awaitCertifiedStatus(new Uint8Array(32), 10), undefined);
   });
 
-  it('reveals the subnet as the spec allows: canister ranges only at v2, metrics only at the subnet endpoint', async () => {
-    const node = manualNode();
+  it('reveals an application subnet as the spec allows: canister ranges only at v2, metrics only at the subnet endpoint', async () => {
+    const node = manualNode({ rootSubnet: false });
     await node.round();
     const subnetId = node.subnetId.toUint8Array();
     const canister = Principal.fromUint8Array(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])).toUint8Array();
@@ -224,8 +224,22 @@ describe('the node front end', () => {
     assert.doesNotMatch(labels(await node.frontend.readState([[utf8('subnet')]], { sender: USER, apiVersion: 3, effectiveCanisterId: canister })), new RegExp(hex(utf8('canister_ranges'))));
   });
 
-  it('certifies creations sent to aaaaa-aa so that agents accept the management canister as effective id', async () => {
+  it('reveals a root subnet\'s canister ranges at every version: its certificates have no delegation to carry them', async () => {
     const node = manualNode();
+    await node.round();
+    const subnetId = node.subnetId.toUint8Array();
+    assert.deepEqual(node.rootKey, node.certification.subnetKeyDer);
+    const canister = Principal.fromUint8Array(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])).toUint8Array();
+    for (const apiVersion of [2, 3] as const) {
+      const bytes = await node.frontend.readState([[utf8('subnet')]], { sender: USER, apiVersion, effectiveCanisterId: canister });
+      const cert = verifyCertificate(bytes, { rootKey: node.rootKey, target: { canisterId: canister } });
+      assert.equal(decodeCertificate(bytes).delegation, undefined);
+      assert.equal(lookupPath(cert.tree, ['subnet', subnetId, 'canister_ranges']).status, 'found');
+    }
+  });
+
+  for (const rootSubnet of [true, false]) it(`certifies creations sent to aaaaa-aa so that agents accept the management canister as effective id (${rootSubnet ? 'root' : 'application'} subnet)`, async () => {
+    const node = manualNode({ rootSubnet });
     await node.round();
     const c = call(MANAGEMENT, 'provisional_create_canister_with_cycles', new Uint8Array(IDL.encode([CreateArgs], [{ amount: [], settings: [], specified_id: [], sender_canister_version: [] }])));
     const certificate = await execute(node, c);

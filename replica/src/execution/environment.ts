@@ -28,7 +28,8 @@ import type { JobResult, SandboxJob } from './job.js';
 import { Sandbox, type EntryPoint, type SandboxLimits, type SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
 
-const MAX_LOG_BYTES = 64 * 1024;
+/** Bytes of canister log records kept per canister (older records are dropped first). */
+export const MAX_LOG_BYTES = 64 * 1024;
 const utf8 = new TextDecoder();
 const MANAGEMENT_BYTES = Principal.managementCanister().toUint8Array();
 

@@ -21,13 +21,26 @@ export const CanisterSettings = IDL.Record({
   environment_variables: IDL.Opt(IDL.Vec(EnvironmentVariable)),
 });
 
+// Who may read a canister's status or snapshots: this replica lets only controllers do either.
+const Visibility = IDL.Variant({ controllers: IDL.Null, public: IDL.Null, allowed_viewers: IDL.Vec(IDL.Principal) });
+
+/**
+ * The settings in effect, as the current management interface reports them (newer clients such
+ * as icp-cli require every field). The last four are fixed on this replica and reported as they
+ * behave: no minimum on incoming call cycles, the log buffer's size, controllers-only status and
+ * snapshots.
+ */
 const DefiniteCanisterSettings = IDL.Record({
   controllers: IDL.Vec(IDL.Principal),
   compute_allocation: IDL.Nat,
   memory_allocation: IDL.Nat,
   freezing_threshold: IDL.Nat,
   reserved_cycles_limit: IDL.Nat,
+  minimum_incoming_canister_call_cycles: IDL.Nat,
   log_visibility: LogVisibility,
+  log_memory_limit: IDL.Nat,
+  snapshot_visibility: Visibility,
+  status_visibility: Visibility,
   wasm_memory_limit: IDL.Nat,
   wasm_memory_threshold: IDL.Nat,
   environment_variables: IDL.Vec(EnvironmentVariable),
@@ -143,6 +156,7 @@ export const METHODS = {
         canister_history_size: IDL.Nat,
         wasm_chunk_store_size: IDL.Nat,
         snapshots_size: IDL.Nat,
+        log_memory_store_size: IDL.Nat,
       }),
       cycles: IDL.Nat,
       reserved_cycles: IDL.Nat,

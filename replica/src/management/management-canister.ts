@@ -6,7 +6,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { CanisterError, ErrorCode } from '../errors.js';
-import { rejectOf, type ExecutionEnvironment, type InstallMode } from '../execution/environment.js';
+import { MAX_LOG_BYTES, rejectOf, type ExecutionEnvironment, type InstallMode } from '../execution/environment.js';
 import type { MessageSink } from '../execution/types.js';
 import { recordBurn } from '../execution/charging.js';
 import {
@@ -421,6 +421,10 @@ export class ManagementCanister {
         memory_allocation: s.memoryAllocation,
         freezing_threshold: s.freezingThreshold,
         reserved_cycles_limit: s.reservedCyclesLimit,
+        minimum_incoming_canister_call_cycles: 0n,
+        log_memory_limit: BigInt(MAX_LOG_BYTES),
+        snapshot_visibility: { controllers: null },
+        status_visibility: { controllers: null },
         log_visibility: s.logVisibility.kind === 'allowed_viewers'
           ? { allowed_viewers: s.logVisibility.principals } : { [s.logVisibility.kind]: null },
         wasm_memory_limit: s.wasmMemoryLimit,
@@ -438,6 +442,8 @@ export class ManagementCanister {
         canister_history_size: BigInt(c.history.length * 64),
         wasm_chunk_store_size: chunks,
         snapshots_size: snapshotsSize(c),
+        // The canister log buffer (fetch_canister_logs), a field newer clients (icp-cli) require.
+        log_memory_store_size: c.logs.reduce((n, r) => n + BigInt(r.content.length), 0n),
       },
       cycles: c.balance,
       reserved_cycles: 0n,

@@ -40,10 +40,22 @@ export interface CertifiedSnapshot {
 
 export interface StateCertificationOptions {
   readonly subnetSigner: ThresholdSigner;
-  /** The root key's signer: stands in for the NNS, which delegates to this subnet. */
-  readonly rootSigner: ThresholdSigner;
+  /**
+   * The root key's signer: stands in for the NNS, which delegates to this subnet. Absent: this
+   * subnet is the root of trust (as a local network's only subnet is): its key is the root key
+   * and its certificates carry no delegation.
+   */
+  readonly rootSigner?: ThresholdSigner;
   readonly subnetId: Uint8Array;
+  /** The canister ids this subnet hosts, as its own state tree certifies them. */
   readonly canisterRanges: readonly CanisterRange[];
+  /**
+   * With a `rootSigner`: ranges its delegation routes to this subnet besides `canisterRanges`,
+   * e.g. the management canister `aaaaa-aa`, the effective canister id agent-js gives canister
+   * creations. Kept out of the subnet's own tree. (The Rust agent cannot index a range starting
+   * at the empty principal: it talks to root subnets, whose certificates need no ranges.)
+   */
+  readonly rootRoutedRanges?: readonly CanisterRange[];
   readonly nodes: readonly NodePublicKeyRecord[];
   /** Wall clock for delegation timestamps (outside replicated state). */
   readonly clock: Clock;
@@ -96,8 +108,9 @@ export class StateCertification {
   readonly rootKeyDer: Uint8Array;
   /** The root subnet's id as agents derive it from the root key. */
   readonly rootSubnetId: Uint8Array;
+  /** Whether this subnet is the root of trust (its certificates carry no delegation). */
+  readonly isRoot: boolean;
   readonly #certifier: SubnetCertifier;
-  readonly #root: RenewingRootAuthority;
   readonly #cache = new StateTreeCache();
   readonly #views = new CertifiedViewBuilder();
   readonly #dataCertificates = new WeakMap<CertifiedSnapshot, Map<string, Uint8Array>>();
@@ -113,16 +126,20 @@ export class StateCertification {
       nodes: options.nodes,
       subnetType: 'application',
     };
-    const rootView: SubnetCertifiedState = {
-      subnetId: options.subnetId,
-      publicKey: this.subnetKeyDer,
-      canisterRanges: options.canisterRanges,
-      subnetType: 'application',
-    };
-    this.#root = new RenewingRootAuthority(options.rootSigner, rootView, options.clock, options.delegationRenewalNs ?? DAY_NS);
-    this.rootKeyDer = this.#root.publicKeyDer;
+    let root: RenewingRootAuthority | undefined;
+    if (options.rootSigner !== undefined) {
+      const rootView: SubnetCertifiedState = {
+        subnetId: options.subnetId,
+        publicKey: this.subnetKeyDer,
+        canisterRanges: [...(options.rootRoutedRanges ?? []), ...options.canisterRanges],
+        subnetType: 'application',
+      };
+      root = new RenewingRootAuthority(options.rootSigner, rootView, options.clock, options.delegationRenewalNs ?? DAY_NS);
+    }
+    this.isRoot = root === undefined;
+    this.rootKeyDer = root?.publicKeyDer ?? this.subnetKeyDer;
     this.rootSubnetId = selfAuthenticatingPrincipal(this.rootKeyDer);
-    this.#certifier = new SubnetCertifier({ subnetId: options.subnetId, signer: options.subnetSigner, delegation: this.#root });
+    this.#certifier = new SubnetCertifier({ subnetId: options.subnetId, signer: options.subnetSigner, ...(root ? { delegation: root } : {}) });
   }
 
   /** Builds the state tree of the state as the last round left it and signs its root hash. */

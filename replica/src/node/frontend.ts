@@ -210,8 +210,10 @@ export class NodeFrontend implements ReplicaFrontend {
   }
 
   /**
-   * `/subnet` and `/subnet/<id>` reveal what the spec lets this endpoint see: this (non-root)
-   * subnet's `canister_ranges` only at v2 endpoints, `metrics` only at its own subnet endpoint.
+   * `/subnet` and `/subnet/<id>` reveal what the spec lets this endpoint see: a non-root subnet's
+   * `canister_ranges` only at v2 endpoints (at v3 the root's delegation carries them), `metrics`
+   * only at its own subnet endpoint. A root subnet's certificates have no delegation: its ranges
+   * are revealed at every version, as agents check a canister against them in the certificate.
    */
   #expand(path: Uint8Array[], ctx: ReadStateContext): Path[] {
     if (path.length === 0 || utf8.decode(path[0]) !== 'subnet' || path.length > 2) return [path];
@@ -222,7 +224,7 @@ export class NodeFrontend implements ReplicaFrontend {
       [...base, 'node'],
       [...base, 'type'],
     ];
-    if (ctx.apiVersion === 2) out.push([...base, 'canister_ranges']);
+    if (ctx.apiVersion === 2 || this.host.certification.isRoot) out.push([...base, 'canister_ranges']);
     if (ctx.effectiveSubnetId !== undefined && hex(ctx.effectiveSubnetId) === hex(this.#subnetId)) out.push([...base, 'metrics']);
     return out;
   }

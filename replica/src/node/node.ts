@@ -72,6 +72,13 @@ export interface NodeOptions {
   readonly metrics?: ReplicaMetrics;
   /** The query cache (default on, 200 MiB); `false` turns it off. */
   readonly queryCache?: QueryCacheOptions | false;
+  /**
+   * Whether this subnet is the root of trust, as the only subnet of a local network is (dfx's
+   * replica, PocketIC): the root key is the subnet's key and certificates carry no delegation.
+   * Default true. `false`: a separate root key (standing in for the NNS) delegates to the subnet,
+   * as on an application subnet of the IC.
+   */
+  readonly rootSubnet?: boolean;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -124,7 +131,6 @@ export class Node {
     this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
 
     const subnetSigner = new SecretKeySigner(keys.subnetSecret);
-    const rootSigner = new SecretKeySigner(keys.rootSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
 
@@ -132,12 +138,11 @@ export class Node {
     const subnetIdBytes = selfAuthenticatingPrincipal(publicKeyToDer(subnetSigner.publicKey));
     this.subnetId = Principal.fromUint8Array(subnetIdBytes);
     const ranges: CanisterRange[] = [
-      MANAGEMENT_RANGE,
       [canisterIdFromIndex(base.canisterRange.start).toUint8Array(), canisterIdFromIndex(base.canisterRange.end).toUint8Array()],
     ];
     this.certification = new StateCertification({
       subnetSigner,
-      rootSigner,
+      ...(options.rootSubnet === false ? { rootSigner: new SecretKeySigner(keys.rootSecret), rootRoutedRanges: [MANAGEMENT_RANGE] } : {}),
       subnetId: subnetIdBytes,
       canisterRanges: ranges,
       nodes: [{ nodeId: this.nodeKey.nodeId, publicKey: this.nodeKey.publicKeyDer }],

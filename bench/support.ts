@@ -1,0 +1,37 @@
+// Set-up shared by the benchmarks that run real canisters on a replica in process.
+
+import { IDL } from '@icp-sdk/core/candid';
+import { Principal } from '@icp-sdk/core/principal';
+import { MANAGEMENT_METHODS } from '../replica/src/index.js';
+import { candid, type ExecutionTest } from '../test/support/execution-test.js';
+
+const encode = (method: keyof typeof MANAGEMENT_METHODS, arg: Record<string, unknown>) =>
+  new Uint8Array(IDL.encode([...MANAGEMENT_METHODS[method].args], [arg]));
+
+/** Creates and installs `n` canisters running `wasm` with a few blocks of management calls. */
+export async function installMany(t: ExecutionTest, wasm: Uint8Array, n: number): Promise<Principal[]> {
+  const creates: string[] = [];
+  for (let i = 0; i < n; i++) {
+    creates.push(await t.submit(Principal.managementCanister(), 'provisional_create_canister_with_cycles',
+      encode('provisional_create_canister_with_cycles', { amount: [100_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] })));
+  }
+  const ids: Principal[] = [];
+  for (const id of creates) {
+    const s = await t.awaitStatus(id);
+    if (s.status !== 'replied') throw new Error(`create failed: ${JSON.stringify(s)}`);
+    ids.push((IDL.decode([...MANAGEMENT_METHODS.provisional_create_canister_with_cycles.results], s.reply)[0] as unknown as { canister_id: Principal }).canister_id);
+  }
+  const installs: string[] = [];
+  for (const canister of ids) {
+    installs.push(await t.submit(Principal.managementCanister(), 'install_code', encode('install_code', {
+      mode: { install: null }, canister_id: canister, wasm_module: wasm, arg: candid(), sender_canister_version: [],
+    })));
+  }
+  for (const id of installs) if ((await t.awaitStatus(id, 1000)).status !== 'replied') throw new Error('install failed');
+  return ids;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
