@@ -18,7 +18,7 @@ import { rejectOf, type ExecutionEnvironment, type PreparedExecution } from '../
 import type { HostJob, HostOutcome } from '../execution/host.js';
 import { idOf, textOf } from '../execution/ids.js';
 import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
-import { waitsForInstall } from '../management/install-code.js';
+import { isInstallMethod, isInstalling, waitsForInstall } from '../management/install-code.js';
 import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
 import { chargeForResources } from './resource-charging.js';
 import { Router } from './routing.js';
@@ -238,18 +238,22 @@ export class Scheduler {
   private executeSubnetMessages(state: ReplicatedState, queue: Request[], router: Router, tally: RoundTally): boolean {
     let progress = false;
     const waiting: Request[] = [];
-    const longInstall = queue.length > 0 && state.canisters().some((c) => c.scheduler.paused?.work.kind === 'install');
+    const canisters = queue.length > 0 ? state.canisters() : [];
+    const longInstall = canisters.some((c) => c.scheduler.paused?.work.kind === 'install');
+    let installing = canisters.some(isInstalling);
     while (queue.length > 0 && tally.subnetInstructions < this.config.subnetMessageInstructions) {
       const request = queue.shift()!;
-      const target = effectiveCanisterId(request.method, request.arg);
-      if (waitsForInstall(state, request, target, longInstall)) {
+      const aborts = ABORTS_PAUSED.has(request.method);
+      const target = installing || aborts ? effectiveCanisterId(request.method, request.arg) : undefined;
+      if (installing && waitsForInstall(state, request, target, longInstall)) {
         waiting.push(request);
         continue;
       }
-      if (ABORTS_PAUSED.has(request.method)) {
+      if (aborts) {
         const canister = target && state.canister(target);
         if (canister?.scheduler.paused) this.abort(canister);
       }
+      if (isInstallMethod(request.method)) installing = true;
       const used = this.management.execute(state, request, router);
       tally.subnetInstructions += used;
       tally.instructions += used;
