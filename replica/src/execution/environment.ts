@@ -25,7 +25,7 @@ import { Charging, type ExecutionFees } from './charging.js';
 import { InProcessSandboxHost, type SandboxHost } from './host.js';
 import { idOf } from './ids.js';
 import type { JobResult, SandboxJob } from './job.js';
-import { Sandbox, type EntryPoint, type SandboxLimits, type SandboxResult } from './sandbox.js';
+import type { EntryPoint, SandboxLimits, SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
 import { changeOrigin, decodeInstall, installReply, respondToManagementCall, type InstallRequest } from '../management/install-code.js';
 
