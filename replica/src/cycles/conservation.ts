@@ -1,7 +1,7 @@
 // The conservation invariant of cycles: every cycle minted (provisional creation and top-ups) is,
 // at the end of a round, in a balance, in flight, or burned. A violation is a replica bug.
 
-import type { CanisterMessage, ReplicatedState, Request } from '../state/index.js';
+import type { CanisterMessage, ExecutionWork, ReplicatedState, Request } from '../state/index.js';
 import { CyclesConservationError } from './errors.js';
 import type { Cycles } from './types.js';
 
@@ -36,7 +36,8 @@ export function cyclesLedger(state: ReplicatedState): CyclesLedger {
     for (const ctx of c.callContexts.values()) inCallContexts += ctx.cyclesAvailable;
     for (const cb of c.callbacks.values()) reservedByCallbacks += cb.reservation;
     const paused = c.scheduler.paused;
-    if (paused) inPausedExecutions += paused.prepaid + (paused.work.kind === 'message' ? attached(paused.work.message) : 0n);
+    if (paused) inPausedExecutions += paused.prepaid + workCycles(paused.work);
+    if (c.scheduler.pendingInstall) inMessages += c.scheduler.pendingInstall.cycles;
   }
   for (const r of state.pendingSubnetCalls) inMessages += r.cycles;
   for (const r of state.pendingRawRand) inMessages += r.cycles;
@@ -58,6 +59,10 @@ export function checkCyclesConservation(state: ReplicatedState): CyclesLedger {
       `reserved by callbacks ${l.reservedByCallbacks}, in paused executions ${l.inPausedExecutions}, burned ${l.burned})`);
   }
   return l;
+}
+
+function workCycles(work: ExecutionWork): Cycles {
+  return work.kind === 'message' ? attached(work.message) : work.kind === 'install' ? work.request.cycles : 0n;
 }
 
 function attached(m: CanisterMessage | Request): Cycles {

@@ -25,23 +25,16 @@ import { Charging, type ExecutionFees } from './charging.js';
 import { InProcessSandboxHost, type SandboxHost } from './host.js';
 import { idOf } from './ids.js';
 import type { JobResult, SandboxJob } from './job.js';
-import { Sandbox, type EntryPoint, type SandboxLimits, type SandboxResult } from './sandbox.js';
+import type { EntryPoint, SandboxLimits, SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
+import { changeOrigin, decodeInstall, installReply, respondToManagementCall, type InstallRequest } from '../management/install-code.js';
 
 /** Bytes of canister log records kept per canister (older records are dropped first). */
 export const MAX_LOG_BYTES = 64 * 1024;
 const utf8 = new TextDecoder();
 const MANAGEMENT_BYTES = Principal.managementCanister().toUint8Array();
 
-export type InstallMode = 'install' | 'reinstall' | 'upgrade';
-
-export interface InstallRequest {
-  readonly mode: InstallMode;
-  readonly wasm: Uint8Array;
-  readonly arg: Uint8Array;
-  readonly caller: Principal;
-  readonly skipPreUpgrade?: boolean;
-}
+export type { InstallMode, InstallRequest } from '../management/install-code.js';
 
 export interface SubnetContext {
   readonly subnetId: Principal;
@@ -76,7 +69,11 @@ type Plan =
   | { readonly kind: 'skip' }
   | { readonly kind: 'request'; readonly request: Request }
   | { readonly kind: 'response'; readonly response: Response; readonly callback: Callback }
-  | { readonly kind: 'task'; readonly task: SystemTask };
+  | { readonly kind: 'task'; readonly task: SystemTask }
+  /** install_code: the job runs all its phases; `finishInstall` commits or answers the error. */
+  | { readonly kind: 'install'; readonly request: Request; readonly install: InstallRequest; readonly compiled: CompiledCanisterModule; readonly limit: bigint }
+  /** install_code refused before running code: the management call gets the error. */
+  | { readonly kind: 'installRefused'; readonly request: Request; readonly error: CanisterError };
 
 export class ExecutionEnvironment {
   readonly charging: Charging;
@@ -98,6 +95,7 @@ export class ExecutionEnvironment {
   /** Checks the work and builds its sandbox job; changes nothing. */
   prepare(state: ReplicatedState, canister: CanisterState, work: Work): PreparedExecution {
     if (work.kind === 'task') return this.prepareTask(state, canister, work.task);
+    if (work.kind === 'install') return this.prepareInstall(state, canister, work.request);
     return work.message.kind === 'request'
       ? this.prepareRequest(state, canister, work.message)
       : this.prepareResponse(state, canister, work.message);
@@ -297,6 +295,11 @@ export class ExecutionEnvironment {
         return this.finishResponse(state, prepared, plan.response, plan.callback, result!, sink);
       case 'task':
         return this.finishTask(state, prepared, plan.task, result!, sink);
+      case 'install':
+        return this.finishInstall(state, prepared, plan, result!, sink);
+      case 'installRefused':
+        respondToManagementCall(plan.request, rejectOf(plan.error), sink);
+        return 0n;
     }
   }
 
@@ -418,8 +421,12 @@ export class ExecutionEnvironment {
 
   // ---- code installation (driven by the management canister) --------------------------------
 
-  /** install_code: all or nothing. Returns the instructions used; throws CanisterError. */
-  installCode(state: ReplicatedState, canister: CanisterState, req: InstallRequest, sink: MessageSink): bigint {
+  /**
+   * The checks of install_code that need no code to run (mode against the canister, the module,
+   * the cycles for the install limit); throws CanisterError. The management canister calls it to
+   * answer at once, `prepareInstall` again when the install starts.
+   */
+  checkInstall(canister: CanisterState, req: InstallRequest): CompiledCanisterModule {
     const compiled = this.prepareModule(req.wasm);
     const old = canister.execution;
     if (req.mode === 'install' && old) {
@@ -430,61 +437,86 @@ export class ExecutionEnvironment {
       throw new CanisterError(ErrorCode.CanisterWasmModuleNotFound,
         `Error from Canister ${canister.idText}: Attempted to execute a message, but the canister contains no Wasm module.`);
     }
-    if (canister.scheduler.paused) throw new Error(`install_code on ${canister.idText} with a paused execution: abort it first`);
     const limit = this.config.instructions.install;
-    const prepaid = this.charging.prepay(canister, limit);
-    if (prepaid === undefined) throw outOfCycles(canister, this.charging.shortfall(canister, limit));
+    if (canister.balance - this.fees.executionCost(limit) < this.fees.freezingThreshold(canister)) {
+      throw outOfCycles(canister, this.charging.shortfall(canister, limit));
+    }
+    return compiled;
+  }
 
-    let used = 0n;
-    const fail = (error: CanisterError, phase: string): never => {
-      this.settle(state, canister, prepaid, used, limit);
-      throw new CanisterError(error.code, `Error from Canister ${canister.idText}: ${phase}: ${error.message}`, { cause: error });
+  /** install_code as the canister's execution: one job over all its phases, sliced like an update. */
+  private prepareInstall(state: ReplicatedState, canister: CanisterState, request: Request): PreparedExecution {
+    const work: Work = { kind: 'install', request };
+    let install: InstallRequest;
+    let compiled: CompiledCanisterModule;
+    try {
+      const decoded = decodeInstall(state, request);
+      if (decoded.canister !== canister) throw new Error(`install_code for ${decoded.canister.idText} queued on ${canister.idText}`);
+      install = decoded.install;
+      compiled = this.checkInstall(canister, install);
+    } catch (e) {
+      if (!(e instanceof CanisterError)) throw e;
+      return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'installRefused', request, error: e } };
+    }
+    const limit = this.config.instructions.install;
+    const prepaid = this.fees.executionCost(limit);
+    const old = canister.execution;
+    const input: MessageInput = {
+      context: 'I', caller: install.caller.toUint8Array(), arg: install.arg, cyclesAvailable: 0n, cyclesRefunded: 0n,
+      rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true,
     };
-    const caller = req.caller.toUint8Array();
-    const taskInput = (context: ApiContext, arg: Uint8Array): MessageInput => ({
-      context, caller, arg, cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n,
-      needsResponse: false, replicated: true,
-    });
+    const job: SandboxJob = {
+      canisterId: idOf(canister),
+      // The current code, whose instance pre_upgrade runs on; the new one if there is none.
+      module: old?.module ?? compiled,
+      entry: { kind: 'export', name: 'canister_init' },
+      input,
+      view: this.view(state, canister, canister.balance - prepaid),
+      limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
+      install: {
+        mode: install.mode,
+        module: { hashHex: compiled.hashHex, module: compiled.module, info: { imports: compiled.info.imports }, instrumented: { exports: compiled.instrumented.exports } },
+        preUpgrade: install.mode === 'upgrade' && !install.skipPreUpgrade && old!.module.info.systemMethods.preUpgrade,
+      },
+    };
+    return { canister, work, job, prepaid, plan: { kind: 'install', request, install, compiled, limit } };
+  }
 
-    // Sandboxes work on copies of stable memory so that a failure anywhere leaves the canister untouched.
-    let stable: PageMap = req.mode === 'upgrade' ? canister.stable.clone() : new PageMap();
-    if (req.mode === 'upgrade' && old && old.module.info.systemMethods.preUpgrade && !req.skipPreUpgrade) {
-      const sandbox = Sandbox.restore(old.module, { heap: old.heap, stable, globals: old.globals }, this.config.stableMemoryBytes);
-      const r = sandbox.run({ kind: 'export', name: 'canister_pre_upgrade' }, taskInput('G', new Uint8Array(0)),
-        this.view(state, canister, canister.balance), this.fees, this.limits(canister, limit - used));
-      used += r.instructions;
-      if (!r.ok) fail(r.error, 'Pre-upgrade failed');
-      stable = sandbox.stable.pages;
+  /** Commits an install all at once, or leaves the canister as it was with the error. */
+  private finishInstall(
+    state: ReplicatedState, prepared: PreparedExecution, plan: Extract<Plan, { kind: 'install' }>, result: JobResult, sink: MessageSink,
+  ): bigint {
+    const { canister } = prepared;
+    const { install, request } = plan;
+    this.settle(state, canister, prepared.prepaid, result.instructions, plan.limit);
+    const r = result.main;
+    if (!r.ok) {
+      const error = new CanisterError(r.error.code, `Error from Canister ${canister.idText}: ${r.error.message}`, { cause: r.error });
+      respondToManagementCall(request, rejectOf(error), sink);
+      return result.instructions;
     }
-    // The new code runs as the canister's next version (pre_upgrade above saw the current one).
-    const view = { ...this.view(state, canister, canister.balance), version: canister.version + 1n };
-    const installed = Sandbox.install(compiled, stable, view, this.fees, this.limits(canister, limit - used));
-    used += installed.instructions;
-    if ('error' in installed) return fail(installed.error, 'Start function failed');
-    const sandbox = installed.sandbox;
-    const init = req.mode === 'upgrade' ? 'canister_post_upgrade' : 'canister_init';
-    let outcome: ApiOutcome | undefined;
-    if (sandbox.hasExport(init)) {
-      const r = sandbox.run({ kind: 'export', name: init }, taskInput('I', req.arg), view, this.fees, this.limits(canister, limit - used));
-      used += r.instructions;
-      if (!r.ok) return fail(r.error, req.mode === 'upgrade' ? 'Post-upgrade failed' : 'Init failed');
-      outcome = r.outcome;
-    }
-
-    // Commit: the new module, its memories, and a fresh system state where the IC resets it.
-    if (req.mode !== 'upgrade') this.rejectOpenCalls(canister, sink, 'Canister has been reinstalled.');
-    const snap = sandbox.heapSnapshot();
-    canister.execution = { module: compiled, heap: snap.heap, globals: snap.globals };
-    canister.stable = stable;
-    for (const index of stable.indices()) stable.dirty.add(index);
+    // The new module, its memories, and a fresh system state where the IC resets it.
+    if (install.mode !== 'upgrade') this.rejectOpenCalls(canister, sink, 'Canister has been reinstalled.');
+    const heap = new PageMap(r.heap.sizeBytes);
+    for (const p of r.heap.pages) heap.setPage(p.index, p.bytes);
+    // An upgrade's pages go over the stable memory it started from (nothing changed it meanwhile:
+    // the canister was busy); install and reinstall start from an empty one.
+    if (install.mode !== 'upgrade') canister.stable = new PageMap();
+    canister.stable.sizeBytes = r.stable.sizeBytes;
+    for (const p of r.stable.pages) canister.stable.setPage(p.index, p.bytes);
+    canister.execution = { module: plan.compiled, heap, globals: [...r.globals] };
     canister.globalTimer = 0n;
-    if (req.mode !== 'upgrade') canister.certifiedData = new Uint8Array(0);
+    if (install.mode !== 'upgrade') canister.certifiedData = new Uint8Array(0);
     this.host.invalidate(idOf(canister));
-    if (outcome) this.applySystemState(state, canister, outcome, view.balance);
+    this.applySystemState(state, canister, r.outcome, prepared.job!.view.balance);
     canister.version++;
     canister.installCount++;
-    this.settle(state, canister, prepaid, used, limit);
-    return used;
+    canister.recordChange({
+      timestampNanos: state.time, canisterVersion: canister.version, origin: changeOrigin(request),
+      details: { kind: 'code_deployment', mode: install.mode, moduleHash: plan.compiled.hash },
+    });
+    respondToManagementCall(request, installReply(request.method as 'install_code' | 'install_chunked_code'), sink);
+    return result.instructions;
   }
 
   /** uninstall_code (and running out of cycles): code and memories go, settings stay. */

@@ -159,7 +159,7 @@ export class InProcessSandboxHost implements SandboxHost {
       this.playback.delete(id);
       return { kind: 'done', result: p.result, slice: p.result.instructions - p.ends[p.ends.length - 1]! };
     }
-    this.instance(job.canister);
+    if (job.canister.execution) this.instance(job.canister); // an install may find none
     const ends: bigint[] = [];
     const result = this.runner.run(job.job, (executed) => {
       ends.push(executed);

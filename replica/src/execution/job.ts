@@ -20,9 +20,29 @@ export interface SandboxJob {
   readonly callContextInstructions?: bigint;
   /** A query method called as an update (replicated query): the reply counts, memory changes do not. */
   readonly discardMemory?: boolean;
+  /** install_code: the job runs `install-run.ts` instead of one entry point (see there). */
+  readonly install?: InstallJob;
 }
 
-/** What a job produced: the entry point's result and, if it ran, the cleanup's. */
+/**
+ * install_code as one job, all phases sliced as one message: canister_pre_upgrade on a copy of the
+ * current instance (upgrade), then a fresh instance of the new module (start function), then
+ * canister_init or canister_post_upgrade with `input`. The job's `module` and `view` are the
+ * current code's (the new code sees the next canister version).
+ */
+export interface InstallJob {
+  readonly mode: 'install' | 'reinstall' | 'upgrade';
+  /** The new code (only what a sandbox needs, so that it is cheap to post to a worker). */
+  readonly module: SandboxModule;
+  /** Run canister_pre_upgrade first (an upgrade of a canister that exports it, not skipped). */
+  readonly preUpgrade: boolean;
+}
+
+/**
+ * What a job produced: the entry point's result and, if it ran, the cleanup's. For an install,
+ * `main.heap` holds every non-zero page of the new instance and `main.stable` the pages written
+ * over the stable memory it started from (the canister's for an upgrade, else empty).
+ */
 export interface JobResult {
   readonly main: SandboxResult;
   readonly cleanup?: SandboxResult;

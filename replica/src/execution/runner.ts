@@ -6,6 +6,7 @@ import { toCanisterError } from './sandbox.js';
 import { ExecutionAborted, Sandbox, type ExecutionSnapshot, type SandboxModule, type SandboxResult, type SliceHook } from './sandbox.js';
 import type { CallCosts } from '../system-api/index.js';
 import type { JobResult, SandboxJob } from './job.js';
+import { runInstall } from './install-run.js';
 
 export class SandboxRunner {
   private readonly modules = new Map<string, SandboxModule>();
@@ -55,6 +56,15 @@ export class SandboxRunner {
    * the instructions left, continuing the slice it failed in.
    */
   run(job: SandboxJob, onSlice?: SliceHook): JobResult | 'aborted' {
+    if (job.install) {
+      // The live instance stays as it is: the new code is committed by the main thread.
+      try {
+        return runInstall(job, job.install, this.sandboxes.get(job.canisterId), this.costs, this.stableMemoryBytes, onSlice);
+      } catch (e) {
+        if (e instanceof ExecutionAborted) return 'aborted';
+        throw e;
+      }
+    }
     const sandbox = this.sandboxes.get(job.canisterId);
     if (!sandbox) throw new Error(`executor has no instance of canister ${job.canisterId}`);
     let pauses = 0n;

@@ -160,9 +160,11 @@ export class Sandbox implements SandboxAccess {
     view: CanisterView,
     costs: CallCosts,
     limits: SandboxLimits,
+    /** Slices, as for `run` (install_code slices its start function like its other phases). */
+    options: Pick<RunOptions, 'onSlice' | 'firstSlice'> = {},
   ): { sandbox: Sandbox; instructions: bigint } | { error: CanisterError; instructions: bigint } {
     const sandbox = new Sandbox(compiled, stable, limits.stableMemoryBytes);
-    sandbox.begin(startMessage(view), view, costs, { ...limits, slice: undefined }, undefined, undefined);
+    sandbox.begin(startMessage(view), view, costs, options.onSlice ? limits : { ...limits, slice: undefined }, options.onSlice, options.firstSlice);
     try {
       sandbox.instantiate();
       const instructions = sandbox.instructionsExecuted();
@@ -172,6 +174,7 @@ export class Sandbox implements SandboxAccess {
     } catch (e) {
       const instructions = sandbox.budget - (sandbox.live ? (sandbox.live.counter.value as bigint) : sandbox.budget);
       sandbox.stable.rollback();
+      if (e === ABORT) throw new ExecutionAborted(instructions);
       return { error: toCanisterError(e), instructions };
     } finally {
       sandbox.end();

@@ -320,7 +320,7 @@ export class WorkerSandboxHost implements SandboxHost {
         worker.rootKey = rootKey;
         batch.subnet = { subnetId, rootKey };
       }
-      const wire: WireJob = { ...d.job, view, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
+      const wire: WireJob = { ...d.job, view, module: module.hashHex, snapshot: restore && d.canister.execution ? snapshotOf(d.canister) : undefined };
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
       if (wire.snapshot) batch.transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);

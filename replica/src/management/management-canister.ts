@@ -6,7 +6,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { CanisterError, ErrorCode } from '../errors.js';
-import { MAX_LOG_BYTES, rejectOf, type ExecutionEnvironment, type InstallMode } from '../execution/environment.js';
+import { MAX_LOG_BYTES, rejectOf, type ExecutionEnvironment } from '../execution/environment.js';
 import type { MessageSink } from '../execution/types.js';
 import { recordBurn } from '../execution/charging.js';
 import {
@@ -19,7 +19,7 @@ import {
 } from '../state/index.js';
 import { deleteSnapshot, listSnapshots, loadSnapshot, snapshotOwner, snapshotSize, snapshotsSize, takeSnapshot } from '../checkpoint/snapshots.js';
 import { METHODS, isManagementMethod, type ManagementMethod } from './candid.js';
-import { concatBytes } from '../bytes.js';
+import { controlledCanister, decodeInstall } from './install-code.js';
 
 /** Chunk store limits (IC: 1 MiB chunks, 100 MiB total per canister). */
 const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -206,24 +206,13 @@ export class ManagementCanister {
         }
         return done();
       }
-      case 'install_code': {
-        const c = this.controlled(state, a.canister_id, caller);
-        return done([], this.install(state, c, a.mode, a.wasm_module, a.arg, req, sink));
-      }
+      case 'install_code':
       case 'install_chunked_code': {
-        const c = this.controlled(state, a.target_canister, caller);
-        const store = a.store_canister?.length ? this.controlled(state, a.store_canister[0], caller) : c;
-        const parts = (a.chunk_hashes_list as { hash: Uint8Array }[]).map(({ hash }) => {
-          const chunk = store.chunkStore.get(bytesToHex(new Uint8Array(hash)));
-          if (!chunk) throw invalidArg(`Chunk ${bytesToHex(new Uint8Array(hash))} is not in the chunk store of ${store.idText}`);
-          return chunk;
-        });
-        const wasm = concatBytes(parts);
-        const hash = sha256(wasm);
-        if (bytesToHex(hash) !== bytesToHex(new Uint8Array(a.wasm_module_hash))) {
-          throw invalidArg(`The wasm module hash ${bytesToHex(new Uint8Array(a.wasm_module_hash))} does not match the hash of the assembled chunks ${bytesToHex(hash)}`);
-        }
-        return done([], this.install(state, c, a.mode, wasm, a.arg, req, sink));
+        // Checked now, run as the canister's next execution (in slices), answered when done.
+        const { canister, install } = decodeInstall(state, req);
+        this.env.checkInstall(canister, install);
+        canister.scheduler.pendingInstall = req;
+        return 'deferred';
       }
       case 'uninstall_code': {
         const c = this.controlled(state, a.canister_id, caller);
@@ -351,30 +340,6 @@ export class ManagementCanister {
     }
   }
 
-  private install(state: ReplicatedState, c: CanisterState, mode: Args, wasm: Uint8Array | number[], arg: Uint8Array | number[], req: Request, sink: MessageSink): bigint {
-    const kind: InstallMode = 'install' in mode ? 'install' : 'reinstall' in mode ? 'reinstall' : 'upgrade';
-    const upgradeOptions = kind === 'upgrade' ? (mode.upgrade?.[0] ?? {}) : {};
-    if (upgradeOptions.wasm_memory_persistence?.[0] && 'keep' in upgradeOptions.wasm_memory_persistence[0]) {
-      // Enhanced orthogonal persistence keeps the Wasm heap across upgrades; it needs 64-bit
-      // memories, which this runtime does not accept yet, so no installed module can use it.
-      throw invalidArg(
-        `install_code on ${c.idText}: wasm_memory_persistence = keep (enhanced orthogonal persistence) is not supported by this replica; upgrade with 'replace' (the default)`,
-      );
-    }
-    const instructions = this.env.installCode(state, c, {
-      mode: kind,
-      wasm: new Uint8Array(wasm),
-      arg: new Uint8Array(arg),
-      caller: req.sender,
-      skipPreUpgrade: upgradeOptions.skip_pre_upgrade?.[0] === true,
-    }, sink);
-    c.recordChange({
-      timestampNanos: state.time, canisterVersion: c.version, origin: originOf(req),
-      details: { kind: 'code_deployment', mode: kind, moduleHash: c.moduleHash! },
-    });
-    return instructions;
-  }
-
   private create(state: ReplicatedState, caller: Principal, settings: Args | undefined, cycles: bigint, specified?: Principal): CanisterState {
     const id = specified ?? state.allocateCanisterId();
     if (!id) throw new CanisterError(ErrorCode.MaxNumberOfCanistersReached, 'The subnet has no canister ids left in its range.');
@@ -397,13 +362,9 @@ export class ManagementCanister {
   }
 
   private controlled(state: ReplicatedState, id: Principal, caller: Principal): CanisterState {
-    const c = this.canister(state, id);
-    if (!c.isController(caller)) {
-      throw new CanisterError(ErrorCode.CanisterInvalidController,
-        `Only the controllers of the canister ${c.idText} can control it.\nCanister's controllers: ${c.settings.controllers.map((p) => p.toText()).join(' ')}\nSender's ID: ${caller.toText()}`);
-    }
-    return c;
+    return controlledCanister(state, id, caller);
   }
+
 
   private status(c: CanisterState): Args {
     const s = c.settings;

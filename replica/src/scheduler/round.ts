@@ -18,6 +18,7 @@ import { rejectOf, type ExecutionEnvironment, type PreparedExecution } from '../
 import type { HostJob, HostOutcome } from '../execution/host.js';
 import { idOf, textOf } from '../execution/ids.js';
 import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
+import { isInstallMethod, isInstalling, waitsForInstall } from '../management/install-code.js';
 import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
 import { chargeForResources } from './resource-charging.js';
 import { Router } from './routing.js';
@@ -90,7 +91,7 @@ export class Scheduler {
     const next = (c: CanisterState): NextExecution => {
       if (state.canister(idOf(c)) !== c) return 'none'; // deleted during the round
       if (c.scheduler.paused) return 'long';
-      return (tasks.get(c)?.length ?? 0) > 0 || c.inputQueue.length > 0 ? 'new' : 'none';
+      return c.scheduler.pendingInstall || (tasks.get(c)?.length ?? 0) > 0 || c.inputQueue.length > 0 ? 'new' : 'none';
     };
     for (let first = true; ; first = false) {
       const { subnetProgress, progress } = await this.phase(SPAN.iteration, async () => {
@@ -117,7 +118,8 @@ export class Scheduler {
       messagesExecuted: tally.executed,
       iterations: tally.iterations,
       pausedExecutions: this.long.size,
-      workLeft: state.pendingSubnetCalls.length > 0 || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined),
+      workLeft: state.pendingSubnetCalls.length > 0
+        || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined || c.scheduler.pendingInstall !== undefined),
     };
   }
 
@@ -136,7 +138,7 @@ export class Scheduler {
   private startSpan(c: CanisterState, job: HostJob): Span {
     const paused = c.scheduler.paused;
     const work = paused ? paused.work : nextWork(c, new Map());
-    const message = work?.kind === 'message' ? work.message : undefined;
+    const message = work?.kind === 'message' ? work.message : work?.kind === 'install' ? work.request : undefined;
     const attrs: MessageAttributes = {
       canisterId: c.idText,
       method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
@@ -220,7 +222,7 @@ export class Scheduler {
     const tasks = new Map<CanisterState, SystemTask[]>();
     for (const c of state.canisters()) {
       const methods = c.execution?.module.info.systemMethods;
-      if (!methods || c.status !== 'running' || c.scheduler.paused) continue;
+      if (!methods || c.status !== 'running' || c.scheduler.paused || c.scheduler.pendingInstall) continue;
       const list: SystemTask[] = [];
       if (methods.heartbeat) list.push('heartbeat');
       if (methods.globalTimer && c.globalTimer !== 0n && c.globalTimer <= state.time) list.push('global_timer');
@@ -229,22 +231,36 @@ export class Scheduler {
     return tasks;
   }
 
-  /** Management canister calls, in order, within the round's budget for them. */
+  /**
+   * Management canister calls, in order, within the round's budget for them. Calls about a
+   * canister that is installing code wait in the queue, in their order, until it is done.
+   */
   private executeSubnetMessages(state: ReplicatedState, queue: Request[], router: Router, tally: RoundTally): boolean {
     let progress = false;
+    const waiting: Request[] = [];
+    const canisters = queue.length > 0 ? state.canisters() : [];
+    const longInstall = canisters.some((c) => c.scheduler.paused?.work.kind === 'install');
+    let installing = canisters.some(isInstalling);
     while (queue.length > 0 && tally.subnetInstructions < this.config.subnetMessageInstructions) {
       const request = queue.shift()!;
-      if (ABORTS_PAUSED.has(request.method)) {
-        const target = effectiveCanisterId(request.method, request.arg);
+      const aborts = ABORTS_PAUSED.has(request.method);
+      const target = installing || aborts ? effectiveCanisterId(request.method, request.arg) : undefined;
+      if (installing && waitsForInstall(state, request, target, longInstall)) {
+        waiting.push(request);
+        continue;
+      }
+      if (aborts) {
         const canister = target && state.canister(target);
         if (canister?.scheduler.paused) this.abort(canister);
       }
+      if (isInstallMethod(request.method)) installing = true;
       const used = this.management.execute(state, request, router);
       tally.subnetInstructions += used;
       tally.instructions += used;
       tally.executed++;
       progress = true;
     }
+    queue.unshift(...waiting);
     return progress;
   }
 
@@ -378,6 +394,8 @@ export class Scheduler {
     const work = this.env.abort(canister);
     this.long.delete(idOf(canister));
     if (work.kind === 'message') canister.inputQueue.unshift(work.message);
+    // An aborted install stays the canister's next execution and starts over (IC: AbortedInstallCode).
+    if (work.kind === 'install') canister.scheduler.pendingInstall = work.request;
   }
 }
 
@@ -392,6 +410,8 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
 }
 
 function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): ExecutionWork | undefined {
+  const install = c.scheduler.pendingInstall;
+  if (install) return { kind: 'install', request: install };
   const task = tasks.get(c)?.[0];
   if (task) return { kind: 'task', task };
   const message = c.inputQueue[0];
@@ -401,6 +421,11 @@ function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): Ex
 function dequeue(c: CanisterState, work: ExecutionWork, tasks: Map<CanisterState, SystemTask[]>): void {
   if (work.kind === 'task') {
     if (tasks.get(c)?.shift() !== work.task) throw new Error(`canister ${c.idText}: the executed task was not next`);
+    return;
+  }
+  if (work.kind === 'install') {
+    if (c.scheduler.pendingInstall !== work.request) throw new Error(`canister ${c.idText}: the executed install was not next`);
+    c.scheduler.pendingInstall = undefined;
     return;
   }
   if (c.inputQueue.shift() !== work.message) throw new Error(`canister ${c.idText}: the executed message was not at the front of its queue`);

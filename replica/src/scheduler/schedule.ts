@@ -64,7 +64,8 @@ export class RoundSchedule {
   /**
    * The canisters with work, dealt to the cores: the top long executions on cores of their own,
    * new executions round-robin on the other cores, the remaining long executions after them.
-   * A canister that started the round with a long execution takes no new work in this round.
+   * A canister that started the round with a long execution takes no new work in this round (but
+   * an install_code that aborted it).
    */
   partition(next: (c: CanisterState) => NextExecution): CanisterState[][] {
     const out: CanisterState[][] = Array.from({ length: this.cores }, () => []);
@@ -76,7 +77,9 @@ export class RoundSchedule {
     const first = idx;
     const newCores = this.cores - first;
     if (newCores <= 0) idx = 0;
-    for (const c of this.orderedNew) {
+    // A canister whose long execution install_code aborted this round runs the install now.
+    const installing = this.orderedLong.filter((c) => c.scheduler.pendingInstall !== undefined && next(c) === 'new');
+    for (const c of installing.length === 0 ? this.orderedNew : [...installing, ...this.orderedNew]) {
       if (next(c) === 'none') continue;
       out[idx]!.push(c);
       idx = newCores <= 0 ? (idx + 1) % this.cores : first + ((idx - first + 1) % newCores);

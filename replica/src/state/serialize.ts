@@ -497,6 +497,7 @@ const ingressStatus = union<IngressStatus>('IngressStatus', 'status', {
 const executionWork = union<ExecutionWork>('ExecutionWork', 'kind', {
   message: record('ExecutionWork.message', { message }),
   task: record('ExecutionWork.task', { task: literal(['heartbeat', 'global_timer'] as const) }),
+  install: record('ExecutionWork.install', { request }),
 });
 
 const pausedExecution = record<PausedExecution>('PausedExecution', {
@@ -512,6 +513,7 @@ const schedulerState = record<CanisterSchedulerState>('CanisterSchedulerState', 
   priorityCredit: int,
   longExecutionMode: literal(['opportunistic', 'prioritized'] as const),
   paused: opt(pausedExecution),
+  pendingInstall: opt(request),
 });
 
 // ---- canisters ----------------------------------------------------------------------------------

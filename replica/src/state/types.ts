@@ -109,10 +109,12 @@ export interface CanisterLogRecord {
 
 export type SystemTask = 'heartbeat' | 'global_timer';
 
-/** What a canister executes: a message from its input queue or a system task. */
+/** What a canister executes: a message from its input queue, a system task, or install_code. */
 export type ExecutionWork =
   | { readonly kind: 'message'; readonly message: CanisterMessage }
-  | { readonly kind: 'task'; readonly task: SystemTask };
+  | { readonly kind: 'task'; readonly task: SystemTask }
+  /** An install_code (or install_chunked_code) call to the management canister for this canister. */
+  | { readonly kind: 'install'; readonly request: Request };
 
 /** A long (DTS) execution between two slices: what it runs and what it took so far. */
 export interface PausedExecution {
@@ -140,4 +142,9 @@ export interface CanisterSchedulerState {
   longExecutionMode: 'opportunistic' | 'prioritized';
   /** The long execution in progress. Never set at a checkpoint: checkpoints abort it first. */
   paused?: PausedExecution;
+  /**
+   * An install_code accepted for this canister and not started yet (or aborted, to start over):
+   * the canister's next execution; until it is done the canister runs nothing else.
+   */
+  pendingInstall?: Request;
 }
