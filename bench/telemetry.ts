@@ -15,7 +15,8 @@
 // telemetry calls around an empty message, without awaits. Last, the real thing: round throughput
 // of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
 // to a counting exporter and, over OTLP/HTTP, to a collector in another process.
-// Run: npx tsx bench/telemetry.ts
+// Run: npx tsx bench/telemetry.ts [--only synthetic|replica]
+import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -234,18 +235,23 @@ const countingSdk = (sampleRatio: number) => () => setupTelemetry({
   metricReader: new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000 }),
 });
 
+const { values: args } = parseArgs({ options: { only: { type: 'string' } } });
+const part = (name: 'synthetic' | 'replica') => args.only === undefined || args.only === name;
+
 // Off first: a replica with telemetry off never enables the SDK, so neither does this part.
 const ON = [BASELINE, sdkVariant('on (100%)', 1), sdkVariant('on (1%)', 0.01), BASELINE_AGAIN];
-await compare('telemetry off (no SDK installed)', 1024, 20, [BASELINE, OFF, BASELINE_AGAIN]);
-await compare('telemetry off (no SDK installed)', 32 * 1024, 2, [BASELINE, OFF, BASELINE_AGAIN]);
-await compare('telemetry on', 1024, 20, ON);
-await compare('telemetry on', 32 * 1024, 2, ON);
-await perMessageCost([
-  { name: 'baseline', setup: () => undefined },
-  { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
-  { name: 'on (100%)', setup: countingSdk(1) },
-  { name: 'on (1%)', setup: countingSdk(0.01) },
-]);
+if (part('synthetic')) {
+  await compare('telemetry off (no SDK installed)', 1024, 20, [BASELINE, OFF, BASELINE_AGAIN]);
+  await compare('telemetry off (no SDK installed)', 32 * 1024, 2, [BASELINE, OFF, BASELINE_AGAIN]);
+  await compare('telemetry on', 1024, 20, ON);
+  await compare('telemetry on', 32 * 1024, 2, ON);
+  await perMessageCost([
+    { name: 'baseline', setup: () => undefined },
+    { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
+    { name: 'on (100%)', setup: countingSdk(1) },
+    { name: 'on (1%)', setup: countingSdk(0.01) },
+  ]);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The replica itself: round throughput of trivial updates with tracing off and on.
@@ -328,4 +334,4 @@ async function replicaRounds(canisters: number, rounds: number): Promise<void> {
   }
 }
 
-await replicaRounds(500, 4);
+if (part('replica')) await replicaRounds(500, 4);
