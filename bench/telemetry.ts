@@ -25,8 +25,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { trace, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
-import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN, TRACER_NAME } from '../replica/src/telemetry/index.js';
+import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid } from '../test/support/execution-test.js';
@@ -235,8 +234,14 @@ const countingSdk = (sampleRatio: number) => () => setupTelemetry({
   metricReader: new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000 }),
 });
 
-const { values: args } = parseArgs({ options: { only: { type: 'string' } } });
-const part = (name: 'synthetic' | 'replica') => args.only === undefined || args.only === name;
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    // One sample of the replica part, in a child process.
+    sample: { type: 'string' }, collector: { type: 'string' }, canisters: { type: 'string' }, rounds: { type: 'string' },
+  },
+});
+const part = (name: 'synthetic' | 'replica') => args.sample === undefined && (args.only === undefined || args.only === name);
 
 // Off first: a replica with telemetry off never enables the SDK, so neither does this part.
 const ON = [BASELINE, sdkVariant('on (100%)', 1), sdkVariant('on (1%)', 0.01), BASELINE_AGAIN];
@@ -254,17 +259,10 @@ if (part('synthetic')) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The replica itself: round throughput of trivial updates with tracing off and on.
-
-/** A tracer whose SDK can be swapped between samples, so one replica serves every variant. */
-class SwitchTracer implements Tracer {
-  target: Tracer = trace.getTracer(TRACER_NAME);
-  startSpan(name: string, options?: SpanOptions, ctx?: Context): Span {
-    return this.target.startSpan(name, options, ctx);
-  }
-  startActiveSpan: Tracer['startActiveSpan'] = ((...args: Parameters<Tracer['startActiveSpan']>) =>
-    (this.target.startActiveSpan as (...a: unknown[]) => unknown)(...args)) as Tracer['startActiveSpan'];
-}
+// The replica itself: round throughput of trivial updates with tracing off and on. Each sample is
+// a process of its own (a fresh replica with one telemetry set-up, as a deployment has), started
+// in turn for each variant: switching the SDK on and off inside one process deoptimises shared
+// code and makes the order of the variants show up in the figures.
 
 /** An OTLP/HTTP collector in another process that accepts everything: its CPU is not ours. */
 async function startCollector(): Promise<{ url: string; stop: () => void }> {
@@ -277,61 +275,69 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
   return { url: `http://127.0.0.1:${line.toString().trim()}`, stop: () => child.kill() };
 }
 
-async function replicaRounds(canisters: number, rounds: number): Promise<void> {
-  const collector = await startCollector();
-  const switcher = new SwitchTracer();
-  const tracer = new RoundTracer({ getTracer: () => switcher });
-  const t = new ExecutionTest({ tracer, checkCycles: false });
+const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP'] as const;
+type ReplicaVariant = typeof REPLICA_VARIANTS[number];
+
+/** One sample (run in a child process): CPU µs per message of `rounds` rounds and the span flush. */
+async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<number> {
+  const telemetry = variant === 'off' ? setupTelemetry({ serviceName: 'bench' })
+    : variant === 'on (100%)' ? setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' })
+    : setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector, metricExportIntervalMs: 60_000 });
+  const t = new ExecutionTest({ tracer: new RoundTracer(telemetry.tracerProvider), checkCycles: false });
   try {
     const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
-    const variants: { name: string; setup: () => Telemetry }[] = [
-      { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
-      { name: 'on (100%)', setup: () => setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' }) },
-      { name: 'on, OTLP', setup: () => setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector.url, metricExportIntervalMs: 60_000 }) },
-      { name: 'off*', setup: () => setupTelemetry({ serviceName: 'bench' }) },
-    ];
-    /** CPU µs of `rounds` rounds (submission not counted) and the flush of their spans. */
-    const sample = async (setup: () => Telemetry): Promise<number> => {
-      const telemetry = setup();
-      switcher.target = telemetry.tracerProvider.getTracer(TRACER_NAME);
-      gc();
-      let cpu = 0;
-      for (let r = 0; r < rounds; r++) {
-        for (const id of ids) await t.submit(id, 'inc', candid());
-        const t0 = process.cpuUsage();
-        const summary = await t.tick();
-        const used = process.cpuUsage(t0);
-        cpu += used.user + used.system;
-        if (summary.messagesExecuted !== canisters) throw new Error(`round executed ${summary.messagesExecuted} messages`);
-      }
+    let cpu = 0;
+    for (let r = -3; r < rounds; r++) { // three rounds of warm-up
+      for (const id of ids) await t.submit(id, 'inc', candid());
       const t0 = process.cpuUsage();
-      await telemetry.forceFlush();
+      const summary = await t.tick();
       const used = process.cpuUsage(t0);
-      await telemetry.shutdown();
-      return cpu + used.user + used.system;
-    };
-    for (const v of variants) await sample(v.setup); // warm every path once
-    const results = variants.map((): number[] => []);
-    for (let s = 0; s < SAMPLES; s++) {
-      for (let k = 0; k < variants.length; k++) {
-        const i = (s + k) % variants.length;
-        results[i]!.push(await sample(variants[i]!.setup));
+      if (r >= 0) cpu += used.user + used.system;
+      if (summary.messagesExecuted !== canisters) throw new Error(`round executed ${summary.messagesExecuted} messages`);
+    }
+    const t0 = process.cpuUsage();
+    await telemetry.forceFlush();
+    const used = process.cpuUsage(t0);
+    return (cpu + used.user + used.system) / (canisters * rounds);
+  } finally {
+    await telemetry.shutdown();
+    await t.close();
+  }
+}
+
+async function replicaRounds(canisters: number, rounds: number, samples: number): Promise<void> {
+  const collector = await startCollector();
+  try {
+    const results = new Map<ReplicaVariant, number[]>(REPLICA_VARIANTS.map((v) => [v, []]));
+    for (let s = 0; s < samples; s++) {
+      for (let k = 0; k < REPLICA_VARIANTS.length; k++) {
+        const variant = REPLICA_VARIANTS[(s + k) % REPLICA_VARIANTS.length]!;
+        const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--sample', variant, '--collector', collector.url,
+          '--canisters', String(canisters), '--rounds', String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        const [code] = await once(child, 'exit') as [number];
+        if (code !== 0) throw new Error(`sample ${variant} exited with ${code}`);
+        results.get(variant)!.push(Number(out.trim()));
       }
     }
-    console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample, ${SAMPLES} interleaved samples`);
+    console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);
     console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(12)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
-    const base = results[0]!;
-    variants.forEach((v, i) => {
-      const xs = results[i]!;
-      const perMessage = median(xs) / (canisters * rounds);
-      const overhead = i === 0 ? '' : `${((median(xs.map((x, j) => x / base[j]!)) - 1) * 100).toFixed(1)}%`;
-      console.log(`${v.name.padEnd(12)} ${(1e6 / perMessage).toFixed(0).padStart(12)} ${perMessage.toFixed(2).padStart(11)} ${overhead.padStart(9)}`);
-    });
-    console.log('(CPU of the rounds and of flushing their spans; off*: off again, its overhead is the noise of this run)');
+    const base = results.get('off')!;
+    for (const v of REPLICA_VARIANTS) {
+      const xs = results.get(v)!;
+      const overhead = v === 'off' ? '' : `${((median(xs.map((x, j) => x / base[j]!)) - 1) * 100).toFixed(1)}%`;
+      console.log(`${v.padEnd(12)} ${(1e6 / median(xs)).toFixed(0).padStart(12)} ${median(xs).toFixed(2).padStart(11)} ${overhead.padStart(9)}`);
+    }
+    console.log('(CPU of the rounds and of flushing their spans; spans go to a counting exporter or over OTLP/HTTP to a collector process)');
   } finally {
-    await t.close();
     collector.stop();
   }
 }
 
-if (part('replica')) await replicaRounds(500, 4);
+if (args.sample !== undefined) {
+  const cost = await replicaSample(args.sample as ReplicaVariant, Number(args.canisters), Number(args.rounds), args.collector!);
+  process.stdout.write(`${cost}\n`);
+} else if (part('replica')) {
+  await replicaRounds(300, 20, 5);
+}
