@@ -240,13 +240,13 @@ describe('check points', () => {
 });
 
 describe('dirty pages', () => {
-  it('stores call mark_dirty when they leave the cached page', async () => {
+  it('stores call mark_dirty when they leave the two cached pages', async () => {
     const host = await instantiate(`(module (memory 2)
       (func (export "write")
         i32.const 0 i32.const 1 i32.store
         i32.const 8 i32.const 1 i32.store        ;; same page: no call
         i32.const 12288 i64.const 1 i64.store    ;; page 3
-        i32.const 4095 i64.const -1 i64.store    ;; page 0, straddles into page 1
+        i32.const 4095 i64.const -1 i64.store    ;; page 0 (the second cached page), straddles into page 1: no call
         i32.const 0 i32.const 2 i32.store offset=8192  ;; page 2 via the offset
         i32.const 16 f64.const 1 f64.store offset=8192 ;; page 2 again: no call
         i32.const 20000 i32.const 9 i32.store8
@@ -257,8 +257,9 @@ describe('dirty pages', () => {
         i32.const 70000 i64.const 1 i64.store32))`);
     host.global(INSTRUMENTATION.dirtyPageExport).value = -1;
     (host.exports.write as () => void)();
-    assert.deepEqual(host.dirtyCalls, [0, 3, 0, 2, 4, 7, 9, 12, 14, 17]);
+    assert.deepEqual(host.dirtyCalls, [0, 3, 2, 4, 7, 9, 12, 14, 17]);
     assert.equal(host.dirtyPage, 17);
+    assert.equal(host.global(INSTRUMENTATION.dirtyPage2Export).value, 14);
     const memory = host.exports[host.instrumented.exports.memory] as WasmMemory;
     const view = new DataView(memory.buffer);
     assert.equal(view.getBigInt64(4095, true), -1n, 'the straddling store wrote its bytes');
@@ -341,6 +342,50 @@ describe('call depth', () => {
     assert.equal(host.depth, 0);
     assert.deepEqual(call('multi'), [1, 2n]);
     assert.equal(host.depth, 0);
+  });
+});
+
+describe('call depth: only functions on a call cycle count', () => {
+  const text = `(module
+    (type $ii (func (param i32) (result i32)))
+    (table 2 funcref)
+    (elem (i32.const 0) $viaTable $leaf)
+    (func $leaf (param i32) (result i32) local.get 0)
+    (func $chain (param i32) (result i32) local.get 0 call $leaf)
+    ;; recursion through the table: $viaTable -> call_indirect $ii -> $viaTable
+    (func $viaTable (export "viaTable") (param i32) (result i32)
+      local.get 0 i32.eqz
+      if (result i32) i32.const 0
+      else local.get 0 i32.const 1 i32.sub i32.const 0 call_indirect (type $ii) end)
+    ;; mutual recursion that leaves through return, br and br_table
+    (func $even (export "even") (param i32) (result i32)
+      local.get 0 i32.eqz if i32.const 1 return end
+      block (result i32) local.get 0 i32.const 1 i32.sub call $odd i32.const 0 br_table 0 0 end)
+    (func $odd (param i32) (result i32)
+      local.get 0 i32.eqz if i32.const 0 br 1 end
+      local.get 0 i32.const 1 i32.sub call $even)
+    (func (export "depthAtLeaf") (param i32) (result i32) local.get 0 call $chain))`;
+
+  it('counts frames of recursion through call_indirect and of mutual recursion, exactly', async () => {
+    const host = await instantiate(text, { maxCallDepth: 50 });
+    const call = (name: string, n: number) => (host.exports[name] as (n: number) => number)(n);
+    assert.equal(call('viaTable', 49), 0, '50 frames of $viaTable');
+    assert.equal(host.depth, 0);
+    assert.throws(() => call('viaTable', 50), CallDepthExceeded);
+    host.global(INSTRUMENTATION.callDepthExport).value = 0;
+    assert.equal(call('even', 49), 0, '$even and $odd: 50 frames');
+    assert.equal(host.depth, 0, 'return, br and br_table leave through the epilogue');
+    assert.equal(call('even', 48), 1);
+    assert.equal(host.depth, 0);
+    assert.throws(() => call('even', 50), CallDepthExceeded);
+  });
+
+  it('does not count functions that cannot recurse', async () => {
+    const host = await instantiate(text, { maxCallDepth: 1 });
+    // $leaf is in the table but no call_indirect of its type can reach it from itself.
+    assert.equal((host.exports.depthAtLeaf as (n: number) => number)(7), 7);
+    assert.equal(host.depth, 0);
+    assert.equal(host.callDepthExceededCalls, 0);
   });
 });
 

@@ -107,6 +107,7 @@ interface Live {
   readonly memory: WebAssembly.Memory;
   readonly counter: WebAssembly.Global;
   readonly dirtyPage: WebAssembly.Global;
+  readonly dirtyPage2: WebAssembly.Global;
   readonly callDepth: WebAssembly.Global;
   readonly globals: readonly WebAssembly.Global[];
   readonly table?: WebAssembly.Table;
@@ -226,6 +227,7 @@ export class Sandbox implements SandboxAccess {
     this.begin(message, view, costs, limits, options.onSlice, options.firstSlice);
     this.contextInstructions = options.callContextInstructions ?? 0n;
     live.dirtyPage.value = -1;
+    live.dirtyPage2.value = -1;
     live.callDepth.value = 0;
     try {
       this.invoke(live, entry);
@@ -379,6 +381,7 @@ export class Sandbox implements SandboxAccess {
       memory: ex[names.memory] as WebAssembly.Memory,
       counter: ex[INSTRUMENTATION.instructionCounterExport] as WebAssembly.Global,
       dirtyPage: ex[INSTRUMENTATION.dirtyPageExport] as WebAssembly.Global,
+      dirtyPage2: ex[INSTRUMENTATION.dirtyPage2Export] as WebAssembly.Global,
       callDepth: ex[INSTRUMENTATION.callDepthExport] as WebAssembly.Global,
       globals: names.globals.map((g) => ex[g.exportName] as WebAssembly.Global),
       table: names.table ? (ex[names.table] as WebAssembly.Table) : undefined,
@@ -389,6 +392,7 @@ export class Sandbox implements SandboxAccess {
     this.live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
     this.live.counter.value = this.budget;
     this.live.dirtyPage.value = -1;
+    this.live.dirtyPage2.value = -1;
     this.live.callDepth.value = 0;
     const start = this.compiled.instrumented.exports.start;
     if (start) (this.live.instance.exports[start] as () => void)();

@@ -11,11 +11,19 @@
 // (bulk) charge. Between two check points execution only moves forward inside one function
 // frame, so the counter overshoots by less than the static cost of one function body.
 //
-// Speed: each body keeps copies of the counter, the dirty page and its call depth in locals
-// (reloaded after every call, since callees and host functions use the globals), so checks and
-// store barriers compare locals. A block that can trap or call out (not QUIET) also stores the
-// counter to the global in its charge, and so do a failed check and the function's exit: the
-// host sees exactly the values it saw when the global was updated in place.
+// Dirty pages: a store compares its OS page with the two pages marked last (globals); only when
+// it is neither does it call mark_dirty(page), which the host filters further (sandbox.ts). Bulk
+// writes call mark_dirty_range unless empty or inside the last marked page and the next.
+//
+// Call depth: only functions on a cycle of the call graph (call-graph.ts) count their frames;
+// every other function can have at most one frame on a stack, so the stack stays bounded.
+//
+// Speed: each body keeps a copy of the counter (and, if it recurses, of its call depth) in
+// locals, reloaded after every call since callees and host functions use the globals. A block
+// that can trap or call out (not QUIET) also stores the counter to the global in its charge, and
+// so do a failed check and the function's exit: the host sees exactly the values it saw when the
+// global was updated in place.
+import { recursiveFunctions } from './call-graph.js';
 import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
 import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
@@ -45,9 +53,8 @@ const SLOT_I64 = 3;
 const SLOT_F32 = 4;
 const SLOT_F64 = 5;
 const SLOT_COUNTER = 6; // copy of `__icpk_instructions`
-const SLOT_DIRTY = 7; // copy of `__icpk_dirty_page`
-const SLOT_DEPTH = 8; // `__icpk_call_depth` after this call's increment
-const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i64, VALTYPE.i32, VALTYPE.i32];
+const SLOT_DEPTH = 7; // `__icpk_call_depth` after this call's increment
+const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i64, VALTYPE.i32];
 
 /**
  * Opcodes (single-byte) that can neither trap nor call out: a basic block made only of these
@@ -122,6 +129,7 @@ class Instrumenter {
   private readonly fCallDepthExceeded: number;
   private readonly gCounter: number;
   private readonly gDirtyPage: number;
+  private readonly gDirtyPage2: number;
   private readonly gCallDepth: number;
 
   private depthPrologue: Uint8Array = new Uint8Array(0);
@@ -133,13 +141,14 @@ class Instrumenter {
   private afterCall: Uint8Array = new Uint8Array(0);
   private reload: Uint8Array = new Uint8Array(0);
   private lCounter = 0;
-  private lDirty = 0;
+  /** recursive[f]: defined function f lies on a call cycle and counts towards the call depth. */
+  private recursive: Uint8Array = new Uint8Array(0);
   private readonly pointBuffer = new Uint8Array(128);
 
   // Per-body state.
   private readonly code = new ByteWriter(1 << 16);
   private readonly reader: WasmReader;
-  private slots = [-1, -1, -1, -1, -1, -1, -1, -1, -1];
+  private slots = [-1, -1, -1, -1, -1, -1, -1, -1];
   private slotOrder: number[] = [];
   private nextLocal = 0;
   /** Output position, accumulated cost and kind of the open basic block. */
@@ -188,6 +197,7 @@ class Instrumenter {
     this.gCounter = m.globals.length;
     this.gDirtyPage = m.globals.length + 1;
     this.gCallDepth = m.globals.length + 2;
+    this.gDirtyPage2 = m.globals.length + 3;
 
   }
 
@@ -256,17 +266,21 @@ class Instrumenter {
       this.section(out, SECTION.memory, () => { out.u32(1); out.u8(0); out.u32(0); });
     }
     this.section(out, SECTION.global, () => {
-      out.u32(m.globals.length + 3);
+      out.u32(m.globals.length + 4);
       const s = m.sections.get(SECTION.global);
       if (s !== undefined) out.bytes(bytes, s.entriesStart, s.end);
       out.u8(VALTYPE.i64); out.u8(1); out.u8(OP.i64_const); out.u8(0); out.u8(OP.end);
       out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.s32(-1); out.u8(OP.end);
       out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.u8(0); out.u8(OP.end);
+      out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.s32(-1); out.u8(OP.end);
     });
     const exports = this.writeExports(out);
     if (m.elements.length > 0 || m.sections.has(SECTION.element)) this.section(out, SECTION.element, () => this.writeElements(out));
     raw(SECTION.dataCount);
-    if (m.sections.has(SECTION.code)) this.section(out, SECTION.code, () => this.writeCode(out));
+    if (m.sections.has(SECTION.code)) {
+      this.recursive = recursiveFunctions(m);
+      this.section(out, SECTION.code, () => this.writeCode(out));
+    }
     raw(SECTION.data);
     this.writeNameSection(out);
 
@@ -293,6 +307,7 @@ class Instrumenter {
       [INSTRUMENTATION.instructionCounterExport, EXTERNAL_KIND.global, this.gCounter],
       [INSTRUMENTATION.dirtyPageExport, EXTERNAL_KIND.global, this.gDirtyPage],
       [INSTRUMENTATION.callDepthExport, EXTERNAL_KIND.global, this.gCallDepth],
+      [INSTRUMENTATION.dirtyPage2Export, EXTERNAL_KIND.global, this.gDirtyPage2],
     ];
     const globals: InstrumentedGlobalExport[] = [];
     m.globals.forEach((g, index) => {
@@ -409,7 +424,7 @@ class Instrumenter {
     this.nextLocal = this.m.types[typeIndex]!.params.length + locals.count;
     this.slots.fill(-1);
     this.slotOrder = [];
-    this.bodySnippets();
+    this.bodySnippets(this.recursive[f] === 1);
 
     code.reset();
     code.bytes(this.depthPrologue);
@@ -555,25 +570,20 @@ class Instrumenter {
   }
 
   /**
-   * Allocates the body's copies of the counter and dirty-page globals and builds the snippets
-   * that use them. The globals stay authoritative (every charge also stores the counter, so a
-   * trap or host call sees the same value as before); the locals only save the global loads and
-   * are reloaded after every call, since callees and host functions read and write the globals.
+   * Allocates the body's copy of the counter global and builds the snippets that use it. The
+   * global stays authoritative (every charge that can be observed also stores it, so a trap or
+   * host call sees the same value as before); the local only saves global loads and is reloaded
+   * after every call, since callees and the host read and write the global.
    */
-  private bodySnippets(): void {
+  private bodySnippets(recursive: boolean): void {
     const C = this.gCounter;
-    const D = this.gDirtyPage;
     const L = this.lCounter = this.local(SLOT_COUNTER);
-    const P = this.lDirty = this.local(SLOT_DIRTY);
-    this.reload = snippet((w) => {
-      w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
-      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
-    });
+    this.reload = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L); });
     const outOfInstructions = (w: ByteWriter) => {
       w.u8(OP.if); w.u8(0x40);
       w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
       w.u8(OP.call); w.u32(this.fOutOfInstructions);
-      // The host tops the counter up (or traps); it does not touch the dirty page mid-message.
+      // The host tops the counter up (or traps).
       w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
       w.u8(OP.end);
     };
@@ -584,9 +594,15 @@ class Instrumenter {
     this.afterCall = snippet((w) => {
       w.u8(OP.global_get); w.u32(C); w.u8(OP.local_tee); w.u32(L); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
       outOfInstructions(w);
-      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
     });
     this.chargeHead = snippet((w) => { w.u8(OP.local_get); w.u32(L); w.u8(OP.i64_const); });
+    this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_tee); w.u32(L); w.u8(OP.global_set); w.u32(C); });
+    this.chargeTailLocal = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_set); w.u32(L); });
+    if (!recursive) {
+      // At most one frame of this function can be on a stack: it does not count (call-graph.ts).
+      this.depthPrologue = this.depthEpilogue = new Uint8Array(0);
+      return;
+    }
     // The call depth after the increment is kept in a local: callees restore the global to it.
     const K = this.gCallDepth;
     const d = this.local(SLOT_DEPTH);
@@ -598,8 +614,6 @@ class Instrumenter {
     this.depthEpilogue = snippet((w) => {
       w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
     });
-    this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_tee); w.u32(L); w.u8(OP.global_set); w.u32(C); });
-    this.chargeTailLocal = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_set); w.u32(L); });
   }
 
   /** Copies the input not yet copied, up to `pos`. */
@@ -669,7 +683,10 @@ class Instrumenter {
     code.bytes(this.check);
   }
 
-  /** `[i32 dst, i32 src|value, i32 n]`: dynamic charge, then mark_dirty_range(dst, n). */
+  /**
+   * `[i32 dst, i32 src|value, i32 n]`: dynamic charge, then mark_dirty_range(dst, n) unless n is
+   * 0 or the range lies in the pages the last mark_dirty covered (the cached page and the next).
+   */
   private emitBulkMemory(): void {
     const { code } = this;
     const d = this.local(SLOT_I32_A);
@@ -679,10 +696,33 @@ class Instrumenter {
     code.u8(OP.local_set); code.u32(s);
     code.u8(OP.local_set); code.u32(d);
     this.emitDynamicCharge(n);
+    // covered = first page == D && last page - D <= 1 (unsigned); the host ignores n = 0.
+    code.u8(OP.local_get); code.u32(n);
+    code.u8(OP.i32_eqz);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
+    code.u8(OP.i32_shr_u);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_eq);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.local_get); code.u32(n);
+    code.u8(OP.i32_add);
+    code.u8(OP.i32_const); code.u8(1);
+    code.u8(OP.i32_sub);
+    code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
+    code.u8(OP.i32_shr_u);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_sub);
+    code.u8(OP.i32_const); code.u8(2);
+    code.u8(OP.i32_lt_u);
+    code.u8(OP.i32_and);
+    code.u8(OP.i32_or);
+    code.u8(OP.i32_eqz);
+    code.u8(OP.if); code.u8(0x40);
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(n);
     code.u8(OP.call); code.u32(this.fMarkDirtyRange);
-    code.bytes(this.reload);
+    code.u8(OP.end);
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(s);
     code.u8(OP.local_get); code.u32(n);
@@ -704,8 +744,10 @@ class Instrumenter {
   }
 
   /**
-   * `[i32 addr, value]` before a store: if the OS page of addr+offset differs from the cached
-   * `__icpk_dirty_page`, call mark_dirty(page) and cache it; then restore the operands.
+   * `[i32 addr, value]` before a store: unless the OS page of addr+offset is one of the two
+   * cached pages (`__icpk_dirty_page`, `__icpk_dirty_page_2`), call mark_dirty(page) and make it
+   * the first cached page, the first becoming the second; then restore the operands. The host
+   * neither reads nor changes the counter in mark_dirty, so the counter local stays valid.
    */
   private emitStoreBarrier(op: number, offset: number): void {
     const { code } = this;
@@ -722,15 +764,20 @@ class Instrumenter {
     code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
     code.u8(OP.i32_shr_u);
     code.u8(OP.local_tee); code.u32(page);
-    code.u8(OP.local_get); code.u32(this.lDirty);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_ne);
+    code.u8(OP.if); code.u8(0x40);
+    code.u8(OP.local_get); code.u32(page);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage2);
     code.u8(OP.i32_ne);
     code.u8(OP.if); code.u8(0x40);
     code.u8(OP.local_get); code.u32(page);
     code.u8(OP.call); code.u32(this.fMarkDirty);
-    code.bytes(this.reload);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.global_set); code.u32(this.gDirtyPage2);
     code.u8(OP.local_get); code.u32(page);
-    code.u8(OP.local_tee); code.u32(this.lDirty);
     code.u8(OP.global_set); code.u32(this.gDirtyPage);
+    code.u8(OP.end);
     code.u8(OP.end);
     code.u8(OP.local_get); code.u32(addr);
     code.u8(OP.local_get); code.u32(value);

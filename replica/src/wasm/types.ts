@@ -110,7 +110,10 @@ export const INSTRUMENTATION = Object.freeze({
   imports: Object.freeze({
     /** `[] -> []`: the counter went negative at a check point; the host traps or tops up and returns. */
     outOfInstructions: 'out_of_instructions',
-    /** `[i32 page] -> []`: a store is about to write OS page `page` (and maybe `page + 1`). */
+    /**
+     * `[i32 page] -> []`: a store is about to write OS page `page` (and maybe `page + 1`). Like
+     * mark_dirty_range, it must neither read nor change the instruction counter.
+     */
     markDirty: 'mark_dirty',
     /** `[i32 start, i32 length] -> []`: memory.fill/copy/init is about to write this byte range. */
     markDirtyRange: 'mark_dirty_range',
@@ -123,6 +126,8 @@ export const INSTRUMENTATION = Object.freeze({
   instructionCounterExport: '__icpk_instructions',
   /** Exported mutable i32: the last page passed to mark_dirty; the host sets -1 per message. */
   dirtyPageExport: '__icpk_dirty_page',
+  /** Exported mutable i32: the page passed to mark_dirty before the last one; -1 per message too. */
+  dirtyPage2Export: '__icpk_dirty_page_2',
   /** Exported mutable i32: current call depth; 0 between messages. */
   callDepthExport: '__icpk_call_depth',
   /** Every defined mutable global `i` is also exported as `${globalExportPrefix}${i}`. */
@@ -146,7 +151,11 @@ export const INSTRUMENTATION = Object.freeze({
 });
 
 export interface InstrumentationOptions {
-  /** Frames of canister functions (imports excluded) allowed at once before call_depth_exceeded. */
+  /**
+   * Frames of recursive functions (those on a cycle of the call graph, indirect calls included)
+   * allowed at once before call_depth_exceeded. Other functions are not counted: each can have
+   * at most one frame on a stack.
+   */
   readonly maxCallDepth: number;
   /** The table's maximum is capped to this many elements. */
   readonly maxTableElements: number;
