@@ -20,6 +20,7 @@ import {
 } from '../system-api/index.js';
 import { INSTRUMENTATION, type InstrumentedModule, type ModuleInfo } from '../wasm/types.js';
 import type { CompiledWasmModule } from '../wasm/engine.js';
+import { dirtyPageFilter } from './dirty-pages.js';
 import { JournaledStableMemory, WASM_PAGE } from './stable-memory.js';
 
 export type EntryPoint =
@@ -141,6 +142,11 @@ export class Sandbox implements SandboxAccess {
   private limits: SandboxLimits | undefined;
   private onSlice: SliceHook | undefined;
   private contextInstructions = 0n;
+  /** Where the thread's dirty page filter sends the first mark_dirty(page) of a message. */
+  private readonly saveMarked = (page: number) => {
+    this.savePage(page);
+    this.savePage(page + 1);
+  };
   readonly stable: JournaledStableMemory;
 
   private constructor(
@@ -312,9 +318,11 @@ export class Sandbox implements SandboxAccess {
     const first = firstSlice ?? limits.slice ?? limits.instructions;
     this.budget = sliced ? (first < limits.instructions ? first : limits.instructions) : limits.instructions;
     if (this.live) this.live.counter.value = this.budget;
+    dirtyPageFilter().attach(this.saveMarked);
   }
 
   private end(): void {
+    dirtyPageFilter().detach();
     this.api = undefined;
     this.fns = undefined;
     this.onSlice = undefined;
@@ -360,10 +368,7 @@ export class Sandbox implements SandboxAccess {
       ic0,
       [INSTRUMENTATION.importModule]: {
         [INSTRUMENTATION.imports.outOfInstructions]: () => this.outOfInstructions(),
-        [INSTRUMENTATION.imports.markDirty]: (page: number) => {
-          this.savePage(page >>> 0);
-          this.savePage((page >>> 0) + 1);
-        },
+        [INSTRUMENTATION.imports.markDirty]: dirtyPageFilter().mark,
         [INSTRUMENTATION.imports.markDirtyRange]: (start: number, length: number) => this.markDirty(start >>> 0, length >>> 0),
         [INSTRUMENTATION.imports.memoryGrowAllowed]: (delta: number) => this.growAllowed(delta >>> 0),
         [INSTRUMENTATION.imports.callDepthExceeded]: () => {
@@ -419,8 +424,14 @@ export class Sandbox implements SandboxAccess {
 
   private growAllowed(delta: number): number {
     const live = this.mustLive();
-    const next = live.memory.buffer.byteLength + delta * WASM_PAGE;
-    return next <= (this.limits?.wasmMemoryBytes ?? 0) ? 1 : 0;
+    const size = live.memory.buffer.byteLength;
+    if (size + delta * WASM_PAGE > (this.limits?.wasmMemoryBytes ?? 0)) return 0;
+    // mark_dirty(page) could not save page + 1 while it lay past the end of memory: once the
+    // memory grows, the last page must be marked again before a store straddles out of it.
+    if (size > 0) dirtyPageFilter().forget(size / PAGE_SIZE - 1);
+    live.dirtyPage.value = -1;
+    live.dirtyPage2.value = -1;
+    return 1;
   }
 
   /**
