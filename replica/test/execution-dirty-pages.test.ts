@@ -25,6 +25,20 @@ describe('the dirty page filter', () => {
     assert.throws(() => filter.attach(() => {}), /already attached/);
     filter.detach();
   });
+
+  it('marks every page of a range once; empty and wrapping ranges mark nothing', () => {
+    const filter = new DirtyPageFilter();
+    const saved: number[] = [];
+    filter.attach((page) => saved.push(page));
+    filter.markRange(4095, 2); // pages 0 and 1
+    filter.markRange(100, 0);
+    filter.markRange(0xfffff000, 0x2000); // wraps around 2^32
+    filter.mark(1);
+    filter.markRange(8192, 3 * 4096); // pages 2, 3, 4 (not 5)
+    filter.markRange(0xfffff000, 0x1000); // the last page of 4 GiB
+    assert.deepEqual(saved, [0, 1, 2, 3, 4, 1048575]);
+    filter.detach();
+  });
 });
 
 const CANISTER = `(module
@@ -46,6 +60,12 @@ const CANISTER = `(module
         (i32.const -1))
       (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 100))))
     (call $trap (i32.const 0) (i32.const 0)))
+  ;; bulk writes over pages the stores marked and others
+  (func (export "canister_update bulk")
+    (i32.store (i32.const 4096) (i32.const 7))
+    (memory.fill (i32.const 4000) (i32.const 0xab) (i32.const 200))
+    (memory.copy (i32.const 20000) (i32.const 4000) (i32.const 16000))
+    (call $reply))
   ;; a store at the end of memory, growth, then a store straddling into the new page
   (func (export "canister_update straddle")
     (i32.store (i32.const 65532) (i32.const 0x04030201))
@@ -70,6 +90,19 @@ describe('committed page deltas', () => {
     // The live instance was rolled back too: the next message sees the committed values.
     await t.update(id, 'rotate');
     assert.equal(word(12288), 99);
+    await t.close();
+  });
+
+  it('bulk writes are committed page for page', async () => {
+    const t = new ExecutionTest();
+    const id = await t.createAndInstall(await wat(CANISTER));
+    await t.update(id, 'bulk');
+    const heap = t.canister(id).execution!.heap;
+    const expected = new Uint8Array(65536);
+    expected.fill(0xab, 4000, 4200);
+    expected.set(expected.slice(4000, 20000), 20000);
+    assert.deepEqual(heap.read(0, 65536), expected);
+    assert.deepEqual(heap.indices(), [0, 1, 4], "pages 5 to 8 received zeros: unchanged");
     await t.close();
   });
 

@@ -369,7 +369,7 @@ export class Sandbox implements SandboxAccess {
       [INSTRUMENTATION.importModule]: {
         [INSTRUMENTATION.imports.outOfInstructions]: () => this.outOfInstructions(),
         [INSTRUMENTATION.imports.markDirty]: dirtyPageFilter().mark,
-        [INSTRUMENTATION.imports.markDirtyRange]: (start: number, length: number) => this.markDirty(start >>> 0, length >>> 0),
+        [INSTRUMENTATION.imports.markDirtyRange]: dirtyPageFilter().markRange,
         [INSTRUMENTATION.imports.memoryGrowAllowed]: (delta: number) => this.growAllowed(delta >>> 0),
         [INSTRUMENTATION.imports.callDepthExceeded]: () => {
           throw CanisterTrap.trapped('stack overflow (call depth limit exceeded)');
