@@ -36,7 +36,7 @@ export type GlobalValue = number | bigint;
 export interface SandboxModule {
   readonly hashHex: string;
   readonly module: CompiledWasmModule;
-  readonly info: Pick<ModuleInfo, 'imports'>;
+  readonly info: Pick<ModuleInfo, 'imports' | 'dataPages'>;
   readonly instrumented: Pick<InstrumentedModule, 'exports'>;
 }
 
@@ -126,13 +126,17 @@ function releasePages(journal: Map<number, Uint8Array>): void {
   journal.clear();
 }
 
-/** Pages a fresh instance of a module has non-zero (its data segments), per compiled module. */
-const dataPagesOf = new WeakMap<object, readonly number[]>();
 
 export class Sandbox implements SandboxAccess {
   private live: Live | undefined;
   private view: Uint8Array = new Uint8Array(0);
   private readonly heapJournal = new Map<number, Uint8Array>();
+  /**
+   * Pages of the live memory that may be non-zero besides the module's data pages: every page
+   * written (journaled, restored or applied) since this sandbox was created. Whole-memory work
+   * (the heap at install, rollback across memory.grow) visits only these, never all 4 GiB.
+   */
+  private readonly touched = new Set<number>();
   private api: SystemApi | undefined;
   /** Reused across messages; `api` is set only while a message runs. */
   private systemApi: SystemApi | undefined;
@@ -196,10 +200,13 @@ export class Sandbox implements SandboxAccess {
       // A fresh memory is zero but for the data segments: clear those, then write the pages.
       const present = snapshot.heap.indices();
       const written = new Set(present);
-      for (const page of dataPagesOf.get(compiled.module)!) {
-        if (!written.has(page)) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+      for (const page of compiled.info.dataPages) {
+        if (!written.has(page) && page * PAGE_SIZE < bytes.length) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
       }
-      for (const index of present) bytes.set(snapshot.heap.page(index), index * PAGE_SIZE);
+      for (const index of present) {
+        bytes.set(snapshot.heap.page(index), index * PAGE_SIZE);
+        sandbox.touched.add(index);
+      }
     });
     return sandbox;
   }
@@ -207,7 +214,13 @@ export class Sandbox implements SandboxAccess {
   /** The heap as a page map (used at install to create the canister's persisted heap). */
   heapSnapshot(): { heap: PageMap; globals: GlobalValue[] } {
     const live = this.mustLive();
-    return { heap: PageMap.fromMemory(new Uint8Array(live.memory.buffer)), globals: live.globals.map((g) => g.value) };
+    const mem = this.memory();
+    const heap = new PageMap(mem.length);
+    for (const index of this.maybeNonZero()) {
+      const page = mem.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
+      if (!isZero(page)) heap.setPage(index, page);
+    }
+    return { heap, globals: live.globals.map((g) => g.value) };
   }
 
   hasExport(name: string): boolean {
@@ -265,7 +278,10 @@ export class Sandbox implements SandboxAccess {
     const havePages = live.memory.buffer.byteLength / WASM_PAGE;
     if (wantPages > havePages) live.memory.grow(wantPages - havePages);
     const mem = this.memory();
-    for (const p of result.heap.pages) mem.set(p.bytes, p.index * PAGE_SIZE);
+    for (const p of result.heap.pages) {
+      mem.set(p.bytes, p.index * PAGE_SIZE);
+      this.touched.add(p.index);
+    }
     live.globals.forEach((g, i) => (g.value = result.globals[i]!));
     this.stable.pages.sizeBytes = result.stable.sizeBytes;
     for (const p of result.stable.pages) this.stable.pages.setPage(p.index, p.bytes);
@@ -406,7 +422,6 @@ export class Sandbox implements SandboxAccess {
   /** A new instance (start is not run again) whose memory `fill` writes and whose globals are given. */
   private reinstantiate(globals: readonly GlobalValue[], fill: (memory: WebAssembly.Memory) => void): void {
     const live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
-    if (!dataPagesOf.has(this.compiled.module)) dataPagesOf.set(this.compiled.module, nonZeroPages(new Uint8Array(live.memory.buffer)));
     fill(live.memory);
     live.globals.forEach((g, i) => (g.value = globals[i]!));
     this.live = live;
@@ -420,6 +435,7 @@ export class Sandbox implements SandboxAccess {
     const copy = sparePages.pop() ?? new Uint8Array(PAGE_SIZE);
     copy.set(mem.subarray(start, start + PAGE_SIZE));
     this.heapJournal.set(page, copy);
+    this.touched.add(page);
   }
 
   private growAllowed(delta: number): number {
@@ -484,16 +500,25 @@ export class Sandbox implements SandboxAccess {
       return;
     }
     // Linear memory cannot shrink: a new instance gets the old memory's first `pagesBefore` pages.
+    // Pages outside maybeNonZero() are zero in both memories.
     const old = new Uint8Array(live.memory.buffer, 0, pagesBefore * WASM_PAGE);
     this.reinstantiate(globals, (memory) => {
       const have = memory.buffer.byteLength / WASM_PAGE;
       if (pagesBefore > have) memory.grow(pagesBefore - have);
       const bytes = new Uint8Array(memory.buffer);
-      for (let at = 0; at < old.length; at += PAGE_SIZE) {
-        const page = old.subarray(at, at + PAGE_SIZE);
-        if (!isZero(page) || !isZero(bytes.subarray(at, at + PAGE_SIZE))) bytes.set(page, at);
+      for (const index of this.maybeNonZero()) {
+        const at = index * PAGE_SIZE;
+        if (at < old.length) bytes.set(old.subarray(at, at + PAGE_SIZE), at);
       }
     });
+  }
+
+  /** Pages that may be non-zero in the live memory, ascending, within its size. */
+  private maybeNonZero(): number[] {
+    const pages = new Set(this.touched);
+    for (const page of this.compiled.info.dataPages) pages.add(page);
+    const limit = this.memory().length / PAGE_SIZE;
+    return [...pages].filter((page) => page < limit).sort((a, b) => a - b);
   }
 
   private mustLive(): Live {
@@ -507,14 +532,6 @@ function startMessage(view: CanisterView): MessageInput {
     context: 's', caller: view.canisterId, arg: new Uint8Array(0), cyclesAvailable: 0n, cyclesRefunded: 0n,
     rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true,
   };
-}
-
-function nonZeroPages(bytes: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let at = 0, index = 0; at < bytes.length; at += PAGE_SIZE, index++) {
-    if (!isZero(bytes.subarray(at, at + PAGE_SIZE))) out.push(index);
-  }
-  return out;
 }
 
 function equalPage(a: Uint8Array, b: Uint8Array): boolean {

@@ -99,6 +99,8 @@ export interface ModuleInfo {
   readonly instructionCount: number;
   /** Largest instruction count of one body. */
   readonly largestFunctionInstructionCount: number;
+  /** OS pages (4 KiB) that active data segments initialise, ascending: a fresh instance is zero elsewhere. */
+  readonly dataPages: readonly number[];
 }
 
 /**
