@@ -229,6 +229,26 @@ describe('check points', () => {
     assert.equal(host.counter, -159n);
   });
 
+  it('what a callee charged is in the global for a host call or a trap later in the same block', async () => {
+    let seen = -1n;
+    const host: Host = await instantiate(`(module
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (func $w (result i32) i32.const 1 drop i32.const 1 drop i32.const 7)
+      (func (export "readAfterCall") call $w drop call $size drop)
+      (func (export "trapAfterCall") call $w drop unreachable))`, {
+      ic0: { msg_arg_data_size: () => { seen = host.counter; return 0; } },
+    });
+    // readAfterCall's one block: entry 1 + call 5 + drop 1 + call 5 + drop 1 = 13; $w: 1 + 5 = 6.
+    host.counter = 1000n;
+    (host.exports.readAfterCall as () => void)();
+    assert.equal(1000n - seen, 13n + 6n);
+    assert.equal(host.counter, 1000n - 13n - 6n);
+    // trapAfterCall's block: entry 1 + call 5 + drop 1 + unreachable 1 = 8; $w: 6.
+    host.counter = 1000n;
+    assert.throws(() => (host.exports.trapAfterCall as () => void)(), /unreachable/);
+    assert.equal(host.counter, 1000n - 8n - 6n);
+  });
+
   it('a bulk operation checks right after its dynamic charge, before running', async () => {
     const host = await instantiate(`(module (memory 1)
       (func (export "fill") i32.const 0 i32.const 255 i32.const 60000 memory.fill))`);
@@ -452,7 +472,9 @@ describe('exports and renumbering', () => {
     call('canister_update go');
     assert.equal(replies, 1);
     assert.equal(host.instrumented.injectedImportCount, 5);
-    assert.equal(host.instrumented.functionCount, 2 + 5 + 8);
+    // Imports, injected imports, bodies, and an entry (own type, counter in the global) for each
+    // function the host or the table can call: here all 8.
+    assert.equal(host.instrumented.functionCount, 2 + 5 + 8 + 8);
   });
 
   it('exports every mutable global, the memory, the table and the start function', async () => {

@@ -10,8 +10,14 @@ import { IMM_PREFIX_FC, IMMEDIATES, OP } from './opcodes.js';
 import type { ParsedModule } from './parse.js';
 import { WasmReader } from './reader.js';
 
-/** recursive[f] is 1 when defined function f (0-based, imports excluded) lies on a call cycle. */
-export function recursiveFunctions(m: ParsedModule): Uint8Array {
+export interface CallGraph {
+  /** recursive[f] is 1 when defined function f (0-based, imports excluded) lies on a call cycle. */
+  readonly recursive: Uint8Array;
+  /** taken[f] is 1 when defined function f can become a reference (element segment, ref.func). */
+  readonly taken: Uint8Array;
+}
+
+export function analyzeCalls(m: ParsedModule): CallGraph {
   const imported = m.importedFunctionTypes.length;
   const n = m.functionTypes.length;
   const typeKey = (t: number) => {
@@ -77,7 +83,7 @@ export function recursiveFunctions(m: ParsedModule): Uint8Array {
     from.push(hub);
     to.push(f);
   }
-  return onCycle(n, n + hubs.size, from, to);
+  return { recursive: onCycle(n, n + hubs.size, from, to), taken };
 }
 
 /** Marks the first `n` of `nodes` nodes that lie on a cycle (Tarjan's SCCs, iterative). */

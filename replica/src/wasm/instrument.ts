@@ -18,12 +18,15 @@
 // Call depth: only functions on a cycle of the call graph (call-graph.ts) count their frames;
 // every other function can have at most one frame on a stack, so the stack stays bounded.
 //
-// Speed: each body keeps a copy of the counter (and, if it recurses, of its call depth) in
-// locals, reloaded after every call since callees and host functions use the globals. A block
-// that can trap or call out (not QUIET) also stores the counter to the global in its charge, and
-// so do a failed check and the function's exit: the host sees exactly the values it saw when the
-// global was updated in place.
-import { recursiveFunctions } from './call-graph.js';
+// Speed: the counter travels between function bodies as a value, not through memory. Every
+// body takes it as an extra last parameter (its declared locals move up by one) and returns it
+// as an extra last result; a direct call passes it and takes it back. The global
+// `__icpk_instructions` stays exact wherever it can be observed: a block that can trap or call
+// out (not QUIET) stores the counter in its charge, a direct call stores what the callee
+// returns, and so does a failed check. Whatever the host or a table calls (exports, start,
+// element segments, ref.func) goes through an entry with the function's own type, which loads
+// the global, calls the body and stores the result; imports and call_indirect reload it after.
+import { analyzeCalls } from './call-graph.js';
 import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
 import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
@@ -52,9 +55,8 @@ const SLOT_I32_C = 2; // stored i32 value, bulk length
 const SLOT_I64 = 3;
 const SLOT_F32 = 4;
 const SLOT_F64 = 5;
-const SLOT_COUNTER = 6; // copy of `__icpk_instructions`
-const SLOT_DEPTH = 7; // `__icpk_call_depth` after this call's increment
-const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i64, VALTYPE.i32];
+const SLOT_DEPTH = 6; // `__icpk_call_depth` after this call's increment
+const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i32];
 
 /**
  * Opcodes (single-byte) that can neither trap nor call out: a basic block made only of these
@@ -131,6 +133,14 @@ class Instrumenter {
   private readonly gDirtyPage: number;
   private readonly gDirtyPage2: number;
   private readonly gCallDepth: number;
+  /** Per defined function: the type of its body, which takes and returns the counter (i64) last. */
+  private readonly bodyTypes: number[] = [];
+  /** recursive[f]: defined function f lies on a call cycle and counts towards the call depth. */
+  private readonly recursive: Uint8Array;
+  /** Per defined function: the index of its entry (see entryOf), or -1 if it needs none. */
+  private readonly entries: Int32Array;
+  /** Defined functions that have an entry, in entry order. */
+  private readonly entryFunctions: number[] = [];
 
   private depthPrologue: Uint8Array = new Uint8Array(0);
   private depthEpilogue: Uint8Array = new Uint8Array(0);
@@ -140,15 +150,14 @@ class Instrumenter {
   private chargeTail: Uint8Array = new Uint8Array(0);
   private afterCall: Uint8Array = new Uint8Array(0);
   private reload: Uint8Array = new Uint8Array(0);
+  /** The counter parameter of the body being rewritten; parameters from it on shift by one. */
   private lCounter = 0;
-  /** recursive[f]: defined function f lies on a call cycle and counts towards the call depth. */
-  private recursive: Uint8Array = new Uint8Array(0);
   private readonly pointBuffer = new Uint8Array(128);
 
   // Per-body state.
   private readonly code = new ByteWriter(1 << 16);
   private readonly reader: WasmReader;
-  private slots = [-1, -1, -1, -1, -1, -1, -1, -1];
+  private slots = [-1, -1, -1, -1, -1, -1, -1];
   private slotOrder: number[] = [];
   private nextLocal = 0;
   /** Output position, accumulated cost and kind of the open basic block. */
@@ -157,8 +166,6 @@ class Instrumenter {
   private pointReentrant = false;
   /** Whether the open basic block has an instruction that can trap or call out. */
   private pointLoud = false;
-  /** Whether some charge of the body left the counter global stale. */
-  private deferred = false;
   private chargeTailLocal: Uint8Array = new Uint8Array(0);
   /** Input position up to which instructions have been copied to the output. */
   private copyFrom = 0;
@@ -199,6 +206,23 @@ class Instrumenter {
     this.gCallDepth = m.globals.length + 2;
     this.gDirtyPage2 = m.globals.length + 3;
 
+    const n = m.functionTypes.length;
+    for (let f = 0; f < n; f++) {
+      const t = m.types[m.functionTypes[f]!]!;
+      this.bodyTypes.push(this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] }));
+    }
+    const graph = analyzeCalls(m);
+    this.recursive = graph.recursive;
+    // Functions the host or a table can call get an entry with their own type.
+    const entered = new Uint8Array(graph.taken);
+    for (const e of m.exports) if (e.kind === EXTERNAL_KIND.func && e.index >= this.importedFunctions) entered[e.index - this.importedFunctions] = 1;
+    if (m.start !== undefined && m.start >= this.importedFunctions) entered[m.start - this.importedFunctions] = 1;
+    this.entries = new Int32Array(n).fill(-1);
+    for (let f = 0; f < n; f++) {
+      if (entered[f] === 0) continue;
+      this.entries[f] = this.importedFunctions + INJECTED_IMPORTS.length + n + this.entryFunctions.length;
+      this.entryFunctions.push(f);
+    }
   }
 
   private typeIndex(t: FuncType): number {
@@ -210,8 +234,17 @@ class Instrumenter {
     return this.m.types.length + this.newTypes.length - 1;
   }
 
+  /** The index of function `index` (original numbering) as a direct call target: its body. */
   private remap(index: number): number {
     return index < this.importedFunctions ? index : index + INJECTED_IMPORTS.length;
+  }
+
+  /**
+   * The index of function `index` where it is a reference (export, start, table, ref.func): an
+   * imported function itself, a defined function's entry, which has the function's own type.
+   */
+  private entryOf(index: number): number {
+    return index < this.importedFunctions ? index : this.entries[index - this.importedFunctions]!;
   }
 
   run(): InstrumentedModule {
@@ -246,7 +279,13 @@ class Instrumenter {
         out.u32(this.injectedTypes[i]!);
       });
     });
-    raw(SECTION.function);
+    if (m.sections.has(SECTION.function)) {
+      this.section(out, SECTION.function, () => {
+        out.u32(this.bodyTypes.length + this.entryFunctions.length);
+        for (const t of this.bodyTypes) out.u32(t);
+        for (const f of this.entryFunctions) out.u32(m.functionTypes[f]!);
+      });
+    }
     const table = m.tables[0];
     if (table !== undefined) {
       // The maximum is capped so table.grow cannot exhaust host memory.
@@ -277,17 +316,14 @@ class Instrumenter {
     const exports = this.writeExports(out);
     if (m.elements.length > 0 || m.sections.has(SECTION.element)) this.section(out, SECTION.element, () => this.writeElements(out));
     raw(SECTION.dataCount);
-    if (m.sections.has(SECTION.code)) {
-      this.recursive = recursiveFunctions(m);
-      this.section(out, SECTION.code, () => this.writeCode(out));
-    }
+    if (m.sections.has(SECTION.code)) this.section(out, SECTION.code, () => this.writeCode(out));
     raw(SECTION.data);
     this.writeNameSection(out);
 
     return {
       bytes: out.finish(),
       exports,
-      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length,
+      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length + this.entryFunctions.length,
       injectedImportCount: INJECTED_IMPORTS.length,
     };
   }
@@ -336,14 +372,14 @@ class Instrumenter {
     let start: string | undefined;
     if (m.start !== undefined) {
       start = INSTRUMENTATION.startExport;
-      added.push([start, EXTERNAL_KIND.func, this.remap(m.start)]);
+      added.push([start, EXTERNAL_KIND.func, this.entryOf(m.start)]);
     }
     this.section(out, SECTION.export, () => {
       out.u32(m.exports.length + added.length);
       for (const e of m.exports) {
         out.bytes(bytes, e.nameStart, e.nameEnd);
         out.u8(e.kind);
-        out.u32(e.kind === EXTERNAL_KIND.func ? this.remap(e.index) : e.index);
+        out.u32(e.kind === EXTERNAL_KIND.func ? this.entryOf(e.index) : e.index);
       }
       for (const [name, kind, index] of added) {
         out.name(name);
@@ -366,14 +402,14 @@ class Instrumenter {
       if (seg.flags !== 0 && seg.flags !== 4) out.u8(seg.elemType);
       if (seg.funcs !== undefined) {
         out.u32(seg.funcs.length);
-        for (const f of seg.funcs) out.u32(this.remap(f));
+        for (const f of seg.funcs) out.u32(this.entryOf(f));
       } else {
         const exprs = seg.exprs!;
         out.u32(exprs.length);
         for (const e of exprs) {
           if (e.op === OP.ref_func) {
             out.u8(OP.ref_func);
-            out.u32(this.remap(e.value));
+            out.u32(this.entryOf(e.value));
             out.u8(OP.end);
           } else {
             out.bytes(bytes, e.start, e.end);
@@ -386,7 +422,7 @@ class Instrumenter {
   private writeCode(out: ByteWriter): void {
     const { m, bytes, code } = this;
     const n = m.bodies.length / 2;
-    out.u32(n);
+    out.u32(n + this.entryFunctions.length);
     for (let f = 0; f < n; f++) {
       const typeIndex = m.functionTypes[f]!;
       const locals = this.rewriteBody(f, typeIndex);
@@ -399,6 +435,19 @@ class Instrumenter {
         out.u8(1);
         out.u8(SLOT_TYPES[slot]!);
       }
+      out.bytes(code.buf, 0, code.len);
+    }
+    // Entries: the counter goes from the global into the body and back; they charge nothing.
+    for (const f of this.entryFunctions) {
+      const params = m.types[m.functionTypes[f]!]!.params.length;
+      code.reset();
+      code.u8(0); // no locals
+      for (let i = 0; i < params; i++) { code.u8(OP.local_get); code.u32(i); }
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.call); code.u32(this.remap(this.importedFunctions + f));
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
       out.bytes(code.buf, 0, code.len);
     }
   }
@@ -421,14 +470,15 @@ class Instrumenter {
     r.pos = this.m.bodies[2 * f]!;
     r.end = this.m.bodies[2 * f + 1]!;
     const locals = readLocals(r, Infinity, funcIndex);
-    this.nextLocal = this.m.types[typeIndex]!.params.length + locals.count;
+    // The counter is the last parameter: declared locals move up by one.
+    const shifted = this.m.types[typeIndex]!.params.length;
+    this.nextLocal = shifted + 1 + locals.count;
     this.slots.fill(-1);
     this.slotOrder = [];
-    this.bodySnippets(this.recursive[f] === 1);
+    this.bodySnippets(shifted, this.recursive[f] === 1);
 
     code.reset();
     code.bytes(this.depthPrologue);
-    code.bytes(this.reload);
     code.u8(OP.block);
     code.bytes(this.wrapperBlockTypes[typeIndex]!);
 
@@ -438,7 +488,6 @@ class Instrumenter {
     this.pointCost = FUNCTION_ENTRY_COST;
     this.pointReentrant = true;
     this.pointLoud = false;
-    this.deferred = false;
     this.copyFrom = r.pos;
     let depth = 0;
 
@@ -488,11 +537,8 @@ class Instrumenter {
             this.flushTo(r.pos);
             this.closePoint(this.pointPos, this.pointCost, this.pointReentrant, this.pointLoud);
             if (r.pos !== r.end) r.fail(`function ${funcIndex} has bytes after its final end`);
-            if (this.deferred) {
-              code.u8(OP.local_get); code.u32(this.lCounter);
-              code.u8(OP.global_set); code.u32(this.gCounter);
-            }
             code.bytes(this.depthEpilogue);
+            code.u8(OP.local_get); code.u32(this.lCounter);
             code.u8(OP.end);
             return locals;
           }
@@ -521,10 +567,31 @@ class Instrumenter {
         case OP.call: {
           const callee = r.u32();
           this.flushTo(at);
-          code.u8(OP.call);
-          code.u32(this.remap(callee));
-          code.bytes(this.afterCall);
+          if (callee < this.importedFunctions) {
+            // The host reads and may change the global.
+            code.u8(OP.call); code.u32(callee);
+            code.bytes(this.afterCall);
+          } else {
+            // A body takes the counter as its last argument and returns it as its last result.
+            // The rest of this (loud) block may trap or call out: the global follows at once.
+            code.u8(OP.local_get); code.u32(this.lCounter);
+            code.u8(OP.call); code.u32(this.remap(callee));
+            code.u8(OP.local_tee); code.u32(this.lCounter);
+            code.u8(OP.global_set); code.u32(this.gCounter);
+            code.bytes(this.check);
+          }
           this.copyFrom = r.pos;
+          break;
+        }
+        case OP.local_get:
+        case OP.local_set:
+        case OP.local_tee: {
+          const index = r.u32();
+          if (index >= this.lCounter) {
+            this.flushTo(at);
+            code.u8(op); code.u32(index + 1);
+            this.copyFrom = r.pos;
+          }
           break;
         }
         case OP.call_indirect:
@@ -537,7 +604,7 @@ class Instrumenter {
           const target = r.u32();
           this.flushTo(at);
           code.u8(OP.ref_func);
-          code.u32(this.remap(target));
+          code.u32(this.entryOf(target));
           this.copyFrom = r.pos;
           break;
         }
@@ -570,14 +637,13 @@ class Instrumenter {
   }
 
   /**
-   * Allocates the body's copy of the counter global and builds the snippets that use it. The
-   * global stays authoritative (every charge that can be observed also stores it, so a trap or
-   * host call sees the same value as before); the local only saves global loads and is reloaded
-   * after every call, since callees and the host read and write the global.
+   * Builds the snippets of one body, whose counter is parameter `counterParam`: charges, check
+   * points (a failed one stores the counter for the host, which may top the global up), the
+   * reload after a host call, and for a recursive function the call-depth prologue/epilogue.
    */
-  private bodySnippets(recursive: boolean): void {
+  private bodySnippets(counterParam: number, recursive: boolean): void {
     const C = this.gCounter;
-    const L = this.lCounter = this.local(SLOT_COUNTER);
+    const L = this.lCounter = counterParam;
     this.reload = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L); });
     const outOfInstructions = (w: ByteWriter) => {
       w.u8(OP.if); w.u8(0x40);
@@ -609,7 +675,10 @@ class Instrumenter {
     this.depthPrologue = snippet((w) => {
       w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
       w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
-      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fCallDepthExceeded); w.u8(OP.end);
+      w.u8(OP.if); w.u8(0x40);
+      w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
+      w.u8(OP.call); w.u32(this.fCallDepthExceeded);
+      w.u8(OP.end);
     });
     this.depthEpilogue = snippet((w) => {
       w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
@@ -638,7 +707,6 @@ class Instrumenter {
   /** Inserts the charge of a finished basic block at its start (with a check if reentrant). */
   private closePoint(pos: number, cost: number, reentrant: boolean, loud: boolean): void {
     if (!reentrant && cost === 0) return;
-    if (!loud) this.deferred = true;
     const buf = this.pointBuffer;
     const head = this.chargeHead;
     let n = 0;
@@ -828,18 +896,27 @@ class Instrumenter {
           const n = s.count('name');
           w.u32(n);
           for (let i = 0; i < n; i++) {
-            w.u32(this.remap(s.u32()));
+            const index = s.u32();
+            w.u32(this.remap(index));
             const from = s.pos;
             if (id === 1) {
               s.byteString();
-            } else {
-              const locals = s.count('local name');
-              for (let j = 0; j < locals; j++) {
-                s.u32();
-                s.byteString();
-              }
+              w.bytes(this.bytes, from, s.pos);
+              continue;
             }
-            w.bytes(this.bytes, from, s.pos);
+            // Locals of a body from the counter parameter on moved up by one.
+            const defined = index - this.importedFunctions;
+            const shifted = defined >= 0 && defined < this.m.functionTypes.length
+              ? this.m.types[this.m.functionTypes[defined]!]!.params.length : Infinity;
+            const locals = s.count('local name');
+            w.u32(locals);
+            for (let j = 0; j < locals; j++) {
+              const local = s.u32();
+              w.u32(local >= shifted ? local + 1 : local);
+              const name = s.pos;
+              s.byteString();
+              w.bytes(this.bytes, name, s.pos);
+            }
           }
         }
         w.u32Padded(w.len - at - 5, at);
