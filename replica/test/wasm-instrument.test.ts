@@ -472,9 +472,9 @@ describe('exports and renumbering', () => {
     call('canister_update go');
     assert.equal(replies, 1);
     assert.equal(host.instrumented.injectedImportCount, 5);
-    // Imports, injected imports, bodies, and an entry (own type, counter in the global) for each
-    // function the host or the table can call: here all 8.
-    assert.equal(host.instrumented.functionCount, 2 + 5 + 8 + 8);
+    // Imports, injected imports, bodies, an entry (own type, counter in the global) for each
+    // function the host calls (5 exports and the start function) and the callback trampoline.
+    assert.equal(host.instrumented.functionCount, 2 + 5 + 8 + 6 + 1);
   });
 
   it('exports every mutable global, the memory, the table and the start function', async () => {
@@ -501,6 +501,23 @@ describe('exports and renumbering', () => {
     assert.equal(host.global('__icpk_global_0').value, 42);
     assert.equal(host.global('__icpk_global_2').value, 7n);
     assert.equal(host.global('__icpk_global_3').value, 0.5);
+  });
+
+  it('calls an import held in the table, and a host call through it sees the exact counter', async () => {
+    let seen = -1n;
+    const host: Host = await instantiate(`(module
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (type $r (func (result i32)))
+      (table 1 funcref)
+      (elem (i32.const 0) $size)
+      (func (export "viaTable") (result i32) i32.const 0 call_indirect (type $r)))`, {
+      ic0: { msg_arg_data_size: () => { seen = host.counter; return 1000; } },
+    });
+    host.counter = 100n;
+    assert.equal((host.exports.viaTable as () => number)(), 1000);
+    // entry 1 + i32.const 1 + call_indirect 10; the import itself costs nothing here.
+    assert.equal(100n - seen, 12n);
+    assert.equal(host.counter, 100n - 12n);
   });
 
   it('uses the module’s own memory and table export names', async () => {

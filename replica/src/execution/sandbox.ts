@@ -112,6 +112,8 @@ interface Live {
   readonly callDepth: WebAssembly.Global;
   readonly globals: readonly WebAssembly.Global[];
   readonly table?: WebAssembly.Table;
+  /** The callback trampoline: calls table entry `fn` with `env` as an (i32) -> () function. */
+  readonly callback?: (fn: number, env: number) => void;
 }
 
 /** Raised inside the Wasm call stack to unwind an aborted execution; never leaves the sandbox. */
@@ -354,23 +356,22 @@ export class Sandbox implements SandboxAccess {
       return;
     }
     const table = live.table;
-    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as ((env: number) => unknown) | null) : null;
-    if (typeof fn !== 'function') {
+    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as (() => unknown) | null) : null;
+    if (typeof fn !== 'function' || live.callback === undefined) {
       throw CanisterTrap.contract(`Canister's callback at table index ${entry.fn} is not a function`);
     }
     // The IC calls a callback with call_indirect of type (i32) -> (): another signature traps.
-    // From JS only the parameter count can be checked before the call; an i64 parameter fails on
-    // entry, a result shows afterwards (the message is rolled back then).
+    // Table entries are instrumented bodies, (i32, counter) -> (counter) for a callback; the
+    // instrumentation's trampoline makes that call_indirect. A signature mismatch there traps
+    // before the callee charged anything.
     const mismatch = () => CanisterTrap.trapped(`indirect call type mismatch: the callback at table index ${entry.fn} is not of type (i32) -> ()`);
-    if (fn.length !== 1) throw mismatch();
-    let result: unknown;
+    if (fn.length !== 2) throw mismatch();
     try {
-      result = fn(entry.env);
+      live.callback(entry.fn, entry.env);
     } catch (e) {
-      if (e instanceof TypeError && /BigInt/.test(e.message)) throw mismatch();
+      if (e instanceof WebAssembly.RuntimeError && /signature mismatch/.test(e.message) && this.instructionsExecuted() === 0n) throw mismatch();
       throw e;
     }
-    if (result !== undefined) throw mismatch();
   }
 
   private imports(): WebAssembly.Imports {
@@ -406,6 +407,7 @@ export class Sandbox implements SandboxAccess {
       callDepth: ex[INSTRUMENTATION.callDepthExport] as WebAssembly.Global,
       globals: names.globals.map((g) => ex[g.exportName] as WebAssembly.Global),
       table: names.table ? (ex[names.table] as WebAssembly.Table) : undefined,
+      callback: names.callback ? (ex[names.callback] as (fn: number, env: number) => void) : undefined,
     };
   }
 

@@ -15,6 +15,8 @@ export interface CallGraph {
   readonly recursive: Uint8Array;
   /** taken[f] is 1 when defined function f can become a reference (element segment, ref.func). */
   readonly taken: Uint8Array;
+  /** takenImports[i] is 1 when imported function i can become a reference. */
+  readonly takenImports: Uint8Array;
 }
 
 export function analyzeCalls(m: ParsedModule): CallGraph {
@@ -35,8 +37,10 @@ export function analyzeCalls(m: ParsedModule): CallGraph {
     return hub;
   };
   const taken = new Uint8Array(n);
+  const takenImports = new Uint8Array(imported);
   const take = (f: number) => {
-    if (f >= imported && f - imported < n) taken[f - imported] = 1;
+    if (f < imported) takenImports[f] = 1;
+    else if (f - imported < n) taken[f - imported] = 1;
   };
   for (const seg of m.elements) {
     if (seg.funcs !== undefined) for (const f of seg.funcs) take(f);
@@ -83,7 +87,7 @@ export function analyzeCalls(m: ParsedModule): CallGraph {
     from.push(hub);
     to.push(f);
   }
-  return { recursive: onCycle(n, n + hubs.size, from, to), taken };
+  return { recursive: onCycle(n, n + hubs.size, from, to), taken, takenImports };
 }
 
 /** Marks the first `n` of `nodes` nodes that lie on a cycle (Tarjan's SCCs, iterative). */

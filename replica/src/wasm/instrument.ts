@@ -20,12 +20,13 @@
 //
 // Speed: the counter travels between function bodies as a value, not through memory. Every
 // body takes it as an extra last parameter (its declared locals move up by one) and returns it
-// as an extra last result; a direct call passes it and takes it back. The global
+// as an extra last result; calls and call_indirect pass it and take it back (tables hold bodies;
+// an import in a table sits behind an adapter with a body's type). The global
 // `__icpk_instructions` stays exact wherever it can be observed: a block that can trap or call
-// out (not QUIET) stores the counter in its charge, a direct call stores what the callee
-// returns, and so does a failed check. Whatever the host or a table calls (exports, start,
-// element segments, ref.func) goes through an entry with the function's own type, which loads
-// the global, calls the body and stores the result; imports and call_indirect reload it after.
+// out (not QUIET) stores the counter in its charge, every call stores what the callee returns,
+// and so does a failed check. What the host calls (exports, start) goes through an entry with
+// the function's own type, which loads the global, calls the body and stores the result;
+// callbacks go through the `__icpk_callback` trampoline. Host imports reload the global after.
 import { analyzeCalls } from './call-graph.js';
 import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
@@ -133,14 +134,25 @@ class Instrumenter {
   private readonly gDirtyPage: number;
   private readonly gDirtyPage2: number;
   private readonly gCallDepth: number;
-  /** Per defined function: the type of its body, which takes and returns the counter (i64) last. */
+  /** Per type index: the type of a body of that type, which takes and returns the counter last. */
+  private readonly bodyTypeOf: number[];
+  /** Per defined function: the type of its body. */
   private readonly bodyTypes: number[] = [];
+  /** The body type of callbacks, `(i32) -> ()`, when the module has a table. */
+  private readonly callbackBodyType: number | undefined;
   /** recursive[f]: defined function f lies on a call cycle and counts towards the call depth. */
   private readonly recursive: Uint8Array;
   /** Per defined function: the index of its entry (see entryOf), or -1 if it needs none. */
   private readonly entries: Int32Array;
   /** Defined functions that have an entry, in entry order. */
   private readonly entryFunctions: number[] = [];
+  /** Imported functions a table can hold, each behind an adapter with a body's type. */
+  private readonly adaptedImports: number[] = [];
+  /** Per imported function: its adapter's index, or -1. */
+  private readonly adapters: Int32Array;
+  /** Index and type of the callback trampoline (when the module has a table). */
+  private readonly fCallback: number;
+  private readonly callbackType: number | undefined;
 
   private depthPrologue: Uint8Array = new Uint8Array(0);
   private depthEpilogue: Uint8Array = new Uint8Array(0);
@@ -206,15 +218,16 @@ class Instrumenter {
     this.gCallDepth = m.globals.length + 2;
     this.gDirtyPage2 = m.globals.length + 3;
 
+    // Every type a body or call_indirect can need is known before the type section is written.
+    const bodyType = (t: FuncType) => this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] });
+    this.bodyTypeOf = m.types.map(bodyType);
+    this.callbackBodyType = m.tables.length > 0 ? bodyType({ params: [VALTYPE.i32], results: [] }) : undefined;
     const n = m.functionTypes.length;
-    for (let f = 0; f < n; f++) {
-      const t = m.types[m.functionTypes[f]!]!;
-      this.bodyTypes.push(this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] }));
-    }
+    for (let f = 0; f < n; f++) this.bodyTypes.push(this.bodyTypeOf[m.functionTypes[f]!]!);
     const graph = analyzeCalls(m);
     this.recursive = graph.recursive;
-    // Functions the host or a table can call get an entry with their own type.
-    const entered = new Uint8Array(graph.taken);
+    // Functions the host calls get an entry with their own type. Tables hold bodies.
+    const entered = new Uint8Array(n);
     for (const e of m.exports) if (e.kind === EXTERNAL_KIND.func && e.index >= this.importedFunctions) entered[e.index - this.importedFunctions] = 1;
     if (m.start !== undefined && m.start >= this.importedFunctions) entered[m.start - this.importedFunctions] = 1;
     this.entries = new Int32Array(n).fill(-1);
@@ -223,6 +236,15 @@ class Instrumenter {
       this.entries[f] = this.importedFunctions + INJECTED_IMPORTS.length + n + this.entryFunctions.length;
       this.entryFunctions.push(f);
     }
+    this.adapters = new Int32Array(this.importedFunctions).fill(-1);
+    let next = this.importedFunctions + INJECTED_IMPORTS.length + n + this.entryFunctions.length;
+    for (let i = 0; i < this.importedFunctions; i++) {
+      if (graph.takenImports[i] === 0) continue;
+      this.adapters[i] = next++;
+      this.adaptedImports.push(i);
+    }
+    this.fCallback = next;
+    this.callbackType = m.tables.length > 0 ? this.typeIndex({ params: [VALTYPE.i32, VALTYPE.i32], results: [] }) : undefined;
   }
 
   private typeIndex(t: FuncType): number {
@@ -239,12 +261,19 @@ class Instrumenter {
     return index < this.importedFunctions ? index : index + INJECTED_IMPORTS.length;
   }
 
-  /**
-   * The index of function `index` where it is a reference (export, start, table, ref.func): an
-   * imported function itself, a defined function's entry, which has the function's own type.
-   */
+  /** The index of function `index` where the host calls it (export, start): its entry. */
   private entryOf(index: number): number {
     return index < this.importedFunctions ? index : this.entries[index - this.importedFunctions]!;
+  }
+
+  /** The index of function `index` as a table element or ref.func: a body, or an import's adapter. */
+  private bodyOf(index: number): number {
+    return index < this.importedFunctions ? this.adapters[index]! : this.remap(index);
+  }
+
+  /** Functions after the bodies: entries, import adapters and the callback trampoline. */
+  private get extraFunctions(): number {
+    return this.entryFunctions.length + this.adaptedImports.length + (this.callbackType === undefined ? 0 : 1);
   }
 
   run(): InstrumentedModule {
@@ -279,11 +308,14 @@ class Instrumenter {
         out.u32(this.injectedTypes[i]!);
       });
     });
-    if (m.sections.has(SECTION.function)) {
+    const functions = this.bodyTypes.length + this.extraFunctions;
+    if (functions > 0) {
       this.section(out, SECTION.function, () => {
-        out.u32(this.bodyTypes.length + this.entryFunctions.length);
+        out.u32(this.bodyTypes.length + this.extraFunctions);
         for (const t of this.bodyTypes) out.u32(t);
         for (const f of this.entryFunctions) out.u32(m.functionTypes[f]!);
+        for (const i of this.adaptedImports) out.u32(this.bodyTypeOf[m.importedFunctionTypes[i]!]!);
+        if (this.callbackType !== undefined) out.u32(this.callbackType);
       });
     }
     const table = m.tables[0];
@@ -316,14 +348,14 @@ class Instrumenter {
     const exports = this.writeExports(out);
     if (m.elements.length > 0 || m.sections.has(SECTION.element)) this.section(out, SECTION.element, () => this.writeElements(out));
     raw(SECTION.dataCount);
-    if (m.sections.has(SECTION.code)) this.section(out, SECTION.code, () => this.writeCode(out));
+    if (functions > 0) this.section(out, SECTION.code, () => this.writeCode(out));
     raw(SECTION.data);
     this.writeNameSection(out);
 
     return {
       bytes: out.finish(),
       exports,
-      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length + this.entryFunctions.length,
+      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length + this.extraFunctions,
       injectedImportCount: INJECTED_IMPORTS.length,
     };
   }
@@ -374,6 +406,11 @@ class Instrumenter {
       start = INSTRUMENTATION.startExport;
       added.push([start, EXTERNAL_KIND.func, this.entryOf(m.start)]);
     }
+    let callback: string | undefined;
+    if (this.callbackType !== undefined) {
+      callback = INSTRUMENTATION.callbackExport;
+      added.push([callback, EXTERNAL_KIND.func, this.fCallback]);
+    }
     this.section(out, SECTION.export, () => {
       out.u32(m.exports.length + added.length);
       for (const e of m.exports) {
@@ -387,7 +424,7 @@ class Instrumenter {
         out.u32(index);
       }
     });
-    return { memory, table, start, globals };
+    return { memory, table, start, callback, globals };
   }
 
   private writeElements(out: ByteWriter): void {
@@ -402,14 +439,14 @@ class Instrumenter {
       if (seg.flags !== 0 && seg.flags !== 4) out.u8(seg.elemType);
       if (seg.funcs !== undefined) {
         out.u32(seg.funcs.length);
-        for (const f of seg.funcs) out.u32(this.entryOf(f));
+        for (const f of seg.funcs) out.u32(this.bodyOf(f));
       } else {
         const exprs = seg.exprs!;
         out.u32(exprs.length);
         for (const e of exprs) {
           if (e.op === OP.ref_func) {
             out.u8(OP.ref_func);
-            out.u32(this.entryOf(e.value));
+            out.u32(this.bodyOf(e.value));
             out.u8(OP.end);
           } else {
             out.bytes(bytes, e.start, e.end);
@@ -421,8 +458,8 @@ class Instrumenter {
 
   private writeCode(out: ByteWriter): void {
     const { m, bytes, code } = this;
-    const n = m.bodies.length / 2;
-    out.u32(n + this.entryFunctions.length);
+    const n = m.functionTypes.length;
+    out.u32(n + this.extraFunctions);
     for (let f = 0; f < n; f++) {
       const typeIndex = m.functionTypes[f]!;
       const locals = this.rewriteBody(f, typeIndex);
@@ -445,6 +482,33 @@ class Instrumenter {
       for (let i = 0; i < params; i++) { code.u8(OP.local_get); code.u32(i); }
       code.u8(OP.global_get); code.u32(this.gCounter);
       code.u8(OP.call); code.u32(this.remap(this.importedFunctions + f));
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
+      out.bytes(code.buf, 0, code.len);
+    }
+    // Adapters: an import in a table, called like a body; the host uses the global.
+    for (const i of this.adaptedImports) {
+      const params = m.types[m.importedFunctionTypes[i]!]!.params.length;
+      code.reset();
+      code.u8(0);
+      code.u8(OP.local_get); code.u32(params);
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      for (let p = 0; p < params; p++) { code.u8(OP.local_get); code.u32(p); }
+      code.u8(OP.call); code.u32(i);
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
+      out.bytes(code.buf, 0, code.len);
+    }
+    // The callback trampoline: (fn, env) calls table entry fn as an (i32) -> () body.
+    if (this.callbackType !== undefined) {
+      code.reset();
+      code.u8(0);
+      code.u8(OP.local_get); code.u32(1);
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.local_get); code.u32(0);
+      code.u8(OP.call_indirect); code.u32(this.callbackBodyType!); code.u32(0);
       code.u8(OP.global_set); code.u32(this.gCounter);
       code.u8(OP.end);
       out.u32(code.len);
@@ -594,17 +658,27 @@ class Instrumenter {
           }
           break;
         }
-        case OP.call_indirect:
-          r.u32();
-          r.u32();
-          this.flushTo(r.pos);
-          code.bytes(this.afterCall);
+        case OP.call_indirect: {
+          // Tables hold bodies: the counter goes below the table index, typed as a body.
+          const type = r.u32();
+          const table = r.u32();
+          this.flushTo(at);
+          const index = this.local(SLOT_I32_A);
+          code.u8(OP.local_set); code.u32(index);
+          code.u8(OP.local_get); code.u32(this.lCounter);
+          code.u8(OP.local_get); code.u32(index);
+          code.u8(OP.call_indirect); code.u32(this.bodyTypeOf[type]!); code.u32(table);
+          code.u8(OP.local_tee); code.u32(this.lCounter);
+          code.u8(OP.global_set); code.u32(this.gCounter);
+          code.bytes(this.check);
+          this.copyFrom = r.pos;
           break;
+        }
         case OP.ref_func: {
           const target = r.u32();
           this.flushTo(at);
           code.u8(OP.ref_func);
-          code.u32(this.entryOf(target));
+          code.u32(this.bodyOf(target));
           this.copyFrom = r.pos;
           break;
         }

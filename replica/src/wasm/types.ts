@@ -143,6 +143,12 @@ export const INSTRUMENTATION = Object.freeze({
    * the host runs it after setting the counter (as the IC exports it as `canister_start`).
    */
   startExport: '__icpk_start',
+  /**
+   * `[i32 fn, i32 env] -> []`, exported when the module has a table: calls table entry `fn` with
+   * `env` as an `(i32) -> ()` function (a trap if it is not one), as the IC calls callbacks.
+   * Table entries are instrumented bodies, which the host cannot call itself.
+   */
+  callbackExport: '__icpk_callback',
   /** Export names with this prefix are reserved for the above. */
   reservedPrefix: '__icpk',
   /** OS page size for dirty tracking (IC `PAGE_SIZE`), as a shift. */
@@ -184,6 +190,8 @@ export interface InstrumentedModule {
     readonly table: string | undefined;
     /** The original start function, exported, if the module had one. */
     readonly start: string | undefined;
+    /** The callback trampoline (INSTRUMENTATION.callbackExport), if the module has a table. */
+    readonly callback: string | undefined;
     /** Every mutable global of the module. */
     readonly globals: readonly InstrumentedGlobalExport[];
   };
