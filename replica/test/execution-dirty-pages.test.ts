@@ -45,6 +45,7 @@ const CANISTER = `(module
   (import "ic0" "msg_reply" (func $reply))
   (import "ic0" "trap" (func $trap (param i32 i32)))
   (memory (export "memory") 1)
+  (data (i32.const 20000) "\\01\\02\\03\\04")
   ;; stores rotating over pages 1, 2 and 3 (and 9 once), n rounds
   (func (export "canister_update rotate") (local $i i32)
     (loop $l
@@ -60,6 +61,15 @@ const CANISTER = `(module
         (i32.const -1))
       (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 100))))
     (call $trap (i32.const 0) (i32.const 0)))
+  ;; writes a page never written before and a data page, then traps
+  (func (export "canister_update fresh_and_trap")
+    (i32.store (i32.const 49152) (i32.const 5))
+    (i32.store (i32.const 20000) (i32.const 0))
+    (call $trap (i32.const 0) (i32.const 0)))
+  (func (export "canister_update check_fresh")
+    (if (i32.load (i32.const 49152)) (then (unreachable)))
+    (if (i32.ne (i32.load (i32.const 20000)) (i32.const 0x04030201)) (then (unreachable)))
+    (call $reply))
   ;; bulk writes over pages the stores marked and others
   (func (export "canister_update bulk")
     (i32.store (i32.const 4096) (i32.const 7))
@@ -90,6 +100,16 @@ describe('committed page deltas', () => {
     // The live instance was rolled back too: the next message sees the committed values.
     await t.update(id, 'rotate');
     assert.equal(word(12288), 99);
+    await t.close();
+  });
+
+  it('a trap restores a page never written before to zero and a data page to its data', async () => {
+    const t = new ExecutionTest();
+    const id = await t.createAndInstall(await wat(CANISTER));
+    await assert.rejects(t.update(id, 'fresh_and_trap'), CallRejected);
+    await t.update(id, 'check_fresh');
+    assert.deepEqual([...t.canister(id).execution!.heap.read(49152, 4)], [0, 0, 0, 0]);
+    assert.deepEqual([...t.canister(id).execution!.heap.read(20000, 4)], [1, 2, 3, 4]);
     await t.close();
   });
 

@@ -123,9 +123,24 @@ const ABORT = Symbol('abort');
 const sparePages: Uint8Array[] = [];
 const MAX_SPARE_PAGES = 1024;
 
+/** The pre-image of a page that was zero: shared, never written. */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 function releasePages(journal: Map<number, Uint8Array>): void {
-  for (const page of journal.values()) if (sparePages.length < MAX_SPARE_PAGES) sparePages.push(page);
+  for (const page of journal.values()) if (page !== ZERO_PAGE && sparePages.length < MAX_SPARE_PAGES) sparePages.push(page);
   journal.clear();
+}
+
+/** The data pages of a module as a set, per module. */
+const dataPageSets = new WeakMap<readonly number[], ReadonlySet<number>>();
+
+function dataPageSet(pages: readonly number[]): ReadonlySet<number> {
+  let set = dataPageSets.get(pages);
+  if (set === undefined) {
+    set = new Set(pages);
+    dataPageSets.set(pages, set);
+  }
+  return set;
 }
 
 
@@ -434,6 +449,12 @@ export class Sandbox implements SandboxAccess {
     const mem = this.memory();
     const start = page * PAGE_SIZE;
     if (start >= mem.length) return;
+    if (!this.touched.has(page) && !dataPageSet(this.compiled.info.dataPages).has(page)) {
+      // Never written and no data segment: still zero (fresh memory), nothing to copy.
+      this.heapJournal.set(page, ZERO_PAGE);
+      this.touched.add(page);
+      return;
+    }
     const copy = sparePages.pop() ?? new Uint8Array(PAGE_SIZE);
     copy.set(mem.subarray(start, start + PAGE_SIZE));
     this.heapJournal.set(page, copy);
