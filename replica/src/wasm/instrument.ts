@@ -162,6 +162,7 @@ class Instrumenter {
   private chargeTail: Uint8Array = new Uint8Array(0);
   private afterCall: Uint8Array = new Uint8Array(0);
   private reload: Uint8Array = new Uint8Array(0);
+  private readonly counterSnippets = new Map<number, Uint8Array[]>();
   /** The counter parameter of the body being rewritten; parameters from it on shift by one. */
   private lCounter = 0;
   private readonly pointBuffer = new Uint8Array(128);
@@ -718,6 +719,37 @@ class Instrumenter {
   private bodySnippets(counterParam: number, recursive: boolean): void {
     const C = this.gCounter;
     const L = this.lCounter = counterParam;
+    // Most bodies have few parameters: the snippets of a counter index are built once.
+    const cached = this.counterSnippets.get(L);
+    if (cached !== undefined) {
+      [this.reload, this.check, this.afterCall, this.chargeHead, this.chargeTail, this.chargeTailLocal] = cached;
+    } else {
+      this.counterSnippet(C, L);
+      this.counterSnippets.set(L, [this.reload, this.check, this.afterCall, this.chargeHead, this.chargeTail, this.chargeTailLocal]);
+    }
+    if (!recursive) {
+      // At most one frame of this function can be on a stack: it does not count (call-graph.ts).
+      this.depthPrologue = this.depthEpilogue = new Uint8Array(0);
+      return;
+    }
+    // The call depth after the increment is kept in a local: callees restore the global to it.
+    const K = this.gCallDepth;
+    const d = this.local(SLOT_DEPTH);
+    this.depthPrologue = snippet((w) => {
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
+      w.u8(OP.if); w.u8(0x40);
+      w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
+      w.u8(OP.call); w.u32(this.fCallDepthExceeded);
+      w.u8(OP.end);
+    });
+    this.depthEpilogue = snippet((w) => {
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
+    });
+  }
+
+  /** The snippets that use counter global C and counter local L. */
+  private counterSnippet(C: number, L: number): void {
     this.reload = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L); });
     const outOfInstructions = (w: ByteWriter) => {
       w.u8(OP.if); w.u8(0x40);
@@ -738,25 +770,6 @@ class Instrumenter {
     this.chargeHead = snippet((w) => { w.u8(OP.local_get); w.u32(L); w.u8(OP.i64_const); });
     this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_tee); w.u32(L); w.u8(OP.global_set); w.u32(C); });
     this.chargeTailLocal = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_set); w.u32(L); });
-    if (!recursive) {
-      // At most one frame of this function can be on a stack: it does not count (call-graph.ts).
-      this.depthPrologue = this.depthEpilogue = new Uint8Array(0);
-      return;
-    }
-    // The call depth after the increment is kept in a local: callees restore the global to it.
-    const K = this.gCallDepth;
-    const d = this.local(SLOT_DEPTH);
-    this.depthPrologue = snippet((w) => {
-      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
-      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
-      w.u8(OP.if); w.u8(0x40);
-      w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
-      w.u8(OP.call); w.u32(this.fCallDepthExceeded);
-      w.u8(OP.end);
-    });
-    this.depthEpilogue = snippet((w) => {
-      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
-    });
   }
 
   /** Copies the input not yet copied, up to `pos`. */
