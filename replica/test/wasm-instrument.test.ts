@@ -520,6 +520,13 @@ describe('exports and renumbering', () => {
     assert.equal(host.counter, 100n - 12n);
   });
 
+  it('refuses a type with 1000 parameters, which the counter parameter would take past the engine limit', async () => {
+    const bytes = await wat(`(module (type (func (param ${'i32 '.repeat(1000)}))) (func (type 0)))`);
+    assert.throws(() => instrumentModule(bytes, validateModule(bytes)), (e: Error) => e.name === 'WasmInstrumentationError' && /1000 parameters/.test(e.message));
+    const ok = await wat(`(module (func (param ${'i32 '.repeat(999)})))`);
+    assert.ok(webAssembly.validate(instrumentModule(ok, validateModule(ok)).bytes));
+  });
+
   it('uses the module’s own memory and table export names', async () => {
     const host = await instantiate(`(module (memory (export "mem") 1) (table (export "tbl") 1 funcref))`);
     assert.equal(host.instrumented.exports.memory, 'mem');

@@ -41,6 +41,9 @@ import {
 import { sameType } from './validate.js';
 import { ByteWriter } from './writer.js';
 
+/** V8 accepts at most 1000 parameters and 1000 results per function type. */
+const MAX_ENGINE_ARITY = 1000;
+
 const INJECTED_IMPORTS = [
   [INSTRUMENTATION.imports.outOfInstructions, { params: [], results: [] }],
   [INSTRUMENTATION.imports.markDirty, { params: [VALTYPE.i32], results: [] }],
@@ -220,7 +223,12 @@ class Instrumenter {
     this.gDirtyPage2 = m.globals.length + 3;
 
     // Every type a body or call_indirect can need is known before the type section is written.
-    const bodyType = (t: FuncType) => this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] });
+    const bodyType = (t: FuncType) => {
+      if (t.params.length >= MAX_ENGINE_ARITY || t.results.length >= MAX_ENGINE_ARITY) {
+        throw new WasmInstrumentationError(`Wasm module has a function type with ${t.params.length} parameters and ${t.results.length} results; at most ${MAX_ENGINE_ARITY - 1} of each are supported (the instrumentation adds one).`);
+      }
+      return this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] });
+    };
     this.bodyTypeOf = m.types.map(bodyType);
     this.callbackBodyType = m.tables.length > 0 ? bodyType({ params: [VALTYPE.i32], results: [] }) : undefined;
     const n = m.functionTypes.length;
