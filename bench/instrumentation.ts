@@ -1,4 +1,5 @@
-// Cost of instrumentation, side by side in one run:
+// Cost of instrumentation, side by side in one run (plain and instrumented runs alternate, and
+// each is timed in CPU time of the process, so a busy shared machine disturbs the ratio less):
 //  (a) compute-heavy WAT loops (integer + memory, scattered stores, float), plain vs instrumented;
 //  (b) a Motoko canister method doing real work, driven through a minimal ic0 stub, plain vs
 //      instrumented;
@@ -9,6 +10,7 @@ import { wat } from '../test/support/wat.js';
 import { IC0 } from '../replica/src/system-api/signatures.js';
 import { INSTRUMENTATION, instrumentModule, validateModule } from '../replica/src/wasm/index.js';
 import { ByteWriter } from '../replica/src/wasm/writer.js';
+import { DirtyPageFilter } from '../replica/src/execution/dirty-pages.js';
 
 type Exports = Record<string, unknown>;
 interface WasmMemory { buffer: ArrayBuffer }
@@ -26,27 +28,60 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** CPU time of this process so far, ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * Median CPU times of `a` and `b`, run alternately; each argument (untimed) makes the function
+ * timed in one repetition.
+ */
+function pair(a: () => () => void, b: () => () => void, reps = REPS): [number, number] {
+  a()(); // warm-up (tier-up, caches)
+  b()();
+  const sa: number[] = [];
+  const sb: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const runA = a();
+    let t = cpuMs();
+    runA();
+    sa.push(cpuMs() - t);
+    const runB = b();
+    t = cpuMs();
+    runB();
+    sb.push(cpuMs() - t);
+  }
+  return [median(sa), median(sb)];
+}
+
 /** Median time of `fn`; `prepare` (untimed) makes a fresh `fn` per repetition when given. */
 function time(fn: () => void, reps = REPS, prepare?: () => () => void): number {
   (prepare?.() ?? fn)(); // warm-up (tier-up, caches)
   const samples: number[] = [];
   for (let i = 0; i < reps; i++) {
     const run = prepare?.() ?? fn;
-    const t = performance.now();
+    const t = cpuMs();
     run();
-    samples.push(performance.now() - t);
+    samples.push(cpuMs() - t);
   }
   return median(samples);
 }
 
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
 
-/** The __icpk host: no-ops, a counter large enough to never run out. */
+/**
+ * The __icpk host: the replica's dirty page filter (saving no pages), a counter large enough to
+ * never run out. One filter, attached for the whole run: every page is saved once.
+ */
+const filter = new DirtyPageFilter();
+filter.attach(() => {});
 function icpkImports() {
   return {
     out_of_instructions: () => { throw new Error('out of instructions'); },
-    mark_dirty: () => {},
-    mark_dirty_range: () => {},
+    mark_dirty: filter.mark,
+    mark_dirty_range: filter.markRange,
     memory_grow_allowed: () => 1,
     call_depth_exceeded: () => { throw new Error('call depth exceeded'); },
   };
@@ -130,8 +165,7 @@ async function computeRows(): Promise<Row[]> {
     const instResult = runInst(w.n);
     if (plainResult !== instResult) throw new Error(`${w.name}: results differ (${plainResult} vs ${instResult})`);
     const instructions = Number(start - counterGlobal.value);
-    const plainMs = time(() => runPlain(w.n));
-    const instrumentedMs = time(() => {
+    const [plainMs, instrumentedMs] = pair(() => () => runPlain(w.n), () => () => {
       counterGlobal!.value = start;
       runInst(w.n);
     });
@@ -216,6 +250,17 @@ function candidNat(n: number): Uint8Array {
   return Uint8Array.from([0x44, 0x49, 0x44, 0x4c, 0x00, 0x01, 0x7d, ...leb]);
 }
 
+/** Compiled once per module, as the replica does (its cache keys them by hash). */
+const compiledModules = new Map<Uint8Array, object>();
+function compiledModule(bytes: Uint8Array): object {
+  let module = compiledModules.get(bytes);
+  if (module === undefined) {
+    module = new WA.Module(bytes);
+    compiledModules.set(bytes, module);
+  }
+  return module;
+}
+
 /** Instantiates a Motoko canister with stub ic0 functions; `call(method, arg)` runs an update. */
 function motokoCanister(bytes: Uint8Array, instrumentedModule: ReturnType<typeof instrumented> | undefined) {
   let memory: WasmMemory | undefined;
@@ -246,7 +291,7 @@ function motokoCanister(bytes: Uint8Array, instrumentedModule: ReturnType<typeof
   let counter: { value: bigint } | undefined;
   const imports: Record<string, object> = { ic0 };
   if (instrumentedModule !== undefined) imports[INSTRUMENTATION.importModule] = icpkImports();
-  const exports = new WA.Instance(new WA.Module(instrumentedModule?.bytes ?? bytes), imports).exports;
+  const exports = new WA.Instance(compiledModule(instrumentedModule?.bytes ?? bytes), imports).exports;
   memory = exports[instrumentedModule?.exports.memory ?? 'mem'] as WasmMemory;
   const START = 1n << 62n;
   if (instrumentedModule !== undefined) {
@@ -275,12 +320,10 @@ async function motokoRows(wasm: Uint8Array): Promise<Row[]> {
     const input = candidNat(n);
     const instructions = motokoCanister(wasm, ins).call(method, input);
     // A fresh instance per repetition (untimed): `fill` grows state, and every run should do the same work.
-    const noop = () => {};
-    const plainMs = time(noop, REPS, () => {
+    const [plainMs, instrumentedMs] = pair(() => {
       const canister = motokoCanister(wasm, undefined);
       return () => canister.call(method, input);
-    });
-    const instrumentedMs = time(noop, REPS, () => {
+    }, () => {
       const canister = motokoCanister(wasm, ins);
       return () => canister.call(method, input);
     });
@@ -364,7 +407,7 @@ try {
   motokoNote = `(b) skipped: ${(err as Error).message}`;
 }
 
-print('## Execution: plain vs instrumented (median of 7)');
+print('## Execution: plain vs instrumented (median of 7, CPU ms)');
 print();
 print('| workload | plain ms | instrumented ms | ratio | instructions counted | instr/ns (instrumented) |');
 print('|---|---:|---:|---:|---:|---:|');
@@ -373,7 +416,7 @@ for (const r of [...compute, ...motoko]) {
 }
 if (motokoNote) print(`\n${motokoNote}`);
 print();
-print('## Validation and instrumentation throughput (median of 9)');
+print('## Validation and instrumentation throughput (median of 9, CPU time)');
 print();
 print('| module | size KB | validate ms | validate MB/s | instrument ms | instrument MB/s | output KB |');
 print('|---|---:|---:|---:|---:|---:|---:|');

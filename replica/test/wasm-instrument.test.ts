@@ -229,6 +229,26 @@ describe('check points', () => {
     assert.equal(host.counter, -159n);
   });
 
+  it('what a callee charged is in the global for a host call or a trap later in the same block', async () => {
+    let seen = -1n;
+    const host: Host = await instantiate(`(module
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (func $w (result i32) i32.const 1 drop i32.const 1 drop i32.const 7)
+      (func (export "readAfterCall") call $w drop call $size drop)
+      (func (export "trapAfterCall") call $w drop unreachable))`, {
+      ic0: { msg_arg_data_size: () => { seen = host.counter; return 0; } },
+    });
+    // readAfterCall's one block: entry 1 + call 5 + drop 1 + call 5 + drop 1 = 13; $w: 1 + 5 = 6.
+    host.counter = 1000n;
+    (host.exports.readAfterCall as () => void)();
+    assert.equal(1000n - seen, 13n + 6n);
+    assert.equal(host.counter, 1000n - 13n - 6n);
+    // trapAfterCall's block: entry 1 + call 5 + drop 1 + unreachable 1 = 8; $w: 6.
+    host.counter = 1000n;
+    assert.throws(() => (host.exports.trapAfterCall as () => void)(), /unreachable/);
+    assert.equal(host.counter, 1000n - 8n - 6n);
+  });
+
   it('a bulk operation checks right after its dynamic charge, before running', async () => {
     const host = await instantiate(`(module (memory 1)
       (func (export "fill") i32.const 0 i32.const 255 i32.const 60000 memory.fill))`);
@@ -240,13 +260,13 @@ describe('check points', () => {
 });
 
 describe('dirty pages', () => {
-  it('stores call mark_dirty when they leave the cached page', async () => {
+  it('stores call mark_dirty when they leave the two cached pages', async () => {
     const host = await instantiate(`(module (memory 2)
       (func (export "write")
         i32.const 0 i32.const 1 i32.store
         i32.const 8 i32.const 1 i32.store        ;; same page: no call
         i32.const 12288 i64.const 1 i64.store    ;; page 3
-        i32.const 4095 i64.const -1 i64.store    ;; page 0, straddles into page 1
+        i32.const 4095 i64.const -1 i64.store    ;; page 0 (the second cached page), straddles into page 1: no call
         i32.const 0 i32.const 2 i32.store offset=8192  ;; page 2 via the offset
         i32.const 16 f64.const 1 f64.store offset=8192 ;; page 2 again: no call
         i32.const 20000 i32.const 9 i32.store8
@@ -257,8 +277,9 @@ describe('dirty pages', () => {
         i32.const 70000 i64.const 1 i64.store32))`);
     host.global(INSTRUMENTATION.dirtyPageExport).value = -1;
     (host.exports.write as () => void)();
-    assert.deepEqual(host.dirtyCalls, [0, 3, 0, 2, 4, 7, 9, 12, 14, 17]);
+    assert.deepEqual(host.dirtyCalls, [0, 3, 2, 4, 7, 9, 12, 14, 17]);
     assert.equal(host.dirtyPage, 17);
+    assert.equal(host.global(INSTRUMENTATION.dirtyPage2Export).value, 14);
     const memory = host.exports[host.instrumented.exports.memory] as WasmMemory;
     const view = new DataView(memory.buffer);
     assert.equal(view.getBigInt64(4095, true), -1n, 'the straddling store wrote its bytes');
@@ -344,6 +365,50 @@ describe('call depth', () => {
   });
 });
 
+describe('call depth: only functions on a call cycle count', () => {
+  const text = `(module
+    (type $ii (func (param i32) (result i32)))
+    (table 2 funcref)
+    (elem (i32.const 0) $viaTable $leaf)
+    (func $leaf (param i32) (result i32) local.get 0)
+    (func $chain (param i32) (result i32) local.get 0 call $leaf)
+    ;; recursion through the table: $viaTable -> call_indirect $ii -> $viaTable
+    (func $viaTable (export "viaTable") (param i32) (result i32)
+      local.get 0 i32.eqz
+      if (result i32) i32.const 0
+      else local.get 0 i32.const 1 i32.sub i32.const 0 call_indirect (type $ii) end)
+    ;; mutual recursion that leaves through return, br and br_table
+    (func $even (export "even") (param i32) (result i32)
+      local.get 0 i32.eqz if i32.const 1 return end
+      block (result i32) local.get 0 i32.const 1 i32.sub call $odd i32.const 0 br_table 0 0 end)
+    (func $odd (param i32) (result i32)
+      local.get 0 i32.eqz if i32.const 0 br 1 end
+      local.get 0 i32.const 1 i32.sub call $even)
+    (func (export "depthAtLeaf") (param i32) (result i32) local.get 0 call $chain))`;
+
+  it('counts frames of recursion through call_indirect and of mutual recursion, exactly', async () => {
+    const host = await instantiate(text, { maxCallDepth: 50 });
+    const call = (name: string, n: number) => (host.exports[name] as (n: number) => number)(n);
+    assert.equal(call('viaTable', 49), 0, '50 frames of $viaTable');
+    assert.equal(host.depth, 0);
+    assert.throws(() => call('viaTable', 50), CallDepthExceeded);
+    host.global(INSTRUMENTATION.callDepthExport).value = 0;
+    assert.equal(call('even', 49), 0, '$even and $odd: 50 frames');
+    assert.equal(host.depth, 0, 'return, br and br_table leave through the epilogue');
+    assert.equal(call('even', 48), 1);
+    assert.equal(host.depth, 0);
+    assert.throws(() => call('even', 50), CallDepthExceeded);
+  });
+
+  it('does not count functions that cannot recurse', async () => {
+    const host = await instantiate(text, { maxCallDepth: 1 });
+    // $leaf is in the table but no call_indirect of its type can reach it from itself.
+    assert.equal((host.exports.depthAtLeaf as (n: number) => number)(7), 7);
+    assert.equal(host.depth, 0);
+    assert.equal(host.callDepthExceededCalls, 0);
+  });
+});
+
 describe('NaN canonicalisation', () => {
   it('replaces every NaN result by the canonical NaN, keeps other values', async () => {
     const host = await instantiate(`(module
@@ -407,7 +472,9 @@ describe('exports and renumbering', () => {
     call('canister_update go');
     assert.equal(replies, 1);
     assert.equal(host.instrumented.injectedImportCount, 5);
-    assert.equal(host.instrumented.functionCount, 2 + 5 + 8);
+    // Imports, injected imports, bodies, an entry (own type, counter in the global) for each
+    // function the host calls (5 exports and the start function) and the callback trampoline.
+    assert.equal(host.instrumented.functionCount, 2 + 5 + 8 + 6 + 1);
   });
 
   it('exports every mutable global, the memory, the table and the start function', async () => {
@@ -434,6 +501,30 @@ describe('exports and renumbering', () => {
     assert.equal(host.global('__icpk_global_0').value, 42);
     assert.equal(host.global('__icpk_global_2').value, 7n);
     assert.equal(host.global('__icpk_global_3').value, 0.5);
+  });
+
+  it('calls an import held in the table, and a host call through it sees the exact counter', async () => {
+    let seen = -1n;
+    const host: Host = await instantiate(`(module
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (type $r (func (result i32)))
+      (table 1 funcref)
+      (elem (i32.const 0) $size)
+      (func (export "viaTable") (result i32) i32.const 0 call_indirect (type $r)))`, {
+      ic0: { msg_arg_data_size: () => { seen = host.counter; return 1000; } },
+    });
+    host.counter = 100n;
+    assert.equal((host.exports.viaTable as () => number)(), 1000);
+    // entry 1 + i32.const 1 + call_indirect 10; the import itself costs nothing here.
+    assert.equal(100n - seen, 12n);
+    assert.equal(host.counter, 100n - 12n);
+  });
+
+  it('refuses a type with 1000 parameters, which the counter parameter would take past the engine limit', async () => {
+    const bytes = await wat(`(module (type (func (param ${'i32 '.repeat(1000)}))) (func (type 0)))`);
+    assert.throws(() => instrumentModule(bytes, validateModule(bytes)), (e: Error) => e.name === 'WasmInstrumentationError' && /1000 parameters/.test(e.message));
+    const ok = await wat(`(module (func (param ${'i32 '.repeat(999)})))`);
+    assert.ok(webAssembly.validate(instrumentModule(ok, validateModule(ok)).bytes));
   });
 
   it('uses the module’s own memory and table export names', async () => {

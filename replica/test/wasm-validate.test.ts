@@ -121,6 +121,16 @@ describe('accepted modules', () => {
     assert.equal(info.hasStart, false);
   });
 
+  it('lists the OS pages active data segments initialise', async () => {
+    const info = validateModule(await wat(`(module (memory 2) (data $passive "zz")
+      (data (i32.const 8192) "")
+      (data (i32.const 40000) "abc")
+      (data (i32.const 4095) "xy")
+      (data (i32.const 10) "a"))`));
+    assert.deepEqual(info.dataPages, [0, 1, 9]);
+    assert.deepEqual(validateModule(await wat('(module)')).dataPages, []);
+  });
+
   it('accepts a real Motoko canister', async () => {
     const { wasm } = await compileMotoko('counter');
     const info = validateModule(wasm);

@@ -20,6 +20,7 @@ import {
 } from '../system-api/index.js';
 import { INSTRUMENTATION, type InstrumentedModule, type ModuleInfo } from '../wasm/types.js';
 import type { CompiledWasmModule } from '../wasm/engine.js';
+import { dirtyPageFilter } from './dirty-pages.js';
 import { JournaledStableMemory, WASM_PAGE } from './stable-memory.js';
 
 export type EntryPoint =
@@ -35,7 +36,7 @@ export type GlobalValue = number | bigint;
 export interface SandboxModule {
   readonly hashHex: string;
   readonly module: CompiledWasmModule;
-  readonly info: Pick<ModuleInfo, 'imports'>;
+  readonly info: Pick<ModuleInfo, 'imports' | 'dataPages'>;
   readonly instrumented: Pick<InstrumentedModule, 'exports'>;
 }
 
@@ -107,9 +108,12 @@ interface Live {
   readonly memory: WebAssembly.Memory;
   readonly counter: WebAssembly.Global;
   readonly dirtyPage: WebAssembly.Global;
+  readonly dirtyPage2: WebAssembly.Global;
   readonly callDepth: WebAssembly.Global;
   readonly globals: readonly WebAssembly.Global[];
   readonly table?: WebAssembly.Table;
+  /** The callback trampoline: calls table entry `fn` with `env` as an (i32) -> () function. */
+  readonly callback?: (fn: number, env: number) => void;
 }
 
 /** Raised inside the Wasm call stack to unwind an aborted execution; never leaves the sandbox. */
@@ -119,18 +123,37 @@ const ABORT = Symbol('abort');
 const sparePages: Uint8Array[] = [];
 const MAX_SPARE_PAGES = 1024;
 
+/** The pre-image of a page that was zero: shared, never written. */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 function releasePages(journal: Map<number, Uint8Array>): void {
-  for (const page of journal.values()) if (sparePages.length < MAX_SPARE_PAGES) sparePages.push(page);
+  for (const page of journal.values()) if (page !== ZERO_PAGE && sparePages.length < MAX_SPARE_PAGES) sparePages.push(page);
   journal.clear();
 }
 
-/** Pages a fresh instance of a module has non-zero (its data segments), per compiled module. */
-const dataPagesOf = new WeakMap<object, readonly number[]>();
+/** The data pages of a module as a set, per module. */
+const dataPageSets = new WeakMap<readonly number[], ReadonlySet<number>>();
+
+function dataPageSet(pages: readonly number[]): ReadonlySet<number> {
+  let set = dataPageSets.get(pages);
+  if (set === undefined) {
+    set = new Set(pages);
+    dataPageSets.set(pages, set);
+  }
+  return set;
+}
+
 
 export class Sandbox implements SandboxAccess {
   private live: Live | undefined;
   private view: Uint8Array = new Uint8Array(0);
   private readonly heapJournal = new Map<number, Uint8Array>();
+  /**
+   * Pages of the live memory that may be non-zero besides the module's data pages: every page
+   * written (journaled, restored or applied) since this sandbox was created. Whole-memory work
+   * (the heap at install, rollback across memory.grow) visits only these, never all 4 GiB.
+   */
+  private readonly touched = new Set<number>();
   private api: SystemApi | undefined;
   /** Reused across messages; `api` is set only while a message runs. */
   private systemApi: SystemApi | undefined;
@@ -140,6 +163,11 @@ export class Sandbox implements SandboxAccess {
   private limits: SandboxLimits | undefined;
   private onSlice: SliceHook | undefined;
   private contextInstructions = 0n;
+  /** Where the thread's dirty page filter sends the first mark_dirty(page) of a message. */
+  private readonly saveMarked = (page: number) => {
+    this.savePage(page);
+    this.savePage(page + 1);
+  };
   readonly stable: JournaledStableMemory;
 
   private constructor(
@@ -192,10 +220,13 @@ export class Sandbox implements SandboxAccess {
       // A fresh memory is zero but for the data segments: clear those, then write the pages.
       const present = snapshot.heap.indices();
       const written = new Set(present);
-      for (const page of dataPagesOf.get(compiled.module)!) {
-        if (!written.has(page)) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+      for (const page of compiled.info.dataPages) {
+        if (!written.has(page) && page * PAGE_SIZE < bytes.length) bytes.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
       }
-      for (const index of present) bytes.set(snapshot.heap.page(index), index * PAGE_SIZE);
+      for (const index of present) {
+        bytes.set(snapshot.heap.page(index), index * PAGE_SIZE);
+        sandbox.touched.add(index);
+      }
     });
     return sandbox;
   }
@@ -203,7 +234,13 @@ export class Sandbox implements SandboxAccess {
   /** The heap as a page map (used at install to create the canister's persisted heap). */
   heapSnapshot(): { heap: PageMap; globals: GlobalValue[] } {
     const live = this.mustLive();
-    return { heap: PageMap.fromMemory(new Uint8Array(live.memory.buffer)), globals: live.globals.map((g) => g.value) };
+    const mem = this.memory();
+    const heap = new PageMap(mem.length);
+    for (const index of this.maybeNonZero()) {
+      const page = mem.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
+      if (!isZero(page)) heap.setPage(index, page);
+    }
+    return { heap, globals: live.globals.map((g) => g.value) };
   }
 
   hasExport(name: string): boolean {
@@ -229,6 +266,7 @@ export class Sandbox implements SandboxAccess {
     this.begin(message, view, costs, limits, options.onSlice, options.firstSlice);
     this.contextInstructions = options.callContextInstructions ?? 0n;
     live.dirtyPage.value = -1;
+    live.dirtyPage2.value = -1;
     live.callDepth.value = 0;
     try {
       this.invoke(live, entry);
@@ -260,7 +298,10 @@ export class Sandbox implements SandboxAccess {
     const havePages = live.memory.buffer.byteLength / WASM_PAGE;
     if (wantPages > havePages) live.memory.grow(wantPages - havePages);
     const mem = this.memory();
-    for (const p of result.heap.pages) mem.set(p.bytes, p.index * PAGE_SIZE);
+    for (const p of result.heap.pages) {
+      mem.set(p.bytes, p.index * PAGE_SIZE);
+      this.touched.add(p.index);
+    }
     live.globals.forEach((g, i) => (g.value = result.globals[i]!));
     this.stable.pages.sizeBytes = result.stable.sizeBytes;
     for (const p of result.stable.pages) this.stable.pages.setPage(p.index, p.bytes);
@@ -313,9 +354,11 @@ export class Sandbox implements SandboxAccess {
     const first = firstSlice ?? limits.slice ?? limits.instructions;
     this.budget = sliced ? (first < limits.instructions ? first : limits.instructions) : limits.instructions;
     if (this.live) this.live.counter.value = this.budget;
+    dirtyPageFilter().attach(this.saveMarked);
   }
 
   private end(): void {
+    dirtyPageFilter().detach();
     this.api = undefined;
     this.fns = undefined;
     this.onSlice = undefined;
@@ -331,23 +374,22 @@ export class Sandbox implements SandboxAccess {
       return;
     }
     const table = live.table;
-    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as ((env: number) => unknown) | null) : null;
-    if (typeof fn !== 'function') {
+    const fn = table && entry.fn < table.length ? (table.get(entry.fn) as (() => unknown) | null) : null;
+    if (typeof fn !== 'function' || live.callback === undefined) {
       throw CanisterTrap.contract(`Canister's callback at table index ${entry.fn} is not a function`);
     }
     // The IC calls a callback with call_indirect of type (i32) -> (): another signature traps.
-    // From JS only the parameter count can be checked before the call; an i64 parameter fails on
-    // entry, a result shows afterwards (the message is rolled back then).
+    // Table entries are instrumented bodies, (i32, counter) -> (counter) for a callback; the
+    // instrumentation's trampoline makes that call_indirect. A signature mismatch there traps
+    // before the callee charged anything.
     const mismatch = () => CanisterTrap.trapped(`indirect call type mismatch: the callback at table index ${entry.fn} is not of type (i32) -> ()`);
-    if (fn.length !== 1) throw mismatch();
-    let result: unknown;
+    if (fn.length !== 2) throw mismatch();
     try {
-      result = fn(entry.env);
+      live.callback(entry.fn, entry.env);
     } catch (e) {
-      if (e instanceof TypeError && /BigInt/.test(e.message)) throw mismatch();
+      if (e instanceof WebAssembly.RuntimeError && /signature mismatch/.test(e.message) && this.instructionsExecuted() === 0n) throw mismatch();
       throw e;
     }
-    if (result !== undefined) throw mismatch();
   }
 
   private imports(): WebAssembly.Imports {
@@ -361,11 +403,8 @@ export class Sandbox implements SandboxAccess {
       ic0,
       [INSTRUMENTATION.importModule]: {
         [INSTRUMENTATION.imports.outOfInstructions]: () => this.outOfInstructions(),
-        [INSTRUMENTATION.imports.markDirty]: (page: number) => {
-          this.savePage(page >>> 0);
-          this.savePage((page >>> 0) + 1);
-        },
-        [INSTRUMENTATION.imports.markDirtyRange]: (start: number, length: number) => this.markDirty(start >>> 0, length >>> 0),
+        [INSTRUMENTATION.imports.markDirty]: dirtyPageFilter().mark,
+        [INSTRUMENTATION.imports.markDirtyRange]: dirtyPageFilter().markRange,
         [INSTRUMENTATION.imports.memoryGrowAllowed]: (delta: number) => this.growAllowed(delta >>> 0),
         [INSTRUMENTATION.imports.callDepthExceeded]: () => {
           throw CanisterTrap.trapped('stack overflow (call depth limit exceeded)');
@@ -382,9 +421,11 @@ export class Sandbox implements SandboxAccess {
       memory: ex[names.memory] as WebAssembly.Memory,
       counter: ex[INSTRUMENTATION.instructionCounterExport] as WebAssembly.Global,
       dirtyPage: ex[INSTRUMENTATION.dirtyPageExport] as WebAssembly.Global,
+      dirtyPage2: ex[INSTRUMENTATION.dirtyPage2Export] as WebAssembly.Global,
       callDepth: ex[INSTRUMENTATION.callDepthExport] as WebAssembly.Global,
       globals: names.globals.map((g) => ex[g.exportName] as WebAssembly.Global),
       table: names.table ? (ex[names.table] as WebAssembly.Table) : undefined,
+      callback: names.callback ? (ex[names.callback] as (fn: number, env: number) => void) : undefined,
     };
   }
 
@@ -392,6 +433,7 @@ export class Sandbox implements SandboxAccess {
     this.live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
     this.live.counter.value = this.budget;
     this.live.dirtyPage.value = -1;
+    this.live.dirtyPage2.value = -1;
     this.live.callDepth.value = 0;
     const start = this.compiled.instrumented.exports.start;
     if (start) (this.live.instance.exports[start] as () => void)();
@@ -400,7 +442,6 @@ export class Sandbox implements SandboxAccess {
   /** A new instance (start is not run again) whose memory `fill` writes and whose globals are given. */
   private reinstantiate(globals: readonly GlobalValue[], fill: (memory: WebAssembly.Memory) => void): void {
     const live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
-    if (!dataPagesOf.has(this.compiled.module)) dataPagesOf.set(this.compiled.module, nonZeroPages(new Uint8Array(live.memory.buffer)));
     fill(live.memory);
     live.globals.forEach((g, i) => (g.value = globals[i]!));
     this.live = live;
@@ -411,15 +452,28 @@ export class Sandbox implements SandboxAccess {
     const mem = this.memory();
     const start = page * PAGE_SIZE;
     if (start >= mem.length) return;
+    if (!this.touched.has(page) && !dataPageSet(this.compiled.info.dataPages).has(page)) {
+      // Never written and no data segment: still zero (fresh memory), nothing to copy.
+      this.heapJournal.set(page, ZERO_PAGE);
+      this.touched.add(page);
+      return;
+    }
     const copy = sparePages.pop() ?? new Uint8Array(PAGE_SIZE);
     copy.set(mem.subarray(start, start + PAGE_SIZE));
     this.heapJournal.set(page, copy);
+    this.touched.add(page);
   }
 
   private growAllowed(delta: number): number {
     const live = this.mustLive();
-    const next = live.memory.buffer.byteLength + delta * WASM_PAGE;
-    return next <= (this.limits?.wasmMemoryBytes ?? 0) ? 1 : 0;
+    const size = live.memory.buffer.byteLength;
+    if (size + delta * WASM_PAGE > (this.limits?.wasmMemoryBytes ?? 0)) return 0;
+    // mark_dirty(page) could not save page + 1 while it lay past the end of memory: once the
+    // memory grows, the last page must be marked again before a store straddles out of it.
+    if (size > 0) dirtyPageFilter().forget(size / PAGE_SIZE - 1);
+    live.dirtyPage.value = -1;
+    live.dirtyPage2.value = -1;
+    return 1;
   }
 
   /**
@@ -472,16 +526,25 @@ export class Sandbox implements SandboxAccess {
       return;
     }
     // Linear memory cannot shrink: a new instance gets the old memory's first `pagesBefore` pages.
+    // Pages outside maybeNonZero() are zero in both memories.
     const old = new Uint8Array(live.memory.buffer, 0, pagesBefore * WASM_PAGE);
     this.reinstantiate(globals, (memory) => {
       const have = memory.buffer.byteLength / WASM_PAGE;
       if (pagesBefore > have) memory.grow(pagesBefore - have);
       const bytes = new Uint8Array(memory.buffer);
-      for (let at = 0; at < old.length; at += PAGE_SIZE) {
-        const page = old.subarray(at, at + PAGE_SIZE);
-        if (!isZero(page) || !isZero(bytes.subarray(at, at + PAGE_SIZE))) bytes.set(page, at);
+      for (const index of this.maybeNonZero()) {
+        const at = index * PAGE_SIZE;
+        if (at < old.length) bytes.set(old.subarray(at, at + PAGE_SIZE), at);
       }
     });
+  }
+
+  /** Pages that may be non-zero in the live memory, ascending, within its size. */
+  private maybeNonZero(): number[] {
+    const pages = new Set(this.touched);
+    for (const page of this.compiled.info.dataPages) pages.add(page);
+    const limit = this.memory().length / PAGE_SIZE;
+    return [...pages].filter((page) => page < limit).sort((a, b) => a - b);
   }
 
   private mustLive(): Live {
@@ -495,14 +558,6 @@ function startMessage(view: CanisterView): MessageInput {
     context: 's', caller: view.canisterId, arg: new Uint8Array(0), cyclesAvailable: 0n, cyclesRefunded: 0n,
     rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true,
   };
-}
-
-function nonZeroPages(bytes: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let at = 0, index = 0; at < bytes.length; at += PAGE_SIZE, index++) {
-    if (!isZero(bytes.subarray(at, at + PAGE_SIZE))) out.push(index);
-  }
-  return out;
 }
 
 function equalPage(a: Uint8Array, b: Uint8Array): boolean {

@@ -312,7 +312,7 @@ export class WorkerSandboxHost implements SandboxHost {
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
-        batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
+        batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports, dataPages: module.info.dataPages }, instrumented: { exports: module.instrumented.exports } });
       }
       const { subnetId, rootKey, ...view } = d.job.view;
       if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {

@@ -11,11 +11,23 @@
 // (bulk) charge. Between two check points execution only moves forward inside one function
 // frame, so the counter overshoots by less than the static cost of one function body.
 //
-// Speed: each body keeps copies of the counter, the dirty page and its call depth in locals
-// (reloaded after every call, since callees and host functions use the globals), so checks and
-// store barriers compare locals. A block that can trap or call out (not QUIET) also stores the
-// counter to the global in its charge, and so do a failed check and the function's exit: the
-// host sees exactly the values it saw when the global was updated in place.
+// Dirty pages: a store compares its OS page with the two pages marked last (globals); only when
+// it is neither does it call mark_dirty(page), which the host filters further (sandbox.ts). Bulk
+// writes call mark_dirty_range unless empty or inside the last marked page and the next.
+//
+// Call depth: only functions on a cycle of the call graph (call-graph.ts) count their frames;
+// every other function can have at most one frame on a stack, so the stack stays bounded.
+//
+// Speed: the counter travels between function bodies as a value, not through memory. Every
+// body takes it as an extra last parameter (its declared locals move up by one) and returns it
+// as an extra last result; calls and call_indirect pass it and take it back (tables hold bodies;
+// an import in a table sits behind an adapter with a body's type). The global
+// `__icpk_instructions` stays exact wherever it can be observed: a block that can trap or call
+// out (not QUIET) stores the counter in its charge, every call stores what the callee returns,
+// and so does a failed check. What the host calls (exports, start) goes through an entry with
+// the function's own type, which loads the global, calls the body and stores the result;
+// callbacks go through the `__icpk_callback` trampoline. Host imports reload the global after.
+import { analyzeCalls } from './call-graph.js';
 import { readFcInstruction, readLocals, skipBlockType, skipImmediates } from './code.js';
 import { BULK_COST_PER_UNIT, COST_TABLE, FUNCTION_ENTRY_COST } from './costs.js';
 import { InvalidWasmError, WasmInstrumentationError } from './errors.js';
@@ -28,6 +40,9 @@ import {
 } from './types.js';
 import { sameType } from './validate.js';
 import { ByteWriter } from './writer.js';
+
+/** V8 accepts at most 1000 parameters and 1000 results per function type. */
+const MAX_ENGINE_ARITY = 1000;
 
 const INJECTED_IMPORTS = [
   [INSTRUMENTATION.imports.outOfInstructions, { params: [], results: [] }],
@@ -44,10 +59,8 @@ const SLOT_I32_C = 2; // stored i32 value, bulk length
 const SLOT_I64 = 3;
 const SLOT_F32 = 4;
 const SLOT_F64 = 5;
-const SLOT_COUNTER = 6; // copy of `__icpk_instructions`
-const SLOT_DIRTY = 7; // copy of `__icpk_dirty_page`
-const SLOT_DEPTH = 8; // `__icpk_call_depth` after this call's increment
-const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i64, VALTYPE.i32, VALTYPE.i32];
+const SLOT_DEPTH = 6; // `__icpk_call_depth` after this call's increment
+const SLOT_TYPES = [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i64, VALTYPE.f32, VALTYPE.f64, VALTYPE.i32];
 
 /**
  * Opcodes (single-byte) that can neither trap nor call out: a basic block made only of these
@@ -122,7 +135,27 @@ class Instrumenter {
   private readonly fCallDepthExceeded: number;
   private readonly gCounter: number;
   private readonly gDirtyPage: number;
+  private readonly gDirtyPage2: number;
   private readonly gCallDepth: number;
+  /** Per type index: the type of a body of that type, which takes and returns the counter last. */
+  private readonly bodyTypeOf: number[];
+  /** Per defined function: the type of its body. */
+  private readonly bodyTypes: number[] = [];
+  /** The body type of callbacks, `(i32) -> ()`, when the module has a table. */
+  private readonly callbackBodyType: number | undefined;
+  /** recursive[f]: defined function f lies on a call cycle and counts towards the call depth. */
+  private readonly recursive: Uint8Array;
+  /** Per defined function: the index of its entry (see entryOf), or -1 if it needs none. */
+  private readonly entries: Int32Array;
+  /** Defined functions that have an entry, in entry order. */
+  private readonly entryFunctions: number[] = [];
+  /** Imported functions a table can hold, each behind an adapter with a body's type. */
+  private readonly adaptedImports: number[] = [];
+  /** Per imported function: its adapter's index, or -1. */
+  private readonly adapters: Int32Array;
+  /** Index and type of the callback trampoline (when the module has a table). */
+  private readonly fCallback: number;
+  private readonly callbackType: number | undefined;
 
   private depthPrologue: Uint8Array = new Uint8Array(0);
   private depthEpilogue: Uint8Array = new Uint8Array(0);
@@ -132,14 +165,15 @@ class Instrumenter {
   private chargeTail: Uint8Array = new Uint8Array(0);
   private afterCall: Uint8Array = new Uint8Array(0);
   private reload: Uint8Array = new Uint8Array(0);
+  private readonly counterSnippets = new Map<number, Uint8Array[]>();
+  /** The counter parameter of the body being rewritten; parameters from it on shift by one. */
   private lCounter = 0;
-  private lDirty = 0;
   private readonly pointBuffer = new Uint8Array(128);
 
   // Per-body state.
   private readonly code = new ByteWriter(1 << 16);
   private readonly reader: WasmReader;
-  private slots = [-1, -1, -1, -1, -1, -1, -1, -1, -1];
+  private slots = [-1, -1, -1, -1, -1, -1, -1];
   private slotOrder: number[] = [];
   private nextLocal = 0;
   /** Output position, accumulated cost and kind of the open basic block. */
@@ -148,8 +182,6 @@ class Instrumenter {
   private pointReentrant = false;
   /** Whether the open basic block has an instruction that can trap or call out. */
   private pointLoud = false;
-  /** Whether some charge of the body left the counter global stale. */
-  private deferred = false;
   private chargeTailLocal: Uint8Array = new Uint8Array(0);
   /** Input position up to which instructions have been copied to the output. */
   private copyFrom = 0;
@@ -188,7 +220,40 @@ class Instrumenter {
     this.gCounter = m.globals.length;
     this.gDirtyPage = m.globals.length + 1;
     this.gCallDepth = m.globals.length + 2;
+    this.gDirtyPage2 = m.globals.length + 3;
 
+    // Every type a body or call_indirect can need is known before the type section is written.
+    const bodyType = (t: FuncType) => {
+      if (t.params.length >= MAX_ENGINE_ARITY || t.results.length >= MAX_ENGINE_ARITY) {
+        throw new WasmInstrumentationError(`Wasm module has a function type with ${t.params.length} parameters and ${t.results.length} results; at most ${MAX_ENGINE_ARITY - 1} of each are supported (the instrumentation adds one).`);
+      }
+      return this.typeIndex({ params: [...t.params, VALTYPE.i64], results: [...t.results, VALTYPE.i64] });
+    };
+    this.bodyTypeOf = m.types.map(bodyType);
+    this.callbackBodyType = m.tables.length > 0 ? bodyType({ params: [VALTYPE.i32], results: [] }) : undefined;
+    const n = m.functionTypes.length;
+    for (let f = 0; f < n; f++) this.bodyTypes.push(this.bodyTypeOf[m.functionTypes[f]!]!);
+    const graph = analyzeCalls(m);
+    this.recursive = graph.recursive;
+    // Functions the host calls get an entry with their own type. Tables hold bodies.
+    const entered = new Uint8Array(n);
+    for (const e of m.exports) if (e.kind === EXTERNAL_KIND.func && e.index >= this.importedFunctions) entered[e.index - this.importedFunctions] = 1;
+    if (m.start !== undefined && m.start >= this.importedFunctions) entered[m.start - this.importedFunctions] = 1;
+    this.entries = new Int32Array(n).fill(-1);
+    for (let f = 0; f < n; f++) {
+      if (entered[f] === 0) continue;
+      this.entries[f] = this.importedFunctions + INJECTED_IMPORTS.length + n + this.entryFunctions.length;
+      this.entryFunctions.push(f);
+    }
+    this.adapters = new Int32Array(this.importedFunctions).fill(-1);
+    let next = this.importedFunctions + INJECTED_IMPORTS.length + n + this.entryFunctions.length;
+    for (let i = 0; i < this.importedFunctions; i++) {
+      if (graph.takenImports[i] === 0) continue;
+      this.adapters[i] = next++;
+      this.adaptedImports.push(i);
+    }
+    this.fCallback = next;
+    this.callbackType = m.tables.length > 0 ? this.typeIndex({ params: [VALTYPE.i32, VALTYPE.i32], results: [] }) : undefined;
   }
 
   private typeIndex(t: FuncType): number {
@@ -200,8 +265,24 @@ class Instrumenter {
     return this.m.types.length + this.newTypes.length - 1;
   }
 
+  /** The index of function `index` (original numbering) as a direct call target: its body. */
   private remap(index: number): number {
     return index < this.importedFunctions ? index : index + INJECTED_IMPORTS.length;
+  }
+
+  /** The index of function `index` where the host calls it (export, start): its entry. */
+  private entryOf(index: number): number {
+    return index < this.importedFunctions ? index : this.entries[index - this.importedFunctions]!;
+  }
+
+  /** The index of function `index` as a table element or ref.func: a body, or an import's adapter. */
+  private bodyOf(index: number): number {
+    return index < this.importedFunctions ? this.adapters[index]! : this.remap(index);
+  }
+
+  /** Functions after the bodies: entries, import adapters and the callback trampoline. */
+  private get extraFunctions(): number {
+    return this.entryFunctions.length + this.adaptedImports.length + (this.callbackType === undefined ? 0 : 1);
   }
 
   run(): InstrumentedModule {
@@ -236,7 +317,16 @@ class Instrumenter {
         out.u32(this.injectedTypes[i]!);
       });
     });
-    raw(SECTION.function);
+    const functions = this.bodyTypes.length + this.extraFunctions;
+    if (functions > 0) {
+      this.section(out, SECTION.function, () => {
+        out.u32(this.bodyTypes.length + this.extraFunctions);
+        for (const t of this.bodyTypes) out.u32(t);
+        for (const f of this.entryFunctions) out.u32(m.functionTypes[f]!);
+        for (const i of this.adaptedImports) out.u32(this.bodyTypeOf[m.importedFunctionTypes[i]!]!);
+        if (this.callbackType !== undefined) out.u32(this.callbackType);
+      });
+    }
     const table = m.tables[0];
     if (table !== undefined) {
       // The maximum is capped so table.grow cannot exhaust host memory.
@@ -256,24 +346,25 @@ class Instrumenter {
       this.section(out, SECTION.memory, () => { out.u32(1); out.u8(0); out.u32(0); });
     }
     this.section(out, SECTION.global, () => {
-      out.u32(m.globals.length + 3);
+      out.u32(m.globals.length + 4);
       const s = m.sections.get(SECTION.global);
       if (s !== undefined) out.bytes(bytes, s.entriesStart, s.end);
       out.u8(VALTYPE.i64); out.u8(1); out.u8(OP.i64_const); out.u8(0); out.u8(OP.end);
       out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.s32(-1); out.u8(OP.end);
       out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.u8(0); out.u8(OP.end);
+      out.u8(VALTYPE.i32); out.u8(1); out.u8(OP.i32_const); out.s32(-1); out.u8(OP.end);
     });
     const exports = this.writeExports(out);
     if (m.elements.length > 0 || m.sections.has(SECTION.element)) this.section(out, SECTION.element, () => this.writeElements(out));
     raw(SECTION.dataCount);
-    if (m.sections.has(SECTION.code)) this.section(out, SECTION.code, () => this.writeCode(out));
+    if (functions > 0) this.section(out, SECTION.code, () => this.writeCode(out));
     raw(SECTION.data);
     this.writeNameSection(out);
 
     return {
       bytes: out.finish(),
       exports,
-      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length,
+      functionCount: this.importedFunctions + INJECTED_IMPORTS.length + m.functionTypes.length + this.extraFunctions,
       injectedImportCount: INJECTED_IMPORTS.length,
     };
   }
@@ -293,6 +384,7 @@ class Instrumenter {
       [INSTRUMENTATION.instructionCounterExport, EXTERNAL_KIND.global, this.gCounter],
       [INSTRUMENTATION.dirtyPageExport, EXTERNAL_KIND.global, this.gDirtyPage],
       [INSTRUMENTATION.callDepthExport, EXTERNAL_KIND.global, this.gCallDepth],
+      [INSTRUMENTATION.dirtyPage2Export, EXTERNAL_KIND.global, this.gDirtyPage2],
     ];
     const globals: InstrumentedGlobalExport[] = [];
     m.globals.forEach((g, index) => {
@@ -321,14 +413,19 @@ class Instrumenter {
     let start: string | undefined;
     if (m.start !== undefined) {
       start = INSTRUMENTATION.startExport;
-      added.push([start, EXTERNAL_KIND.func, this.remap(m.start)]);
+      added.push([start, EXTERNAL_KIND.func, this.entryOf(m.start)]);
+    }
+    let callback: string | undefined;
+    if (this.callbackType !== undefined) {
+      callback = INSTRUMENTATION.callbackExport;
+      added.push([callback, EXTERNAL_KIND.func, this.fCallback]);
     }
     this.section(out, SECTION.export, () => {
       out.u32(m.exports.length + added.length);
       for (const e of m.exports) {
         out.bytes(bytes, e.nameStart, e.nameEnd);
         out.u8(e.kind);
-        out.u32(e.kind === EXTERNAL_KIND.func ? this.remap(e.index) : e.index);
+        out.u32(e.kind === EXTERNAL_KIND.func ? this.entryOf(e.index) : e.index);
       }
       for (const [name, kind, index] of added) {
         out.name(name);
@@ -336,7 +433,7 @@ class Instrumenter {
         out.u32(index);
       }
     });
-    return { memory, table, start, globals };
+    return { memory, table, start, callback, globals };
   }
 
   private writeElements(out: ByteWriter): void {
@@ -351,14 +448,14 @@ class Instrumenter {
       if (seg.flags !== 0 && seg.flags !== 4) out.u8(seg.elemType);
       if (seg.funcs !== undefined) {
         out.u32(seg.funcs.length);
-        for (const f of seg.funcs) out.u32(this.remap(f));
+        for (const f of seg.funcs) out.u32(this.bodyOf(f));
       } else {
         const exprs = seg.exprs!;
         out.u32(exprs.length);
         for (const e of exprs) {
           if (e.op === OP.ref_func) {
             out.u8(OP.ref_func);
-            out.u32(this.remap(e.value));
+            out.u32(this.bodyOf(e.value));
             out.u8(OP.end);
           } else {
             out.bytes(bytes, e.start, e.end);
@@ -370,8 +467,8 @@ class Instrumenter {
 
   private writeCode(out: ByteWriter): void {
     const { m, bytes, code } = this;
-    const n = m.bodies.length / 2;
-    out.u32(n);
+    const n = m.functionTypes.length;
+    out.u32(n + this.extraFunctions);
     for (let f = 0; f < n; f++) {
       const typeIndex = m.functionTypes[f]!;
       const locals = this.rewriteBody(f, typeIndex);
@@ -384,6 +481,46 @@ class Instrumenter {
         out.u8(1);
         out.u8(SLOT_TYPES[slot]!);
       }
+      out.bytes(code.buf, 0, code.len);
+    }
+    // Entries: the counter goes from the global into the body and back; they charge nothing.
+    for (const f of this.entryFunctions) {
+      const params = m.types[m.functionTypes[f]!]!.params.length;
+      code.reset();
+      code.u8(0); // no locals
+      for (let i = 0; i < params; i++) { code.u8(OP.local_get); code.u32(i); }
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.call); code.u32(this.remap(this.importedFunctions + f));
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
+      out.bytes(code.buf, 0, code.len);
+    }
+    // Adapters: an import in a table, called like a body; the host uses the global.
+    for (const i of this.adaptedImports) {
+      const params = m.types[m.importedFunctionTypes[i]!]!.params.length;
+      code.reset();
+      code.u8(0);
+      code.u8(OP.local_get); code.u32(params);
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      for (let p = 0; p < params; p++) { code.u8(OP.local_get); code.u32(p); }
+      code.u8(OP.call); code.u32(i);
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
+      out.bytes(code.buf, 0, code.len);
+    }
+    // The callback trampoline: (fn, env) calls table entry fn as an (i32) -> () body.
+    if (this.callbackType !== undefined) {
+      code.reset();
+      code.u8(0);
+      code.u8(OP.local_get); code.u32(1);
+      code.u8(OP.global_get); code.u32(this.gCounter);
+      code.u8(OP.local_get); code.u32(0);
+      code.u8(OP.call_indirect); code.u32(this.callbackBodyType!); code.u32(0);
+      code.u8(OP.global_set); code.u32(this.gCounter);
+      code.u8(OP.end);
+      out.u32(code.len);
       out.bytes(code.buf, 0, code.len);
     }
   }
@@ -406,14 +543,15 @@ class Instrumenter {
     r.pos = this.m.bodies[2 * f]!;
     r.end = this.m.bodies[2 * f + 1]!;
     const locals = readLocals(r, Infinity, funcIndex);
-    this.nextLocal = this.m.types[typeIndex]!.params.length + locals.count;
+    // The counter is the last parameter: declared locals move up by one.
+    const shifted = this.m.types[typeIndex]!.params.length;
+    this.nextLocal = shifted + 1 + locals.count;
     this.slots.fill(-1);
     this.slotOrder = [];
-    this.bodySnippets();
+    this.bodySnippets(shifted, this.recursive[f] === 1);
 
     code.reset();
     code.bytes(this.depthPrologue);
-    code.bytes(this.reload);
     code.u8(OP.block);
     code.bytes(this.wrapperBlockTypes[typeIndex]!);
 
@@ -423,7 +561,6 @@ class Instrumenter {
     this.pointCost = FUNCTION_ENTRY_COST;
     this.pointReentrant = true;
     this.pointLoud = false;
-    this.deferred = false;
     this.copyFrom = r.pos;
     let depth = 0;
 
@@ -473,11 +610,8 @@ class Instrumenter {
             this.flushTo(r.pos);
             this.closePoint(this.pointPos, this.pointCost, this.pointReentrant, this.pointLoud);
             if (r.pos !== r.end) r.fail(`function ${funcIndex} has bytes after its final end`);
-            if (this.deferred) {
-              code.u8(OP.local_get); code.u32(this.lCounter);
-              code.u8(OP.global_set); code.u32(this.gCounter);
-            }
             code.bytes(this.depthEpilogue);
+            code.u8(OP.local_get); code.u32(this.lCounter);
             code.u8(OP.end);
             return locals;
           }
@@ -506,23 +640,54 @@ class Instrumenter {
         case OP.call: {
           const callee = r.u32();
           this.flushTo(at);
-          code.u8(OP.call);
-          code.u32(this.remap(callee));
-          code.bytes(this.afterCall);
+          if (callee < this.importedFunctions) {
+            // The host reads and may change the global.
+            code.u8(OP.call); code.u32(callee);
+            code.bytes(this.afterCall);
+          } else {
+            // A body takes the counter as its last argument and returns it as its last result.
+            // The rest of this (loud) block may trap or call out: the global follows at once.
+            code.u8(OP.local_get); code.u32(this.lCounter);
+            code.u8(OP.call); code.u32(this.remap(callee));
+            code.u8(OP.local_tee); code.u32(this.lCounter);
+            code.u8(OP.global_set); code.u32(this.gCounter);
+            code.bytes(this.check);
+          }
           this.copyFrom = r.pos;
           break;
         }
-        case OP.call_indirect:
-          r.u32();
-          r.u32();
-          this.flushTo(r.pos);
-          code.bytes(this.afterCall);
+        case OP.local_get:
+        case OP.local_set:
+        case OP.local_tee: {
+          const index = r.u32();
+          if (index >= this.lCounter) {
+            this.flushTo(at);
+            code.u8(op); code.u32(index + 1);
+            this.copyFrom = r.pos;
+          }
           break;
+        }
+        case OP.call_indirect: {
+          // Tables hold bodies: the counter goes below the table index, typed as a body.
+          const type = r.u32();
+          const table = r.u32();
+          this.flushTo(at);
+          const index = this.local(SLOT_I32_A);
+          code.u8(OP.local_set); code.u32(index);
+          code.u8(OP.local_get); code.u32(this.lCounter);
+          code.u8(OP.local_get); code.u32(index);
+          code.u8(OP.call_indirect); code.u32(this.bodyTypeOf[type]!); code.u32(table);
+          code.u8(OP.local_tee); code.u32(this.lCounter);
+          code.u8(OP.global_set); code.u32(this.gCounter);
+          code.bytes(this.check);
+          this.copyFrom = r.pos;
+          break;
+        }
         case OP.ref_func: {
           const target = r.u32();
           this.flushTo(at);
           code.u8(OP.ref_func);
-          code.u32(this.remap(target));
+          code.u32(this.bodyOf(target));
           this.copyFrom = r.pos;
           break;
         }
@@ -555,25 +720,50 @@ class Instrumenter {
   }
 
   /**
-   * Allocates the body's copies of the counter and dirty-page globals and builds the snippets
-   * that use them. The globals stay authoritative (every charge also stores the counter, so a
-   * trap or host call sees the same value as before); the locals only save the global loads and
-   * are reloaded after every call, since callees and host functions read and write the globals.
+   * Builds the snippets of one body, whose counter is parameter `counterParam`: charges, check
+   * points (a failed one stores the counter for the host, which may top the global up), the
+   * reload after a host call, and for a recursive function the call-depth prologue/epilogue.
    */
-  private bodySnippets(): void {
+  private bodySnippets(counterParam: number, recursive: boolean): void {
     const C = this.gCounter;
-    const D = this.gDirtyPage;
-    const L = this.lCounter = this.local(SLOT_COUNTER);
-    const P = this.lDirty = this.local(SLOT_DIRTY);
-    this.reload = snippet((w) => {
-      w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
-      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
+    const L = this.lCounter = counterParam;
+    // Most bodies have few parameters: the snippets of a counter index are built once.
+    const cached = this.counterSnippets.get(L);
+    if (cached !== undefined) {
+      [this.reload, this.check, this.afterCall, this.chargeHead, this.chargeTail, this.chargeTailLocal] = cached;
+    } else {
+      this.counterSnippet(C, L);
+      this.counterSnippets.set(L, [this.reload, this.check, this.afterCall, this.chargeHead, this.chargeTail, this.chargeTailLocal]);
+    }
+    if (!recursive) {
+      // At most one frame of this function can be on a stack: it does not count (call-graph.ts).
+      this.depthPrologue = this.depthEpilogue = new Uint8Array(0);
+      return;
+    }
+    // The call depth after the increment is kept in a local: callees restore the global to it.
+    const K = this.gCallDepth;
+    const d = this.local(SLOT_DEPTH);
+    this.depthPrologue = snippet((w) => {
+      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
+      w.u8(OP.if); w.u8(0x40);
+      w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
+      w.u8(OP.call); w.u32(this.fCallDepthExceeded);
+      w.u8(OP.end);
     });
+    this.depthEpilogue = snippet((w) => {
+      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
+    });
+  }
+
+  /** The snippets that use counter global C and counter local L. */
+  private counterSnippet(C: number, L: number): void {
+    this.reload = snippet((w) => { w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L); });
     const outOfInstructions = (w: ByteWriter) => {
       w.u8(OP.if); w.u8(0x40);
       w.u8(OP.local_get); w.u32(L); w.u8(OP.global_set); w.u32(C);
       w.u8(OP.call); w.u32(this.fOutOfInstructions);
-      // The host tops the counter up (or traps); it does not touch the dirty page mid-message.
+      // The host tops the counter up (or traps).
       w.u8(OP.global_get); w.u32(C); w.u8(OP.local_set); w.u32(L);
       w.u8(OP.end);
     };
@@ -584,20 +774,8 @@ class Instrumenter {
     this.afterCall = snippet((w) => {
       w.u8(OP.global_get); w.u32(C); w.u8(OP.local_tee); w.u32(L); w.u8(OP.i64_const); w.u8(0); w.u8(OP.i64_lt_s);
       outOfInstructions(w);
-      w.u8(OP.global_get); w.u32(D); w.u8(OP.local_set); w.u32(P);
     });
     this.chargeHead = snippet((w) => { w.u8(OP.local_get); w.u32(L); w.u8(OP.i64_const); });
-    // The call depth after the increment is kept in a local: callees restore the global to it.
-    const K = this.gCallDepth;
-    const d = this.local(SLOT_DEPTH);
-    this.depthPrologue = snippet((w) => {
-      w.u8(OP.global_get); w.u32(K); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_add); w.u8(OP.local_tee); w.u32(d); w.u8(OP.global_set); w.u32(K);
-      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.s32(this.opts.maxCallDepth); w.u8(OP.i32_gt_u);
-      w.u8(OP.if); w.u8(0x40); w.u8(OP.call); w.u32(this.fCallDepthExceeded); w.u8(OP.end);
-    });
-    this.depthEpilogue = snippet((w) => {
-      w.u8(OP.local_get); w.u32(d); w.u8(OP.i32_const); w.u8(1); w.u8(OP.i32_sub); w.u8(OP.global_set); w.u32(K);
-    });
     this.chargeTail = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_tee); w.u32(L); w.u8(OP.global_set); w.u32(C); });
     this.chargeTailLocal = snippet((w) => { w.u8(OP.i64_sub); w.u8(OP.local_set); w.u32(L); });
   }
@@ -624,7 +802,6 @@ class Instrumenter {
   /** Inserts the charge of a finished basic block at its start (with a check if reentrant). */
   private closePoint(pos: number, cost: number, reentrant: boolean, loud: boolean): void {
     if (!reentrant && cost === 0) return;
-    if (!loud) this.deferred = true;
     const buf = this.pointBuffer;
     const head = this.chargeHead;
     let n = 0;
@@ -669,7 +846,10 @@ class Instrumenter {
     code.bytes(this.check);
   }
 
-  /** `[i32 dst, i32 src|value, i32 n]`: dynamic charge, then mark_dirty_range(dst, n). */
+  /**
+   * `[i32 dst, i32 src|value, i32 n]`: dynamic charge, then mark_dirty_range(dst, n) unless n is
+   * 0 or the range lies in the pages the last mark_dirty covered (the cached page and the next).
+   */
   private emitBulkMemory(): void {
     const { code } = this;
     const d = this.local(SLOT_I32_A);
@@ -679,10 +859,33 @@ class Instrumenter {
     code.u8(OP.local_set); code.u32(s);
     code.u8(OP.local_set); code.u32(d);
     this.emitDynamicCharge(n);
+    // covered = first page == D && last page - D <= 1 (unsigned); the host ignores n = 0.
+    code.u8(OP.local_get); code.u32(n);
+    code.u8(OP.i32_eqz);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
+    code.u8(OP.i32_shr_u);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_eq);
+    code.u8(OP.local_get); code.u32(d);
+    code.u8(OP.local_get); code.u32(n);
+    code.u8(OP.i32_add);
+    code.u8(OP.i32_const); code.u8(1);
+    code.u8(OP.i32_sub);
+    code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
+    code.u8(OP.i32_shr_u);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_sub);
+    code.u8(OP.i32_const); code.u8(2);
+    code.u8(OP.i32_lt_u);
+    code.u8(OP.i32_and);
+    code.u8(OP.i32_or);
+    code.u8(OP.i32_eqz);
+    code.u8(OP.if); code.u8(0x40);
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(n);
     code.u8(OP.call); code.u32(this.fMarkDirtyRange);
-    code.bytes(this.reload);
+    code.u8(OP.end);
     code.u8(OP.local_get); code.u32(d);
     code.u8(OP.local_get); code.u32(s);
     code.u8(OP.local_get); code.u32(n);
@@ -704,8 +907,10 @@ class Instrumenter {
   }
 
   /**
-   * `[i32 addr, value]` before a store: if the OS page of addr+offset differs from the cached
-   * `__icpk_dirty_page`, call mark_dirty(page) and cache it; then restore the operands.
+   * `[i32 addr, value]` before a store: unless the OS page of addr+offset is one of the two
+   * cached pages (`__icpk_dirty_page`, `__icpk_dirty_page_2`), call mark_dirty(page) and make it
+   * the first cached page, the first becoming the second; then restore the operands. The host
+   * neither reads nor changes the counter in mark_dirty, so the counter local stays valid.
    */
   private emitStoreBarrier(op: number, offset: number): void {
     const { code } = this;
@@ -722,15 +927,20 @@ class Instrumenter {
     code.u8(OP.i32_const); code.u8(INSTRUMENTATION.pageShift);
     code.u8(OP.i32_shr_u);
     code.u8(OP.local_tee); code.u32(page);
-    code.u8(OP.local_get); code.u32(this.lDirty);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.i32_ne);
+    code.u8(OP.if); code.u8(0x40);
+    code.u8(OP.local_get); code.u32(page);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage2);
     code.u8(OP.i32_ne);
     code.u8(OP.if); code.u8(0x40);
     code.u8(OP.local_get); code.u32(page);
     code.u8(OP.call); code.u32(this.fMarkDirty);
-    code.bytes(this.reload);
+    code.u8(OP.global_get); code.u32(this.gDirtyPage);
+    code.u8(OP.global_set); code.u32(this.gDirtyPage2);
     code.u8(OP.local_get); code.u32(page);
-    code.u8(OP.local_tee); code.u32(this.lDirty);
     code.u8(OP.global_set); code.u32(this.gDirtyPage);
+    code.u8(OP.end);
     code.u8(OP.end);
     code.u8(OP.local_get); code.u32(addr);
     code.u8(OP.local_get); code.u32(value);
@@ -781,18 +991,27 @@ class Instrumenter {
           const n = s.count('name');
           w.u32(n);
           for (let i = 0; i < n; i++) {
-            w.u32(this.remap(s.u32()));
+            const index = s.u32();
+            w.u32(this.remap(index));
             const from = s.pos;
             if (id === 1) {
               s.byteString();
-            } else {
-              const locals = s.count('local name');
-              for (let j = 0; j < locals; j++) {
-                s.u32();
-                s.byteString();
-              }
+              w.bytes(this.bytes, from, s.pos);
+              continue;
             }
-            w.bytes(this.bytes, from, s.pos);
+            // Locals of a body from the counter parameter on moved up by one.
+            const defined = index - this.importedFunctions;
+            const shifted = defined >= 0 && defined < this.m.functionTypes.length
+              ? this.m.types[this.m.functionTypes[defined]!]!.params.length : Infinity;
+            const locals = s.count('local name');
+            w.u32(locals);
+            for (let j = 0; j < locals; j++) {
+              const local = s.u32();
+              w.u32(local >= shifted ? local + 1 : local);
+              const name = s.pos;
+              s.byteString();
+              w.bytes(this.bytes, name, s.pos);
+            }
           }
         }
         w.u32Padded(w.len - at - 5, at);

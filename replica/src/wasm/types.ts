@@ -99,6 +99,8 @@ export interface ModuleInfo {
   readonly instructionCount: number;
   /** Largest instruction count of one body. */
   readonly largestFunctionInstructionCount: number;
+  /** OS pages (4 KiB) that active data segments initialise, ascending: a fresh instance is zero elsewhere. */
+  readonly dataPages: readonly number[];
 }
 
 /**
@@ -110,7 +112,10 @@ export const INSTRUMENTATION = Object.freeze({
   imports: Object.freeze({
     /** `[] -> []`: the counter went negative at a check point; the host traps or tops up and returns. */
     outOfInstructions: 'out_of_instructions',
-    /** `[i32 page] -> []`: a store is about to write OS page `page` (and maybe `page + 1`). */
+    /**
+     * `[i32 page] -> []`: a store is about to write OS page `page` (and maybe `page + 1`). Like
+     * mark_dirty_range, it must neither read nor change the instruction counter.
+     */
     markDirty: 'mark_dirty',
     /** `[i32 start, i32 length] -> []`: memory.fill/copy/init is about to write this byte range. */
     markDirtyRange: 'mark_dirty_range',
@@ -123,6 +128,8 @@ export const INSTRUMENTATION = Object.freeze({
   instructionCounterExport: '__icpk_instructions',
   /** Exported mutable i32: the last page passed to mark_dirty; the host sets -1 per message. */
   dirtyPageExport: '__icpk_dirty_page',
+  /** Exported mutable i32: the page passed to mark_dirty before the last one; -1 per message too. */
+  dirtyPage2Export: '__icpk_dirty_page_2',
   /** Exported mutable i32: current call depth; 0 between messages. */
   callDepthExport: '__icpk_call_depth',
   /** Every defined mutable global `i` is also exported as `${globalExportPrefix}${i}`. */
@@ -136,6 +143,12 @@ export const INSTRUMENTATION = Object.freeze({
    * the host runs it after setting the counter (as the IC exports it as `canister_start`).
    */
   startExport: '__icpk_start',
+  /**
+   * `[i32 fn, i32 env] -> []`, exported when the module has a table: calls table entry `fn` with
+   * `env` as an `(i32) -> ()` function (a trap if it is not one), as the IC calls callbacks.
+   * Table entries are instrumented bodies, which the host cannot call itself.
+   */
+  callbackExport: '__icpk_callback',
   /** Export names with this prefix are reserved for the above. */
   reservedPrefix: '__icpk',
   /** OS page size for dirty tracking (IC `PAGE_SIZE`), as a shift. */
@@ -146,7 +159,11 @@ export const INSTRUMENTATION = Object.freeze({
 });
 
 export interface InstrumentationOptions {
-  /** Frames of canister functions (imports excluded) allowed at once before call_depth_exceeded. */
+  /**
+   * Frames of recursive functions (those on a cycle of the call graph, indirect calls included)
+   * allowed at once before call_depth_exceeded. Other functions are not counted: each can have
+   * at most one frame on a stack.
+   */
   readonly maxCallDepth: number;
   /** The table's maximum is capped to this many elements. */
   readonly maxTableElements: number;
@@ -173,6 +190,8 @@ export interface InstrumentedModule {
     readonly table: string | undefined;
     /** The original start function, exported, if the module had one. */
     readonly start: string | undefined;
+    /** The callback trampoline (INSTRUMENTATION.callbackExport), if the module has a table. */
+    readonly callback: string | undefined;
     /** Every mutable global of the module. */
     readonly globals: readonly InstrumentedGlobalExport[];
   };

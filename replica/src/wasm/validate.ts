@@ -57,7 +57,7 @@ function validate(bytes: Uint8Array, limits: WasmLimits): ModuleInfo {
   validateMemoryAndTables(m, limits);
   validateGlobals(m);
   const { methods, systemMethods } = validateExports(m, limits);
-  validateData(m);
+  const dataPages = validateData(m);
   const code = validateCode(m, limits);
   const metadata = validateCustomSections(m, limits);
   validateWithEngine(bytes);
@@ -74,6 +74,7 @@ function validate(bytes: Uint8Array, limits: WasmLimits): ModuleInfo {
     functionCount: m.functionTypes.length,
     instructionCount: code.instructions,
     largestFunctionInstructionCount: code.largest,
+    dataPages,
   };
 }
 
@@ -194,12 +195,22 @@ function validateExports(m: ParsedModule, limits: WasmLimits): { methods: Module
   return { methods, systemMethods: system };
 }
 
-function validateData(m: ParsedModule): void {
+/** Checks the offsets of active segments; returns the OS pages they initialise (ascending). */
+function validateData(m: ParsedModule): number[] {
+  const pages = new Set<number>();
+  const maxPage = 2 ** (32 - INSTRUMENTATION.pageShift);
   for (const [i, seg] of m.data.entries()) {
-    if (seg.offset !== undefined && seg.offset.op !== 0x41) {
+    if (seg.offset === undefined) continue;
+    if (seg.offset.op !== 0x41) {
       reject('data-offset', `Wasm module has an invalid data section. Data segment ${i} has an offset expression that is not a single i32.const.`);
     }
+    const length = seg.dataEnd - seg.dataStart;
+    if (length === 0) continue;
+    const start = seg.offset.value >>> 0;
+    const last = Math.min(Math.floor((start + length - 1) / 2 ** INSTRUMENTATION.pageShift), maxPage - 1);
+    for (let page = start >>> INSTRUMENTATION.pageShift; page <= last; page++) pages.add(page);
   }
+  return [...pages].sort((a, b) => a - b);
 }
 
 function validateCode(m: ParsedModule, limits: WasmLimits): { instructions: number; largest: number } {
