@@ -475,7 +475,7 @@ export class ExecutionEnvironment {
       limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
       install: {
         mode: install.mode,
-        module: { hashHex: compiled.hashHex, module: compiled.module, info: { imports: compiled.info.imports }, instrumented: { exports: compiled.instrumented.exports } },
+        module: { hashHex: compiled.hashHex, module: compiled.module, info: { imports: compiled.info.imports, dataPages: compiled.info.dataPages }, instrumented: { exports: compiled.instrumented.exports } },
         preUpgrade: install.mode === 'upgrade' && !install.skipPreUpgrade && old!.module.info.systemMethods.preUpgrade,
       },
     };
