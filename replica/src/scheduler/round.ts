@@ -18,7 +18,7 @@ import { rejectOf, type ExecutionEnvironment, type PreparedExecution } from '../
 import type { HostJob, HostOutcome } from '../execution/host.js';
 import { idOf, textOf } from '../execution/ids.js';
 import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
-import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
+import { PAGE_SIZE, type CanisterMessage, type CanisterState, type ExecutionWork, type ReplicatedState, type Request, type SystemTask } from '../state/index.js';
 import { chargeForResources } from './resource-charging.js';
 import { Router } from './routing.js';
 import { RoundSchedule, byLongExecutionPriority, type NextExecution } from './schedule.js';
@@ -39,6 +39,8 @@ interface RoundTally {
   subnetInstructions: bigint;
   executed: number;
   iterations: number;
+  /** Bytes of pages written by the round's executions. */
+  heapDelta: number;
 }
 
 export class Scheduler {
@@ -80,7 +82,9 @@ export class Scheduler {
     });
     const tasks = this.systemTasks(state);
 
-    const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0 };
+    const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0, heapDelta: 0 };
+    // Too many pages changed since the last checkpoint: canisters wait for it (management calls run).
+    const canistersRun = subnetHeapDelta(state) < this.config.subnetHeapDeltaCapacity;
     const canisters = state.canisters();
     const schedule = RoundSchedule.compute(canisters, this.config.schedulerCores, state.height, this.config.priorityResetInterval);
     const fullyExecuted = new Set<CanisterState>();
@@ -95,12 +99,13 @@ export class Scheduler {
     for (let first = true; ; first = false) {
       const { subnetProgress, progress } = await this.phase(SPAN.iteration, async () => {
         const subnetProgress = this.executeSubnetMessages(state, subnetQueue, router, tally);
-        const progress = await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
+        const progress = canistersRun && await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
         this.management.completeStops(state, router);
         return { subnetProgress, progress };
       });
       if (!subnetProgress && !progress) break;
       if (tally.consumed >= this.config.roundInstructions) break;
+      if (tally.heapDelta >= this.config.maxHeapDeltaPerIteration) break;
     }
 
     schedule.finishRound(state.canisters(), fullyExecuted);
@@ -116,6 +121,7 @@ export class Scheduler {
       roundInstructions: tally.consumed,
       messagesExecuted: tally.executed,
       iterations: tally.iterations,
+      heapDelta: tally.heapDelta,
       pausedExecutions: this.long.size,
       workLeft: state.pendingSubnetCalls.length > 0 || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined),
     };
@@ -312,7 +318,7 @@ export class Scheduler {
     const left = this.config.roundInstructions - tally.consumed;
     const budget = left < this.config.iterationInstructions ? left : this.config.iterationInstructions;
     const result = await this.env.host.runIteration({
-      cores: plan, budget, overhead: this.config.instructionOverheadPerExecution,
+      cores: plan, budget, overhead: this.config.instructionOverheadPerExecution, heapDeltaLimit: this.config.maxHeapDeltaPerIteration,
       onDecided: (job, outcome) => {
         decided.set(job, outcome);
         commitDecided();
@@ -323,6 +329,7 @@ export class Scheduler {
     let most = 0n;
     for (const used of result.used) if (used > most) most = used;
     tally.consumed += most;
+    for (const bytes of result.heapDelta) tally.heapDelta += bytes;
     return executed > 0;
   }
 
@@ -389,6 +396,13 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
   if (!main.ok) return 'trapped';
   const response = main.outcome.response;
   return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
+/** Bytes of canister memory pages changed since the last checkpoint (which writes them and resets the count). */
+function subnetHeapDelta(state: ReplicatedState): number {
+  let pages = 0;
+  for (const c of state.canisters()) pages += (c.execution?.heap.dirty.size ?? 0) + c.stable.dirty.size;
+  return pages * PAGE_SIZE;
 }
 
 function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): ExecutionWork | undefined {
