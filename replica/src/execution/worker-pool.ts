@@ -18,10 +18,11 @@ import type { FeeSchedule } from '../cycles/index.js';
 import type { CanisterState, PageMap } from '../state/index.js';
 import type { ExecutionState } from '../state/canister.js';
 import { restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
-import { packSnapshot, unpackJobResult, type JobResult, type SandboxJob, type WireJob } from './job.js';
+import { packSnapshot, type JobResult, type SandboxJob } from './job.js';
+import { WireReader, WireWriter, readReport, writeJob } from './job-codec.js';
 import { idOf } from './ids.js';
 import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
-import { COMMAND, type BatchJob, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+import { COMMAND, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 
 export interface WorkerPoolOptions {
   /** Worker threads that run canisters (see `defaultWorkerCount`). */
@@ -304,28 +305,34 @@ export class WorkerSandboxHost implements SandboxHost {
    * prepares the next one or commits the results of the previous one.
    */
   private dispatch(list: readonly Dispatched[]): void {
-    const batches = new Map<PoolWorker, { jobs: BatchJob[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
+    const batches = new Map<PoolWorker, { jobs: WireWriter; canisters: string[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
     for (const d of list) {
       const { worker, restore } = this.place(d.canister);
       let batch = batches.get(worker);
-      if (!batch) batches.set(worker, (batch = { jobs: [], modules: [], transfer: [] }));
+      if (!batch) batches.set(worker, (batch = { jobs: new WireWriter(), canisters: [], modules: [], transfer: [] }));
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
         batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports }, instrumented: { exports: module.instrumented.exports } });
       }
-      const { subnetId, rootKey, ...view } = d.job.view;
+      const { subnetId, rootKey } = d.job.view;
       if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {
         worker.subnetId = subnetId;
         worker.rootKey = rootKey;
         batch.subnet = { subnetId, rootKey };
       }
-      const wire: WireJob = { ...d.job, view, module: module.hashHex, snapshot: restore ? snapshotOf(d.canister) : undefined };
+      const snapshot = restore ? snapshotOf(d.canister) : undefined;
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
-      if (wire.snapshot) batch.transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
-      // A detached long execution runs again from the start, through the slice ends it passed.
-      batch.jobs.push({ id: d.id, job: wire, replay: d.ends > 0 ? d.ends : undefined });
+      if (snapshot) batch.transfer.push(snapshot.heap.bytes.buffer as ArrayBuffer, snapshot.stable.bytes.buffer as ArrayBuffer);
+      // See EncodedBatch. A detached long execution runs again from the start, through the slice ends it passed.
+      const w = batch.jobs;
+      w.u32(d.id);
+      w.u32(d.ends);
+      w.extra(snapshot);
+      // The view goes without the subnet's id and root key (sent once per batch when they change).
+      writeJob(w, d.job, module.hashHex);
+      batch.canisters.push(d.job.canisterId);
       d.worker = worker;
       worker.pending.add(d);
       this.jobs.set(d.id, d);
@@ -335,14 +342,18 @@ export class WorkerSandboxHost implements SandboxHost {
       let inBatch: Set<string> | undefined;
       for (const id of worker.canisters.keys()) {
         if (worker.canisters.size <= this.maxSandboxes) break;
-        inBatch ??= new Set(batch.jobs.map((j) => j.job.canisterId));
+        inBatch ??= new Set(batch.canisters);
         if (inBatch.has(id)) continue;
         worker.canisters.delete(id);
         this.placements.delete(id);
         worker.evict.push(id);
       }
       worker.refresh();
-      worker.send({ type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0), jobs: batch.jobs, subnet: batch.subnet }, batch.transfer);
+      const jobs = batch.jobs.finish();
+      worker.send({
+        type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0),
+        jobs: { jobs, extras: batch.jobs.extras }, subnet: batch.subnet,
+      }, [jobs, ...batch.transfer]);
     }
   }
 
@@ -424,10 +435,10 @@ export class WorkerSandboxHost implements SandboxHost {
   private receive(w: PoolWorker, m: FromWorker): void {
     switch (m.type) {
       case 'results':
-        for (const r of m.reports) this.report(w, r);
+        this.reports(w, m.reports);
         return;
       case 'paused': {
-        for (const r of m.reports) this.report(w, r);
+        this.reports(w, m.reports);
         const d = this.jobs.get(m.id)!;
         const orphans = this.hold(w, d);
         this.long.set(idOf(d.canister), { kind: 'held', d, worker: w });
@@ -442,10 +453,15 @@ export class WorkerSandboxHost implements SandboxHost {
         return;
       case 'released':
         this.release(w);
-        if (m.report) this.report(w, m.report);
+        if (m.report) this.reports(w, m.report);
         else this.jobs.delete(m.id);
         return;
     }
+  }
+
+  private reports(w: PoolWorker, encoded: EncodedReports): void {
+    const r = new WireReader(encoded);
+    while (!r.done) this.report(w, readReport(r));
   }
 
   private report(w: PoolWorker, r: JobReport): void {
@@ -456,7 +472,7 @@ export class WorkerSandboxHost implements SandboxHost {
     if (r.kind === 'done') {
       this.jobs.delete(r.id);
       this.long.delete(idOf(d.canister));
-      d.done(unpackJobResult(r.result));
+      d.done(r.result);
       return;
     }
     this.long.set(idOf(d.canister), { kind: 'detached', d });
