@@ -21,7 +21,7 @@ import {
 import type { Callback, ExecutionWork as Work, SystemTask } from '../state/types.js';
 import type { ApiContext, ApiOutcome, CanisterView, MessageInput } from '../system-api/index.js';
 import { InvalidWasmError, ModuleCache, decodeCanisterWasm, type CompiledCanisterModule } from '../wasm/index.js';
-import { Charging, type ExecutionFees } from './charging.js';
+import { Charging, FreezingThresholds, type ExecutionFees } from './charging.js';
 import { InProcessSandboxHost, type SandboxHost } from './host.js';
 import { idOf } from './ids.js';
 import type { JobResult, SandboxJob } from './job.js';
@@ -80,6 +80,8 @@ type Plan =
 export class ExecutionEnvironment {
   readonly charging: Charging;
   readonly host: SandboxHost;
+  /** Freezing thresholds by canister (the scheduler clears them after management calls). */
+  readonly thresholds: FreezingThresholds;
 
   constructor(
     readonly subnet: SubnetContext,
@@ -89,6 +91,7 @@ export class ExecutionEnvironment {
     host?: SandboxHost,
   ) {
     this.charging = new Charging(fees);
+    this.thresholds = new FreezingThresholds(fees);
     this.host = host ?? new InProcessSandboxHost(fees, config.stableMemoryBytes);
   }
 
@@ -122,7 +125,7 @@ export class ExecutionEnvironment {
     }
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (canister.balance - prepaid < threshold) {
       return refuse(outOfCycles(canister, this.charging.shortfall(canister, limit)));
     }
@@ -147,7 +150,7 @@ export class ExecutionEnvironment {
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
     const balance = canister.balance + this.returned(response, callback);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (balance - prepaid < threshold) {
       const error = outOfCycles(canister, prepaid + threshold - balance);
       return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'unpayable', callback, response, error } };
@@ -185,7 +188,7 @@ export class ExecutionEnvironment {
     if (!(task === 'heartbeat' ? exec.module.info.systemMethods.heartbeat : exec.module.info.systemMethods.globalTimer)) return skip;
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (canister.balance - prepaid < threshold) return skip;
     const input: MessageInput = {
       context: 'T', caller: MANAGEMENT_BYTES, arg: new Uint8Array(0),

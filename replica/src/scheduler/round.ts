@@ -158,7 +158,6 @@ export class Scheduler {
   /** Ingress induction: charge the receiver, queue the message, record its status. */
   private induct(state: ReplicatedState, ingress: readonly IngressMessage[], router: Router, subnetQueue: Request[]): void {
     subnetQueue.push(...state.pendingSubnetCalls.splice(0));
-    const thresholds = new Map<CanisterState, bigint>();
     for (const m of ingress) {
       if (state.ingressHistory.has(m.messageId)) continue; // duplicates are executed once
       const request: Request = {
@@ -184,8 +183,7 @@ export class Scheduler {
       }
       const fees = this.env.fees;
       const fee = fees.ingressInductionCost(BigInt(m.arg.length + m.method.length));
-      let threshold = thresholds.get(canister);
-      if (threshold === undefined) thresholds.set(canister, (threshold = fees.freezingThreshold(canister)));
+      const threshold = this.env.thresholds.of(canister);
       if (canister.balance - fee < threshold) {
         router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterOutOfCycles,
           `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`)), m.receiver);
@@ -246,6 +244,7 @@ export class Scheduler {
         if (canister?.scheduler.paused) this.abort(canister);
       }
       const used = this.management.execute(state, request, router);
+      this.env.thresholds.clear(); // settings, snapshots or the chunk store may have changed
       tally.subnetInstructions += used;
       tally.instructions += used;
       tally.executed++;
