@@ -4,6 +4,7 @@
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
 // Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
@@ -70,6 +71,20 @@ async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
   };
 }
 
+/**
+ * CPU time of the main thread in µs (Linux: /proc, 10 ms ticks, fine over a run of rounds), or
+ * NaN where that is not available.
+ */
+function mainThreadCpuMicros(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
 function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -78,6 +93,8 @@ function percentile(xs: readonly number[], p: number): number {
 interface Throughput {
   readonly perSecond: number;
   readonly roundMs: number[];
+  /** CPU time per message (µs), not wall time, so less disturbed by other load on the machine. */
+  readonly cpu: { readonly main: number; readonly process: number };
   /** Share of the measured time each thread was busy: the main thread, then each worker. */
   readonly busy: number[];
 }
@@ -96,23 +113,31 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     let workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
     let busyMain = 0;
     const busyWorkers = workers.map(() => 0);
+    let cpuMain = 0;
+    let cpuProcess = 0;
     const profiler = values.profile ? await startProfile() : undefined;
     for (let round = -2; round < ROUNDS; round++) {
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
+      const mainBefore = mainThreadCpuMicros();
+      const processBefore = process.cpuUsage();
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
+      const processUsed = process.cpuUsage(processBefore);
+      const mainUsed = mainThreadCpuMicros() - mainBefore;
       if (round < 0) continue; // warm-up: instances restored in the workers, code optimised
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
+      cpuMain += mainUsed;
+      cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
     if (profiler) await profiler.stop(values.profile!);
-    return { perSecond: (executed / elapsed) * 1000, roundMs, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
+    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
   } finally {
     await t.close();
   }
@@ -151,9 +176,8 @@ for (const workers of values.hosts.split(',').map(Number)) {
   const r = await throughput(workers, counter);
   results.set(workers, r);
   const name = workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`;
-  // Main-thread time per message: busy share × elapsed / executed (less noisy than updates/s on a shared machine).
-  const mainMicros = (r.busy[0]! * 1e6) / r.perSecond;
-  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   main ${mainMicros.toFixed(1)} µs/message   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
+  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
 }
 const one = results.get(1);
 const two = results.get(2);
