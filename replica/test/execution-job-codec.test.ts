@@ -39,7 +39,8 @@ test('a job with every field comes back equal', () => {
     limits: { instructions: 1n, wasmMemoryBytes: 10, stableMemoryBytes: 2n },
   };
   writeJob(w, plain, plain.module);
-  const r = new WireReader(w.finish(), w.extras);
+  const extras = w.extras;
+  const r = new WireReader(w.finish(), extras);
   assert.deepEqual(readJob(r), full);
   assert.deepEqual(readJob(r), plain);
   assert.ok(r.done);

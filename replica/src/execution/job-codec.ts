@@ -40,16 +40,37 @@ const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 const U64 = 1n << 64n;
 
+/**
+ * Writes into a buffer that is kept and reused: one writer per destination, `finish` copies out
+ * what a message carries and starts over (growing buffers per batch kept the collector busy).
+ */
 export class WireWriter {
-  private bytes = new Uint8Array(4096);
-  private view = new DataView(this.bytes.buffer);
+  private bytes: Uint8Array;
+  private view: DataView;
   private at = 0;
-  /** Values the codec does not encode itself (rare: system API limits), cloned alongside. */
-  readonly extras: unknown[] = [];
+  /** Values the codec does not encode itself (snapshots, system API limits), cloned alongside. */
+  extras: unknown[] = [];
 
-  /** The bytes written, in a buffer of their own (to transfer). */
+  constructor(initialBytes = 4096) {
+    this.bytes = new Uint8Array(initialBytes);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  get length(): number {
+    return this.at;
+  }
+
+  /** The bytes written, in a buffer of their own (to transfer); the writer starts over (extras too). */
   finish(): ArrayBuffer {
-    return this.bytes.buffer.slice(0, this.at) as ArrayBuffer;
+    const out = this.bytes.buffer.slice(0, this.at) as ArrayBuffer;
+    this.reset();
+    return out;
+  }
+
+  /** Forgets what was written. */
+  reset(): void {
+    this.at = 0;
+    this.extras = [];
   }
 
   private room(n: number): void {
@@ -100,11 +121,23 @@ export class WireWriter {
   }
 
   str(v: string): void {
-    // Most strings are short ASCII names: at most 3 bytes per UTF-16 unit.
-    this.room(4 + v.length * 3);
-    const { written } = utf8.encodeInto(v, this.bytes.subarray(this.at + 4));
+    // At most 3 bytes per UTF-16 unit. Most strings are short ASCII (ids, hashes, method names):
+    // copied by hand, which is cheaper than a call into the encoder.
+    const n = v.length;
+    this.room(4 + n * 3);
+    const bytes = this.bytes;
+    const start = this.at + 4;
+    let i = 0;
+    if (n <= 128) {
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        bytes[start + i] = c;
+      }
+    }
+    const written = i === n ? n : utf8.encodeInto(v, bytes.subarray(start)).written;
     this.view.setUint32(this.at, written, true);
-    this.at += 4 + written;
+    this.at = start + written;
   }
 
   optStr(v: string | undefined): void {

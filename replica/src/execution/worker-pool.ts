@@ -58,6 +58,8 @@ class PoolWorker {
   readonly evict: string[] = [];
   /** Jobs sent to it and not reported yet. */
   readonly pending = new Set<Dispatched>();
+  /** Its next batch's jobs (see EncodedBatch). */
+  readonly jobs = new WireWriter(1 << 16);
   /** Batches of an older epoch are skipped (their jobs went elsewhere when the worker was held). */
   epoch = 0;
   /** The main thread waits for the slice it told its held execution to run. */
@@ -305,11 +307,14 @@ export class WorkerSandboxHost implements SandboxHost {
    * prepares the next one or commits the results of the previous one.
    */
   private dispatch(list: readonly Dispatched[]): void {
-    const batches = new Map<PoolWorker, { jobs: WireWriter; canisters: string[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
+    const batches = new Map<PoolWorker, { canisters: string[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
     for (const d of list) {
       const { worker, restore } = this.place(d.canister);
       let batch = batches.get(worker);
-      if (!batch) batches.set(worker, (batch = { jobs: new WireWriter(), canisters: [], modules: [], transfer: [] }));
+      if (!batch) {
+        batches.set(worker, (batch = { canisters: [], modules: [], transfer: [] }));
+        worker.jobs.reset();
+      }
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
@@ -326,7 +331,7 @@ export class WorkerSandboxHost implements SandboxHost {
       if (d.ends > 0) this.stats.replays++;
       if (snapshot) batch.transfer.push(snapshot.heap.bytes.buffer as ArrayBuffer, snapshot.stable.bytes.buffer as ArrayBuffer);
       // See EncodedBatch. A detached long execution runs again from the start, through the slice ends it passed.
-      const w = batch.jobs;
+      const w = worker.jobs;
       w.u32(d.id);
       w.u32(d.ends);
       w.extra(snapshot);
@@ -349,10 +354,11 @@ export class WorkerSandboxHost implements SandboxHost {
         worker.evict.push(id);
       }
       worker.refresh();
-      const jobs = batch.jobs.finish();
+      const extras = worker.jobs.extras;
+      const jobs = worker.jobs.finish();
       worker.send({
         type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0),
-        jobs: { jobs, extras: batch.jobs.extras }, subnet: batch.subnet,
+        jobs: { jobs, extras }, subnet: batch.subnet,
       }, [jobs, ...batch.transfer]);
     }
   }

@@ -42,9 +42,12 @@ function encode(reports: readonly JobReport[]): ArrayBuffer {
   return w.finish();
 }
 
+/** Results of the batch running (one at a time: a held execution blocks the thread). */
+const reports = new WireWriter(1 << 20);
+
 function runBatch(batch: number, encoded: EncodedBatch): void {
   // Each result is encoded as soon as its job ran (its pages may be views of the instance's memory).
-  const reports = new WireWriter();
+  reports.reset();
   const r = new WireReader(encoded.jobs, encoded.extras);
   while (!r.done) {
     const id = r.u32();
