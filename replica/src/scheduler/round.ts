@@ -50,6 +50,9 @@ export class Scheduler {
    */
   private readonly long = new Map<string, PreparedExecution>();
 
+  /** Ingress induction fees by message size. */
+  private readonly inductionFees = new Map<number, bigint>();
+
   /** Spans of the executions in flight this round (telemetry on only). */
   private readonly spans = new Map<HostJob, Span>();
 
@@ -164,37 +167,53 @@ export class Scheduler {
         kind: 'request', sender: m.sender, receiver: m.receiver, method: m.method, arg: m.arg, cycles: 0n,
         origin: { kind: 'ingress', messageId: m.messageId, sender: m.sender }, traceparent: m.traceparent,
       };
-      state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
+      // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept
+      // ('received' is recorded first on a reject, whose entry takes sender and receiver from it).
+      const processing = () => state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
+      const reject = (error: CanisterError) => {
+        state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
+        router.ingressResult(m.messageId, rejectOf(error), m.receiver);
+      };
       if (m.receiver.compareTo(MANAGEMENT) === 'eq') {
-        state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
+        processing();
         subnetQueue.push(request);
         continue;
       }
       const canister = state.canister(textOf(m.receiver));
       if (!canister) {
-        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`)), m.receiver);
+        reject(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
         continue;
       }
       if (canister.status !== 'running') {
-        router.ingressResult(m.messageId, rejectOf(canister.status === 'stopped'
+        reject(canister.status === 'stopped'
           ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${canister.idText} is stopped and therefore does not have a CallContextManager`)
-          : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`)), m.receiver);
+          : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`));
         continue;
       }
-      const fees = this.env.fees;
-      const fee = fees.ingressInductionCost(BigInt(m.arg.length + m.method.length));
+      const fee = this.inductionCost(m.arg.length + m.method.length);
       const threshold = this.env.thresholds.of(canister);
       if (canister.balance - fee < threshold) {
-        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterOutOfCycles,
-          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`)), m.receiver);
+        reject(new CanisterError(ErrorCode.CanisterOutOfCycles,
+          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`));
         continue;
       }
       canister.balance -= fee;
       canister.burn('ingress_induction', fee);
       state.cyclesBurned += fee;
-      state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
+      processing();
       canister.inputQueue.push(request);
     }
+  }
+
+  /** The induction fee by message size (a few sizes recur: computed once each). */
+  private inductionCost(bytes: number): bigint {
+    let fee = this.inductionFees.get(bytes);
+    if (fee === undefined) {
+      if (this.inductionFees.size >= 4096) this.inductionFees.clear();
+      fee = this.env.fees.ingressInductionCost(BigInt(bytes));
+      this.inductionFees.set(bytes, fee);
+    }
+    return fee;
   }
 
   /**
