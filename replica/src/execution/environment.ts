@@ -107,27 +107,26 @@ export class ExecutionEnvironment {
 
   private prepareRequest(state: ReplicatedState, canister: CanisterState, request: Request): PreparedExecution {
     const work: Work = { kind: 'message', message: request };
-    const refuse = (error: CanisterError): PreparedExecution => ({ canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } });
-    if (canister.status !== 'running') return refuse(notRunning(canister));
+    if (canister.status !== 'running') return refuse(canister, work, notRunning(canister));
     const exec = canister.execution;
-    if (!exec) return refuse(emptyCanister(canister));
+    if (!exec) return refuse(canister, work, emptyCanister(canister));
     const methods = exec.module.info.methods;
     let context: ApiContext;
     let exportName: string;
     if (methods.update.includes(request.method)) [context, exportName] = ['U', `canister_update ${request.method}`];
     else if (methods.query.includes(request.method)) [context, exportName] = ['RQ', `canister_query ${request.method}`];
     else if (methods.compositeQuery.includes(request.method)) {
-      return refuse(new CanisterError(ErrorCode.CompositeQueryCalledInReplicatedMode,
+      return refuse(canister, work, new CanisterError(ErrorCode.CompositeQueryCalledInReplicatedMode,
         `Error from Canister ${canister.idText}: Composite query cannot be called in replicated mode`));
     } else {
-      return refuse(new CanisterError(ErrorCode.CanisterMethodNotFound,
+      return refuse(canister, work, new CanisterError(ErrorCode.CanisterMethodNotFound,
         `Error from Canister ${canister.idText}: Canister has no update method '${request.method}'.`));
     }
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
     const threshold = this.thresholds.of(canister);
     if (canister.balance - prepaid < threshold) {
-      return refuse(outOfCycles(canister, this.charging.shortfall(canister, limit)));
+      return refuse(canister, work, outOfCycles(canister, this.charging.shortfall(canister, limit)));
     }
     const input: MessageInput = {
       context, caller: request.sender.toUint8Array(), arg: request.arg, cyclesAvailable: request.cycles,
@@ -696,6 +695,11 @@ export class ExecutionEnvironment {
       canister.callContexts.delete(id);
     }
   }
+}
+
+/** A request refused before running code (no closure per message: see round.ts's induct). */
+function refuse(canister: CanisterState, work: Work, error: CanisterError): PreparedExecution {
+  return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } };
 }
 
 function withTraceparent(traceparent: string | undefined): { traceparent?: string } {

@@ -108,7 +108,8 @@ export async function walkIteration(
         plan.onDecided?.(job, undefined);
         continue;
       }
-      const o = await run(job);
+      const ran = run(job);
+      const o = ran instanceof Promise ? await ran : ran;
       used[k] = used[k]! + outcomeInstructions(o) + plan.overhead;
       heapDelta[k] = heapDelta[k]! + outcomeHeapDelta(o);
       out.push(o);

@@ -107,6 +107,8 @@ class Dispatched {
   /** Slice ends passed so far. */
   ends = 0;
   worker: PoolWorker | undefined;
+  /** An outcome (or failure) that came before anyone asked for it. */
+  private ready: { readonly outcome: HostOutcome } | { readonly error: unknown } | undefined;
   private waiter: ((o: HostOutcome) => void) | undefined;
   private failer: ((e: unknown) => void) | undefined;
 
@@ -114,14 +116,20 @@ class Dispatched {
     this.id = id;
   }
 
-  /** A promise for the next outcome (a slice end or the end). */
-  next(): Promise<HostOutcome> {
-    const p = new Promise<HostOutcome>((resolve, reject) => {
+  /**
+   * The next outcome (a slice end or the end): at once if it came already (results arrive a
+   * batch at a time, so the walk mostly goes on without waiting), else a promise.
+   */
+  take(): HostOutcome | Promise<HostOutcome> {
+    const ready = this.ready;
+    if (ready) {
+      this.ready = undefined;
+      return 'outcome' in ready ? ready.outcome : Promise.reject(ready.error);
+    }
+    return new Promise<HostOutcome>((resolve, reject) => {
       this.waiter = resolve;
       this.failer = reject;
     });
-    p.catch(() => undefined); // failures surface through whoever awaits it
-    return p;
   }
 
   slice(executed: bigint): void {
@@ -138,13 +146,15 @@ class Dispatched {
   fail(e: unknown): void {
     const f = this.failer;
     this.waiter = this.failer = undefined;
-    f?.(e);
+    if (f) f(e);
+    else this.ready = { error: e };
   }
 
   private settle(o: HostOutcome): void {
     const w = this.waiter;
     this.waiter = this.failer = undefined;
-    w?.(o);
+    if (w) w(o);
+    else this.ready = { outcome: o };
   }
 }
 
@@ -199,7 +209,7 @@ export class WorkerSandboxHost implements SandboxHost {
   }
 
   /** Executions started ahead of their iteration's walk. */
-  private readonly starts = new Map<HostJob, Promise<HostOutcome>>();
+  private readonly starts = new Map<HostJob, Dispatched>();
 
   prefetch(jobs: readonly HostJob[]): void {
     if (this.failure) return;
@@ -207,7 +217,7 @@ export class WorkerSandboxHost implements SandboxHost {
     for (const job of jobs) {
       if (job.kind !== 'start' || this.starts.has(job)) continue;
       const d = new Dispatched(this.nextJob++, job.canister, job.job);
-      this.starts.set(job, d.next());
+      this.starts.set(job, d);
       dispatched.push(d);
     }
     this.dispatch(dispatched);
@@ -219,13 +229,13 @@ export class WorkerSandboxHost implements SandboxHost {
     const starts = new Map(this.starts);
     this.starts.clear();
     const result = await walkIteration(plan, (job) =>
-      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)! : this.resume(idOf(job.canister)));
+      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)!.take() : this.resume(idOf(job.canister)));
     // Executions started for a core that then had no room for them are undone.
     for (let k = 0; k < plan.cores.length; k++) {
       for (let i = 0; i < plan.cores[k]!.length; i++) {
         const job = plan.cores[k]![i]!;
         if (result.outcomes[k]![i] !== undefined || job.kind !== 'start') continue;
-        const outcome = await starts.get(job)!;
+        const outcome = await starts.get(job)!.take();
         this.stats.undone++;
         if (outcome.kind === 'paused') this.abort(idOf(job.canister));
         else this.invalidate(idOf(job.canister));
@@ -286,10 +296,10 @@ export class WorkerSandboxHost implements SandboxHost {
 
   // ---- dispatching -----------------------------------------------------------------------------
 
-  private resume(canisterId: string): Promise<HostOutcome> {
+  private resume(canisterId: string): HostOutcome | Promise<HostOutcome> {
     const long = this.long.get(canisterId);
     if (!long) throw new Error(`canister ${canisterId} has no paused execution to resume`);
-    const next = long.d.next();
+    const next = long.d.take();
     if (long.kind === 'held') {
       long.worker.awaiting = true;
       long.worker.refresh();

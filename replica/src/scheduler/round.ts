@@ -169,23 +169,19 @@ export class Scheduler {
       };
       // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept
       // ('received' is recorded first on a reject, whose entry takes sender and receiver from it).
-      const processing = () => state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
-      const reject = (error: CanisterError) => {
-        state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
-        router.ingressResult(m.messageId, rejectOf(error), m.receiver);
-      };
+      // No closures here: under tsx every closure created costs a defineProperty (keepNames).
       if (m.receiver.compareTo(MANAGEMENT) === 'eq') {
-        processing();
+        state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
         subnetQueue.push(request);
         continue;
       }
       const canister = state.canister(textOf(m.receiver));
       if (!canister) {
-        reject(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
+        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
         continue;
       }
       if (canister.status !== 'running') {
-        reject(canister.status === 'stopped'
+        rejectIngress(state, router, m, canister.status === 'stopped'
           ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${canister.idText} is stopped and therefore does not have a CallContextManager`)
           : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`));
         continue;
@@ -193,14 +189,14 @@ export class Scheduler {
       const fee = this.inductionCost(m.arg.length + m.method.length);
       const threshold = this.env.thresholds.of(canister);
       if (canister.balance - fee < threshold) {
-        reject(new CanisterError(ErrorCode.CanisterOutOfCycles,
+        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterOutOfCycles,
           `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`));
         continue;
       }
       canister.balance -= fee;
       canister.burn('ingress_induction', fee);
       state.cyclesBurned += fee;
-      processing();
+      state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
       canister.inputQueue.push(request);
     }
   }
@@ -414,6 +410,12 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
   if (!main.ok) return 'trapped';
   const response = main.outcome.response;
   return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
+/** An ingress message refused at induction: 'received', then rejected (the reject takes sender and receiver from it). */
+function rejectIngress(state: ReplicatedState, router: Router, m: IngressMessage, error: CanisterError): void {
+  state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
+  router.ingressResult(m.messageId, rejectOf(error), m.receiver);
 }
 
 /** Bytes of canister memory pages changed since the last checkpoint (which writes them and resets the count). */
