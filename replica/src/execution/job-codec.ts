@@ -291,7 +291,10 @@ export function writeJob(w: WireWriter, job: Omit<EncodedJob, 'module'>, module:
   w.optBig(job.callContextInstructions);
 }
 
-export function readJob(r: WireReader): EncodedJob {
+/** With `subnet`, the view gets the subnet's id and root key (the worker's copy of them). */
+export function readJob(r: WireReader): EncodedJob;
+export function readJob(r: WireReader, subnet: { readonly subnetId: Uint8Array; readonly rootKey: Uint8Array }): EncodedJob & { readonly view: CanisterView };
+export function readJob(r: WireReader, subnet?: { readonly subnetId: Uint8Array; readonly rootKey: Uint8Array }): EncodedJob {
   const canisterId = r.str();
   const module = r.str();
   const entry = readEntry(r);
@@ -323,7 +326,10 @@ export function readJob(r: WireReader): EncodedJob {
   const envVars: [string, string][] = [];
   for (let n = r.u32(); n > 0; n--) envVars.push([r.str(), r.str()]);
   const time = r.big();
-  const view = { canisterId: id, controllers, status, version, balance, frozenReserve, globalTimer, envVars, time, ...(certificate ? { certificate } : {}) };
+  const view = {
+    canisterId: id, controllers, status, version, balance, frozenReserve, globalTimer, envVars, time,
+    ...(certificate ? { certificate } : {}), ...(subnet ? { subnetId: subnet.subnetId, rootKey: subnet.rootKey } : {}),
+  };
   const instructions = r.big();
   const slice = r.optBig();
   const wasmMemoryBytes = r.f64();

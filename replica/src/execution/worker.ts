@@ -45,6 +45,26 @@ function encode(reports: readonly JobReport[]): ArrayBuffer {
 /** Results of the batch running (one at a time: a held execution blocks the thread). */
 const reports = new WireWriter(1 << 20);
 
+/** The job running now, for the slice hook (one hook for all jobs: no closure per job). */
+const running = { batch: 0, id: 0, replay: 0, ends: 0, held: false, detached: undefined as bigint | undefined };
+
+const onSlice: SliceHook = (executed) => {
+  const j = running;
+  if (++j.ends <= j.replay) return 'continue';
+  if (j.held) {
+    post({ type: 'slice', id: j.id, executed });
+    return awaitCommand();
+  }
+  if (!acquirePermit()) {
+    j.detached = executed;
+    return 'abort';
+  }
+  j.held = true;
+  const before = reports.finish();
+  post({ type: 'paused', batch: j.batch, reports: before, id: j.id, executed }, [before]);
+  return awaitCommand();
+};
+
 function runBatch(batch: number, encoded: EncodedBatch): void {
   // Each result is encoded as soon as its job ran (its pages may be views of the instance's memory).
   reports.reset();
@@ -53,29 +73,17 @@ function runBatch(batch: number, encoded: EncodedBatch): void {
     const id = r.u32();
     const replay = r.u32();
     const snapshot = r.extra<WireSnapshot>();
-    const job = readJob(r);
+    const job = readJob(r, subnet);
     const module = runner.module(job.module);
     if (snapshot) runner.restore(job.canisterId, module, unpackSnapshot(snapshot));
-    let ends = 0;
-    let held = false;
-    let detached: bigint | undefined;
-    const onSlice: SliceHook = (executed) => {
-      if (++ends <= replay) return 'continue';
-      if (held) {
-        post({ type: 'slice', id, executed });
-        return awaitCommand();
-      }
-      if (!acquirePermit()) {
-        detached = executed;
-        return 'abort';
-      }
-      held = true;
-      const before = reports.finish();
-      post({ type: 'paused', batch, reports: before, id, executed }, [before]);
-      return awaitCommand();
-    };
-    const result = runner.run({ ...job, module, view: { ...job.view, subnetId: subnet.subnetId, rootKey: subnet.rootKey } }, onSlice);
-    if (held) {
+    running.batch = batch;
+    running.id = id;
+    running.replay = replay;
+    running.ends = 0;
+    running.held = false;
+    running.detached = undefined;
+    const result = runner.run({ ...job, module }, onSlice);
+    if (running.held) {
       // The rest of the batch went elsewhere when this job paused; this thread is free again.
       Atomics.add(permits, 0, 1);
       if (result === 'aborted') {
@@ -87,7 +95,7 @@ function runBatch(batch: number, encoded: EncodedBatch): void {
       }
       return;
     }
-    writeReport(reports, result === 'aborted' ? { id, kind: 'detached', executed: detached! } : { id, kind: 'done', result });
+    writeReport(reports, result === 'aborted' ? { id, kind: 'detached', executed: running.detached! } : { id, kind: 'done', result });
   }
   const all = reports.finish();
   post({ type: 'results', batch, reports: all }, [all]);
