@@ -115,8 +115,9 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     const busyWorkers = workers.map(() => 0);
     let cpuMain = 0;
     let cpuProcess = 0;
-    const profiler = values.profile ? await startProfile() : undefined;
+    let profiler: { stop(file: string): Promise<void> } | undefined;
     for (let round = -2; round < ROUNDS; round++) {
+      if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
