@@ -209,7 +209,7 @@ export class ExecutionEnvironment {
       entry,
       input,
       view: globalTimer === undefined ? view : { ...view, globalTimer },
-      limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
+      limits: this.jobLimits(canister, limit),
     };
   }
 
@@ -523,7 +523,7 @@ export class ExecutionEnvironment {
   private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): CanisterView {
     return {
       canisterId: canister.id.toUint8Array(),
-      controllers: canister.settings.controllers.map((c) => c.toUint8Array()),
+      controllers: this.controllerBytes(canister),
       status: canister.status === 'running' ? 1 : canister.status === 'stopping' ? 2 : 3,
       version: canister.version,
       balance,
@@ -535,6 +535,29 @@ export class ExecutionEnvironment {
       time: state.time,
     };
   }
+
+  /** A replicated message's limits, shared by the canister's jobs while its memory limit stays the same. */
+  private jobLimits(canister: CanisterState, instructions: bigint): SandboxLimits {
+    const cached = this.#jobLimits.get(canister);
+    if (cached && cached.instructions === instructions && cached.wasmMemoryLimit === canister.settings.wasmMemoryLimit) return cached.limits;
+    const limits = { ...this.limits(canister, instructions), slice: this.config.instructions.slice };
+    this.#jobLimits.set(canister, { instructions, wasmMemoryLimit: canister.settings.wasmMemoryLimit, limits });
+    return limits;
+  }
+
+  readonly #jobLimits = new WeakMap<CanisterState, { instructions: bigint; wasmMemoryLimit: bigint; limits: SandboxLimits }>();
+
+  /** The controllers as bytes, computed again only when the list changes. */
+  private controllerBytes(canister: CanisterState): readonly Uint8Array[] {
+    const list = canister.settings.controllers;
+    const cached = this.#controllers.get(list);
+    if (cached && sameItems(cached.principals, list)) return cached.bytes;
+    const bytes = list.map((c) => c.toUint8Array());
+    this.#controllers.set(list, { principals: [...list], bytes });
+    return bytes;
+  }
+
+  readonly #controllers = new WeakMap<readonly Principal[], { principals: readonly Principal[]; bytes: readonly Uint8Array[] }>();
 
   private limits(canister: CanisterState, instructions: bigint): SandboxLimits {
     const wasmLimit = canister.settings.wasmMemoryLimit > 0n ? canister.settings.wasmMemoryLimit : 4n << 30n;
@@ -695,6 +718,12 @@ export class ExecutionEnvironment {
       canister.callContexts.delete(id);
     }
   }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A request refused before running code (no closure per message: see round.ts's induct). */
