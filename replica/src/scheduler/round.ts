@@ -314,7 +314,17 @@ export class Scheduler {
     this.env.host.prefetch(batch);
 
     // Commit in canister-id order, each result as soon as it and all before it are decided.
-    const inOrder = plan.flat().sort((a, b) => order(a.canister) - order(b.canister));
+    // One job per canister: placed by its index in id order (no sort).
+    const slots: (HostJob | undefined)[] = [];
+    for (const core of plan) {
+      for (const job of core) {
+        const i = order(job.canister);
+        if (i === undefined || slots[i]) throw new Error(`canister ${job.canister.idText}: not scheduled this round, or twice in one iteration`);
+        slots[i] = job;
+      }
+    }
+    const inOrder: HostJob[] = [];
+    for (const job of slots) if (job) inOrder.push(job);
     const decided = new Map<HostJob, HostOutcome | undefined>();
     let cursor = 0;
     let executed = 0;
