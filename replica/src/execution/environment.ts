@@ -133,10 +133,9 @@ export class ExecutionEnvironment {
       cyclesRefunded: 0n, rejectCode: 0, deadline: request.origin.kind === 'canister' ? request.origin.deadline : 0n,
       needsResponse: true, replicated: true,
     };
-    const job = {
-      ...this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold),
-      discardMemory: context === 'RQ',
-    };
+    const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold, undefined, {
+      discardMemory: context === 'RQ', cleanup: undefined, callContextInstructions: undefined,
+    });
     return { canister, work, job, prepaid, plan: { kind: 'request', request } };
   }
 
@@ -169,11 +168,9 @@ export class ExecutionEnvironment {
       replicated: true,
     };
     const closure = isReply ? callback.reply : callback.reject;
-    const job = {
-      ...this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold),
-      cleanup: callback.cleanup,
-      callContextInstructions: ctx.instructions,
-    };
+    const job = this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold, undefined, {
+      discardMemory: undefined, cleanup: callback.cleanup, callContextInstructions: ctx.instructions,
+    });
     return { canister, work, job, prepaid, plan: { kind: 'response', response, callback } };
   }
 
@@ -198,18 +195,24 @@ export class ExecutionEnvironment {
     return { canister, work, job, prepaid, plan: { kind: 'task', task } };
   }
 
+  /** Built in one go, every field present (one object shape for all jobs; no copies). */
   private job(
     state: ReplicatedState, canister: CanisterState, entry: EntryPoint, input: MessageInput, limit: bigint,
     balance: bigint, frozenReserve: bigint, globalTimer?: bigint,
+    extra?: Pick<SandboxJob, 'discardMemory' | 'cleanup' | 'callContextInstructions'>,
   ): SandboxJob {
     const view = this.view(state, canister, balance, frozenReserve);
+    if (globalTimer !== undefined) view.globalTimer = globalTimer;
     return {
       canisterId: idOf(canister),
       module: canister.execution!.module,
       entry,
       input,
-      view: globalTimer === undefined ? view : { ...view, globalTimer },
+      view,
       limits: this.jobLimits(canister, limit),
+      discardMemory: extra?.discardMemory,
+      cleanup: extra?.cleanup,
+      callContextInstructions: extra?.callContextInstructions,
     };
   }
 
@@ -520,7 +523,7 @@ export class ExecutionEnvironment {
   // ---- internals -----------------------------------------------------------------------------
 
   /** The canister as the System API sees it; `balance` is after the prepayment for the message. */
-  private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): CanisterView {
+  private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): Mutable<CanisterView> {
     return {
       canisterId: canister.id.toUint8Array(),
       controllers: this.controllerBytes(canister),
@@ -719,6 +722,8 @@ export class ExecutionEnvironment {
     }
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;

@@ -197,14 +197,19 @@ export class WireReader {
 
   big(): bigint {
     if (this.u8() === 1) return BigInt(this.str());
-    const v = this.view.getBigUint64(this.at, true);
+    const at = this.at;
     this.at += 8;
-    return v;
+    // Zero is common (cycles, timers): no bigint allocated for it.
+    if (this.view.getUint32(at, true) === 0 && this.view.getUint32(at + 4, true) === 0) return 0n;
+    return this.view.getBigUint64(at, true);
   }
 
   /** A copy: what goes into the replicated state must not pin the whole batch's buffer. */
   bytesOf(): Uint8Array {
-    return this.viewOf().slice();
+    const n = this.u32();
+    const v = this.bytes.slice(this.at, this.at + n);
+    this.at += n;
+    return v;
   }
 
   /** A view of the buffer (no copy), for what is used once (job inputs, pages copied into page maps). */
@@ -217,9 +222,9 @@ export class WireReader {
 
   str(): string {
     const n = this.u32();
-    const v = n === 0 ? '' : fromUtf8.decode(this.bytes.subarray(this.at, this.at + n));
+    const at = this.at;
     this.at += n;
-    return v;
+    return n === 0 ? '' : fromUtf8.decode(this.bytes.subarray(at, at + n));
   }
 
   optStr(): string | undefined {
@@ -410,6 +415,10 @@ function writeResult(w: WireWriter, r: SandboxResult): void {
       w.u8(1);
       // i64 globals: as two's complement, so negative values take the fast path too.
       w.big(BigInt.asUintN(64, g));
+    } else if ((g | 0) === g && !Object.is(g, -0)) {
+      // i32 globals (and integral floats): read back as small integers, not heap numbers.
+      w.u8(2);
+      w.u32(g >>> 0);
     } else {
       w.u8(0);
       w.f64(g);
@@ -456,7 +465,10 @@ function readResult(r: WireReader): SandboxResult {
   const heap = readPages(r);
   const stable = readPages(r);
   const globals: GlobalValue[] = [];
-  for (let n = r.u32(); n > 0; n--) globals.push(r.u8() === 1 ? BigInt.asIntN(64, r.big()) : r.f64());
+  for (let n = r.u32(); n > 0; n--) {
+    const tag = r.u8();
+    globals.push(tag === 1 ? BigInt.asIntN(64, r.big()) : tag === 2 ? r.u32() | 0 : r.f64());
+  }
   const response = readResponse(r);
   const calls: OutgoingCall[] = [];
   for (let n = r.u32(); n > 0; n--) {
