@@ -4,6 +4,7 @@
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
 // Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
@@ -12,7 +13,15 @@ import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { MANAGEMENT_METHODS, WorkerSandboxHost } from '../replica/src/index.js';
 
-const { values } = parseArgs({ options: { canisters: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '12' } } });
+const { values } = parseArgs({ options: {
+  canisters: { type: 'string', default: '1000' },
+  rounds: { type: 'string', default: '12' },
+  /** Only these hosts (0 = in process, n = n workers), e.g. `--hosts 1` to profile one. */
+  hosts: { type: 'string', default: '0,1,2' },
+  'skip-dts': { type: 'boolean', default: false },
+  /** Writes a CPU profile of the main thread over the timed rounds to this file. */
+  profile: { type: 'string' },
+} });
 const CANISTERS = Number(values.canisters);
 const ROUNDS = Number(values.rounds);
 const INC = candid();
@@ -44,6 +53,38 @@ async function installMany(t: ExecutionTest, wasm: Uint8Array, n: number): Promi
   return ids;
 }
 
+/** A main-thread CPU profile through the inspector (`node --cpu-prof` would include the set-up). */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/**
+ * CPU time of the main thread in µs (Linux: /proc, 10 ms ticks, fine over a run of rounds), or
+ * NaN where that is not available.
+ */
+function mainThreadCpuMicros(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
 function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -52,6 +93,8 @@ function percentile(xs: readonly number[], p: number): number {
 interface Throughput {
   readonly perSecond: number;
   readonly roundMs: number[];
+  /** CPU time per message (µs), not wall time, so less disturbed by other load on the machine. */
+  readonly cpu: { readonly main: number; readonly process: number };
   /** Share of the measured time each thread was busy: the main thread, then each worker. */
   readonly busy: number[];
 }
@@ -70,21 +113,32 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     let workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
     let busyMain = 0;
     const busyWorkers = workers.map(() => 0);
+    let cpuMain = 0;
+    let cpuProcess = 0;
+    let profiler: { stop(file: string): Promise<void> } | undefined;
     for (let round = -2; round < ROUNDS; round++) {
+      if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
+      const mainBefore = mainThreadCpuMicros();
+      const processBefore = process.cpuUsage();
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
+      const processUsed = process.cpuUsage(processBefore);
+      const mainUsed = mainThreadCpuMicros() - mainBefore;
       if (round < 0) continue; // warm-up: instances restored in the workers, code optimised
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
+      cpuMain += mainUsed;
+      cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
-    return { perSecond: (executed / elapsed) * 1000, roundMs, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
+    if (profiler) await profiler.stop(values.profile!);
+    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
   } finally {
     await t.close();
   }
@@ -117,16 +171,19 @@ async function dtsRounds(counter: Uint8Array, loop: Uint8Array): Promise<{ quiet
 const counter = (await compileMotoko('counter')).wasm;
 const loop = (await compileMotoko('loop')).wasm;
 console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores`);
-const inProcess = await throughput(0, counter);
-const one = await throughput(1, counter);
-const two = await throughput(2, counter);
-const row = (name: string, r: Throughput) =>
-  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-row('in process', inProcess);
-row('1 worker', one);
-row('2 workers', two);
-console.log(`  speed-up 2 workers / 1 worker: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
+const results = new Map<number, Throughput>();
+for (const workers of values.hosts.split(',').map(Number)) {
+  const r = await throughput(workers, counter);
+  results.set(workers, r);
+  const name = workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`;
+  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
+  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+}
+const one = results.get(1);
+const two = results.get(2);
+if (one && two) console.log(`  speed-up 2 workers / 1 worker: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
+if (values['skip-dts']) process.exit(0);
 
 console.log('\nround time with a long message in flight (~20 B instructions; slice 2 B, round 4 B), 200 trivial updates per round, 2 workers');
 const d = await dtsRounds(counter, loop);

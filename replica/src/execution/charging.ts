@@ -38,6 +38,52 @@ export function recordBurn(state: ReplicatedState, canister: CanisterState, cate
   state.cyclesBurned += amount;
 }
 
+/**
+ * Freezing thresholds, computed once per canister while what they depend on stays the same: its
+ * settings, code and memory sizes. Snapshots and the chunk store change only through management
+ * calls, after which the scheduler clears the memo.
+ */
+export class FreezingThresholds {
+  #memo = new WeakMap<CanisterState, ThresholdEntry>();
+
+  constructor(private readonly fees: ExecutionFees) {}
+
+  of(c: CanisterState): bigint {
+    const e = this.#memo.get(c);
+    const s = c.settings;
+    const exec = c.execution;
+    if (e && e.settings === s && e.freezingThreshold === s.freezingThreshold && e.memoryAllocation === s.memoryAllocation
+      && e.computeAllocation === s.computeAllocation && e.execution === exec && e.heapBytes === exec?.heap.sizeBytes
+      && e.stable === c.stable && e.stableBytes === c.stable.sizeBytes && e.chunks === c.chunkStore.size
+      && e.snapshots === c.snapshots.byId.size) return e.value;
+    const value = this.fees.freezingThreshold(c);
+    this.#memo.set(c, {
+      settings: s, freezingThreshold: s.freezingThreshold, memoryAllocation: s.memoryAllocation, computeAllocation: s.computeAllocation,
+      execution: exec, heapBytes: exec?.heap.sizeBytes, stable: c.stable, stableBytes: c.stable.sizeBytes, chunks: c.chunkStore.size,
+      snapshots: c.snapshots.byId.size, value,
+    });
+    return value;
+  }
+
+  clear(): void {
+    this.#memo = new WeakMap();
+  }
+}
+
+interface ThresholdEntry {
+  readonly settings: CanisterState['settings'];
+  readonly freezingThreshold: bigint;
+  readonly memoryAllocation: bigint;
+  readonly computeAllocation: bigint;
+  readonly execution: CanisterState['execution'];
+  readonly heapBytes: number | undefined;
+  readonly stable: CanisterState['stable'];
+  readonly stableBytes: number;
+  readonly chunks: number;
+  readonly snapshots: number;
+  readonly value: bigint;
+}
+
 export class Charging {
   constructor(readonly fees: ExecutionFees) {}
 

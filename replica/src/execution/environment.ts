@@ -21,7 +21,7 @@ import {
 import type { Callback, ExecutionWork as Work, SystemTask } from '../state/types.js';
 import type { ApiContext, ApiOutcome, CanisterView, MessageInput } from '../system-api/index.js';
 import { InvalidWasmError, ModuleCache, decodeCanisterWasm, type CompiledCanisterModule } from '../wasm/index.js';
-import { Charging, type ExecutionFees } from './charging.js';
+import { Charging, FreezingThresholds, type ExecutionFees } from './charging.js';
 import { InProcessSandboxHost, type SandboxHost } from './host.js';
 import { idOf } from './ids.js';
 import type { JobResult, SandboxJob } from './job.js';
@@ -78,6 +78,8 @@ type Plan =
 export class ExecutionEnvironment {
   readonly charging: Charging;
   readonly host: SandboxHost;
+  /** Freezing thresholds by canister (the scheduler clears them after management calls). */
+  readonly thresholds: FreezingThresholds;
 
   constructor(
     readonly subnet: SubnetContext,
@@ -87,6 +89,7 @@ export class ExecutionEnvironment {
     host?: SandboxHost,
   ) {
     this.charging = new Charging(fees);
+    this.thresholds = new FreezingThresholds(fees);
     this.host = host ?? new InProcessSandboxHost(fees, config.stableMemoryBytes);
   }
 
@@ -103,37 +106,35 @@ export class ExecutionEnvironment {
 
   private prepareRequest(state: ReplicatedState, canister: CanisterState, request: Request): PreparedExecution {
     const work: Work = { kind: 'message', message: request };
-    const refuse = (error: CanisterError): PreparedExecution => ({ canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } });
-    if (canister.status !== 'running') return refuse(notRunning(canister));
+    if (canister.status !== 'running') return refuse(canister, work, notRunning(canister));
     const exec = canister.execution;
-    if (!exec) return refuse(emptyCanister(canister));
+    if (!exec) return refuse(canister, work, emptyCanister(canister));
     const methods = exec.module.info.methods;
     let context: ApiContext;
     let exportName: string;
     if (methods.update.includes(request.method)) [context, exportName] = ['U', `canister_update ${request.method}`];
     else if (methods.query.includes(request.method)) [context, exportName] = ['RQ', `canister_query ${request.method}`];
     else if (methods.compositeQuery.includes(request.method)) {
-      return refuse(new CanisterError(ErrorCode.CompositeQueryCalledInReplicatedMode,
+      return refuse(canister, work, new CanisterError(ErrorCode.CompositeQueryCalledInReplicatedMode,
         `Error from Canister ${canister.idText}: Composite query cannot be called in replicated mode`));
     } else {
-      return refuse(new CanisterError(ErrorCode.CanisterMethodNotFound,
+      return refuse(canister, work, new CanisterError(ErrorCode.CanisterMethodNotFound,
         `Error from Canister ${canister.idText}: Canister has no update method '${request.method}'.`));
     }
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (canister.balance - prepaid < threshold) {
-      return refuse(outOfCycles(canister, this.charging.shortfall(canister, limit)));
+      return refuse(canister, work, outOfCycles(canister, this.charging.shortfall(canister, limit)));
     }
     const input: MessageInput = {
       context, caller: request.sender.toUint8Array(), arg: request.arg, cyclesAvailable: request.cycles,
       cyclesRefunded: 0n, rejectCode: 0, deadline: request.origin.kind === 'canister' ? request.origin.deadline : 0n,
       needsResponse: true, replicated: true,
     };
-    const job = {
-      ...this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold),
-      discardMemory: context === 'RQ',
-    };
+    const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold, undefined, {
+      discardMemory: context === 'RQ', cleanup: undefined, callContextInstructions: undefined,
+    });
     return { canister, work, job, prepaid, plan: { kind: 'request', request } };
   }
 
@@ -146,7 +147,7 @@ export class ExecutionEnvironment {
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
     const balance = canister.balance + this.returned(response, callback);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (balance - prepaid < threshold) {
       const error = outOfCycles(canister, prepaid + threshold - balance);
       return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'unpayable', callback, response, error } };
@@ -166,11 +167,9 @@ export class ExecutionEnvironment {
       replicated: true,
     };
     const closure = isReply ? callback.reply : callback.reject;
-    const job = {
-      ...this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold),
-      cleanup: callback.cleanup,
-      callContextInstructions: ctx.instructions,
-    };
+    const job = this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold, undefined, {
+      discardMemory: undefined, cleanup: callback.cleanup, callContextInstructions: ctx.instructions,
+    });
     return { canister, work, job, prepaid, plan: { kind: 'response', response, callback } };
   }
 
@@ -184,7 +183,7 @@ export class ExecutionEnvironment {
     if (!(task === 'heartbeat' ? exec.module.info.systemMethods.heartbeat : exec.module.info.systemMethods.globalTimer)) return skip;
     const limit = this.config.instructions.update;
     const prepaid = this.fees.executionCost(limit);
-    const threshold = this.fees.freezingThreshold(canister);
+    const threshold = this.thresholds.of(canister);
     if (canister.balance - prepaid < threshold) return skip;
     const input: MessageInput = {
       context: 'T', caller: MANAGEMENT_BYTES, arg: new Uint8Array(0),
@@ -195,18 +194,24 @@ export class ExecutionEnvironment {
     return { canister, work, job, prepaid, plan: { kind: 'task', task } };
   }
 
+  /** Built in one go, every field present (one object shape for all jobs; no copies). */
   private job(
     state: ReplicatedState, canister: CanisterState, entry: EntryPoint, input: MessageInput, limit: bigint,
     balance: bigint, frozenReserve: bigint, globalTimer?: bigint,
+    extra?: Pick<SandboxJob, 'discardMemory' | 'cleanup' | 'callContextInstructions'>,
   ): SandboxJob {
     const view = this.view(state, canister, balance, frozenReserve);
+    if (globalTimer !== undefined) view.globalTimer = globalTimer;
     return {
       canisterId: idOf(canister),
       module: canister.execution!.module,
       entry,
       input,
-      view: globalTimer === undefined ? view : { ...view, globalTimer },
-      limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
+      view,
+      limits: this.jobLimits(canister, limit),
+      discardMemory: extra?.discardMemory,
+      cleanup: extra?.cleanup,
+      callContextInstructions: extra?.callContextInstructions,
     };
   }
 
@@ -551,10 +556,10 @@ export class ExecutionEnvironment {
   // ---- internals -----------------------------------------------------------------------------
 
   /** The canister as the System API sees it; `balance` is after the prepayment for the message. */
-  private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): CanisterView {
+  private view(state: ReplicatedState, canister: CanisterState, balance: bigint, frozenReserve = this.fees.freezingThreshold(canister)): Mutable<CanisterView> {
     return {
       canisterId: canister.id.toUint8Array(),
-      controllers: canister.settings.controllers.map((c) => c.toUint8Array()),
+      controllers: this.controllerBytes(canister),
       status: canister.status === 'running' ? 1 : canister.status === 'stopping' ? 2 : 3,
       version: canister.version,
       balance,
@@ -566,6 +571,29 @@ export class ExecutionEnvironment {
       time: state.time,
     };
   }
+
+  /** A replicated message's limits, shared by the canister's jobs while its memory limit stays the same. */
+  private jobLimits(canister: CanisterState, instructions: bigint): SandboxLimits {
+    const cached = this.#jobLimits.get(canister);
+    if (cached && cached.instructions === instructions && cached.wasmMemoryLimit === canister.settings.wasmMemoryLimit) return cached.limits;
+    const limits = { ...this.limits(canister, instructions), slice: this.config.instructions.slice };
+    this.#jobLimits.set(canister, { instructions, wasmMemoryLimit: canister.settings.wasmMemoryLimit, limits });
+    return limits;
+  }
+
+  readonly #jobLimits = new WeakMap<CanisterState, { instructions: bigint; wasmMemoryLimit: bigint; limits: SandboxLimits }>();
+
+  /** The controllers as bytes, computed again only when the list changes. */
+  private controllerBytes(canister: CanisterState): readonly Uint8Array[] {
+    const list = canister.settings.controllers;
+    const cached = this.#controllers.get(list);
+    if (cached && sameItems(cached.principals, list)) return cached.bytes;
+    const bytes = list.map((c) => c.toUint8Array());
+    this.#controllers.set(list, { principals: [...list], bytes });
+    return bytes;
+  }
+
+  readonly #controllers = new WeakMap<readonly Principal[], { principals: readonly Principal[]; bytes: readonly Uint8Array[] }>();
 
   private limits(canister: CanisterState, instructions: bigint): SandboxLimits {
     const wasmLimit = canister.settings.wasmMemoryLimit > 0n ? canister.settings.wasmMemoryLimit : 4n << 30n;
@@ -726,6 +754,19 @@ export class ExecutionEnvironment {
       canister.callContexts.delete(id);
     }
   }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A request refused before running code (no closure per message: see round.ts's induct). */
+function refuse(canister: CanisterState, work: Work, error: CanisterError): PreparedExecution {
+  return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } };
 }
 
 function withTraceparent(traceparent: string | undefined): { traceparent?: string } {

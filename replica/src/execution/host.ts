@@ -3,7 +3,7 @@
 // of worker threads (worker-pool.ts). Both run an iteration by the same rule, so the outcome of a
 // round never depends on which one runs it, nor on the number of workers.
 
-import type { CanisterState, PageMap } from '../state/index.js';
+import { PAGE_SIZE, type CanisterState, type PageMap } from '../state/index.js';
 import type { ExecutionState } from '../state/canister.js';
 import type { CallCosts } from '../system-api/index.js';
 import type { JobResult, SandboxJob } from './job.js';
@@ -39,6 +39,8 @@ export interface IterationPlan {
   readonly budget: bigint;
   /** Instructions counted per execution on top of what it ran (entering and leaving the engine). */
   readonly overhead: bigint;
+  /** A job starts only while its core's executions of this iteration wrote fewer bytes of pages than this. */
+  readonly heapDeltaLimit?: number;
 }
 
 export interface IterationResult {
@@ -46,6 +48,8 @@ export interface IterationResult {
   readonly outcomes: readonly (readonly (HostOutcome | undefined)[])[];
   /** Instructions each core used, overheads included. */
   readonly used: readonly bigint[];
+  /** Bytes of pages each core's finished executions wrote. */
+  readonly heapDelta: readonly number[];
 }
 
 export interface SandboxHost {
@@ -75,6 +79,17 @@ export function outcomeInstructions(o: HostOutcome): bigint {
 }
 
 /**
+ * Bytes of memory pages an outcome writes when committed: the changed heap and stable pages of
+ * the message and of its cleanup (a long execution counts when it finishes, as on the IC).
+ */
+export function outcomeHeapDelta(o: HostOutcome): number {
+  if (o.kind !== 'done') return 0;
+  let pages = 0;
+  for (const r of [o.result.main, o.result.cleanup]) if (r?.ok) pages += r.heap.pages.length + r.stable.pages.length;
+  return pages * PAGE_SIZE;
+}
+
+/**
  * The rule both hosts follow: each core takes its jobs in order and starts one only while it has
  * used less than the budget. `run` may run a job at once or return one already in flight.
  */
@@ -83,22 +98,26 @@ export async function walkIteration(
   run: (job: HostJob) => HostOutcome | Promise<HostOutcome>,
 ): Promise<IterationResult> {
   const used = plan.cores.map(() => 0n);
+  const heapDelta = plan.cores.map(() => 0);
+  const heapDeltaLimit = plan.heapDeltaLimit ?? Infinity;
   const outcomes = await Promise.all(plan.cores.map(async (core, k) => {
     const out: (HostOutcome | undefined)[] = [];
     for (const job of core) {
-      if (used[k]! >= plan.budget) {
+      if (used[k]! >= plan.budget || heapDelta[k]! >= heapDeltaLimit) {
         out.push(undefined);
         plan.onDecided?.(job, undefined);
         continue;
       }
-      const o = await run(job);
+      const ran = run(job);
+      const o = ran instanceof Promise ? await ran : ran;
       used[k] = used[k]! + outcomeInstructions(o) + plan.overhead;
+      heapDelta[k] = heapDelta[k]! + outcomeHeapDelta(o);
       out.push(o);
       plan.onDecided?.(job, o);
     }
     return out;
   }));
-  return { outcomes, used };
+  return { outcomes, used, heapDelta };
 }
 
 /** The persisted state an instance was restored from, to notice when it was replaced. */

@@ -1,11 +1,10 @@
 // A sandbox job: everything needed to run one message of one canister, prepared on the main
 // thread and run wherever the canister's live instance is (in process or in a worker). Plain
-// data, so it can be posted to a worker; the results come back the same way.
+// data, encoded for a worker by job-codec.ts; the results come back the same way.
 
-import { CanisterError, type ErrorCode } from '../errors.js';
 import { PAGE_SIZE, PageMap } from '../state/page-map.js';
 import type { CanisterView, MessageInput } from '../system-api/index.js';
-import type { EntryPoint, ExecutionSnapshot, GlobalValue, PageDelta, SandboxLimits, SandboxModule, SandboxResult } from './sandbox.js';
+import type { EntryPoint, ExecutionSnapshot, GlobalValue, SandboxLimits, SandboxModule, SandboxResult } from './sandbox.js';
 
 export interface SandboxJob {
   readonly canisterId: string;
@@ -50,7 +49,7 @@ export interface JobResult {
   readonly instructions: bigint;
 }
 
-// ---- the wire format (worker messages) ----------------------------------------------------------
+// ---- snapshots for the worker messages (jobs and results: job-codec.ts) -------------------------
 
 /** Pages of a page map packed into one buffer (transferable). */
 export interface WirePages {
@@ -65,38 +64,11 @@ export interface WireSnapshot {
   readonly globals: readonly GlobalValue[];
 }
 
-/** The subnet's id and root key are sent once per batch (see worker-protocol.ts), not per job. */
-export type WireView = Omit<CanisterView, 'subnetId' | 'rootKey'>;
-
-export type WireJob = Omit<SandboxJob, 'module' | 'view'> & { readonly module: string; readonly view: WireView; readonly snapshot?: WireSnapshot };
-
-type WireError = { readonly code: ErrorCode; readonly message: string };
-
-export type WireSandboxResult =
-  | (Omit<Extract<SandboxResult, { ok: true }>, 'heap' | 'stable'> & { readonly heap: WirePages; readonly stable: WirePages })
-  | { readonly ok: false; readonly error: WireError; readonly instructions: bigint; readonly logs?: readonly Uint8Array[] };
-
-export interface WireJobResult {
-  readonly main: WireSandboxResult;
-  readonly cleanup?: WireSandboxResult;
-  readonly instructions: bigint;
-}
-
-export function packPages(sizeBytes: number, pages: readonly PageDelta[]): WirePages {
-  const bytes = new Uint8Array(pages.length * PAGE_SIZE);
-  pages.forEach((p, i) => bytes.set(p.bytes, i * PAGE_SIZE));
-  return { sizeBytes, indices: pages.map((p) => p.index), bytes };
-}
-
-export function unpackPages(wire: WirePages): { sizeBytes: number; pages: PageDelta[] } {
-  return {
-    sizeBytes: wire.sizeBytes,
-    pages: wire.indices.map((index, i) => ({ index, bytes: wire.bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE) })),
-  };
-}
-
 export function packPageMap(map: PageMap): WirePages {
-  return packPages(map.sizeBytes, map.indices().map((index) => ({ index, bytes: map.page(index) })));
+  const indices = map.indices();
+  const bytes = new Uint8Array(indices.length * PAGE_SIZE);
+  indices.forEach((index, i) => bytes.set(map.page(index), i * PAGE_SIZE));
+  return { sizeBytes: map.sizeBytes, indices, bytes };
 }
 
 export function unpackPageMap(wire: WirePages): PageMap {
@@ -111,27 +83,4 @@ export function packSnapshot(snapshot: Omit<ExecutionSnapshot, 'stable'> & { rea
 
 export function unpackSnapshot(wire: WireSnapshot): ExecutionSnapshot {
   return { heap: unpackPageMap(wire.heap), stable: unpackPageMap(wire.stable), globals: wire.globals };
-}
-
-function packResult(r: SandboxResult): WireSandboxResult {
-  if (!r.ok) return { ok: false, error: { code: r.error.code, message: r.error.message }, instructions: r.instructions, logs: r.logs };
-  return { ...r, heap: packPages(r.heap.sizeBytes, r.heap.pages), stable: packPages(r.stable.sizeBytes, r.stable.pages) };
-}
-
-function unpackResult(r: WireSandboxResult): SandboxResult {
-  if (!r.ok) return { ok: false, error: new CanisterError(r.error.code, r.error.message), instructions: r.instructions, logs: r.logs };
-  return { ...r, heap: unpackPages(r.heap), stable: unpackPages(r.stable) };
-}
-
-export function packJobResult(r: JobResult): { wire: WireJobResult; transfer: ArrayBuffer[] } {
-  const wire: WireJobResult = { main: packResult(r.main), cleanup: r.cleanup && packResult(r.cleanup), instructions: r.instructions };
-  const transfer: ArrayBuffer[] = [];
-  for (const part of [wire.main, wire.cleanup]) {
-    if (part?.ok) transfer.push(part.heap.bytes.buffer as ArrayBuffer, part.stable.bytes.buffer as ArrayBuffer);
-  }
-  return { wire, transfer };
-}
-
-export function unpackJobResult(r: WireJobResult): JobResult {
-  return { main: unpackResult(r.main), cleanup: r.cleanup && unpackResult(r.cleanup), instructions: r.instructions };
 }

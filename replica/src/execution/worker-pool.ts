@@ -18,10 +18,11 @@ import type { FeeSchedule } from '../cycles/index.js';
 import type { CanisterState, PageMap } from '../state/index.js';
 import type { ExecutionState } from '../state/canister.js';
 import { restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
-import { packSnapshot, unpackJobResult, type JobResult, type SandboxJob, type WireJob } from './job.js';
+import { packSnapshot, type JobResult, type SandboxJob } from './job.js';
+import { WireReader, WireWriter, readReport, writeJob } from './job-codec.js';
 import { idOf } from './ids.js';
 import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
-import { COMMAND, type BatchJob, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+import { COMMAND, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 
 export interface WorkerPoolOptions {
   /** Worker threads that run canisters (see `defaultWorkerCount`). */
@@ -57,6 +58,8 @@ class PoolWorker {
   readonly evict: string[] = [];
   /** Jobs sent to it and not reported yet. */
   readonly pending = new Set<Dispatched>();
+  /** Its next batch's jobs (see EncodedBatch). */
+  readonly jobs = new WireWriter(1 << 16);
   /** Batches of an older epoch are skipped (their jobs went elsewhere when the worker was held). */
   epoch = 0;
   /** The main thread waits for the slice it told its held execution to run. */
@@ -104,6 +107,8 @@ class Dispatched {
   /** Slice ends passed so far. */
   ends = 0;
   worker: PoolWorker | undefined;
+  /** An outcome (or failure) that came before anyone asked for it. */
+  private ready: { readonly outcome: HostOutcome } | { readonly error: unknown } | undefined;
   private waiter: ((o: HostOutcome) => void) | undefined;
   private failer: ((e: unknown) => void) | undefined;
 
@@ -111,14 +116,20 @@ class Dispatched {
     this.id = id;
   }
 
-  /** A promise for the next outcome (a slice end or the end). */
-  next(): Promise<HostOutcome> {
-    const p = new Promise<HostOutcome>((resolve, reject) => {
+  /**
+   * The next outcome (a slice end or the end): at once if it came already (results arrive a
+   * batch at a time, so the walk mostly goes on without waiting), else a promise.
+   */
+  take(): HostOutcome | Promise<HostOutcome> {
+    const ready = this.ready;
+    if (ready) {
+      this.ready = undefined;
+      return 'outcome' in ready ? ready.outcome : Promise.reject(ready.error);
+    }
+    return new Promise<HostOutcome>((resolve, reject) => {
       this.waiter = resolve;
       this.failer = reject;
     });
-    p.catch(() => undefined); // failures surface through whoever awaits it
-    return p;
   }
 
   slice(executed: bigint): void {
@@ -135,13 +146,15 @@ class Dispatched {
   fail(e: unknown): void {
     const f = this.failer;
     this.waiter = this.failer = undefined;
-    f?.(e);
+    if (f) f(e);
+    else this.ready = { error: e };
   }
 
   private settle(o: HostOutcome): void {
     const w = this.waiter;
     this.waiter = this.failer = undefined;
-    w?.(o);
+    if (w) w(o);
+    else this.ready = { outcome: o };
   }
 }
 
@@ -196,7 +209,7 @@ export class WorkerSandboxHost implements SandboxHost {
   }
 
   /** Executions started ahead of their iteration's walk. */
-  private readonly starts = new Map<HostJob, Promise<HostOutcome>>();
+  private readonly starts = new Map<HostJob, Dispatched>();
 
   prefetch(jobs: readonly HostJob[]): void {
     if (this.failure) return;
@@ -204,7 +217,7 @@ export class WorkerSandboxHost implements SandboxHost {
     for (const job of jobs) {
       if (job.kind !== 'start' || this.starts.has(job)) continue;
       const d = new Dispatched(this.nextJob++, job.canister, job.job);
-      this.starts.set(job, d.next());
+      this.starts.set(job, d);
       dispatched.push(d);
     }
     this.dispatch(dispatched);
@@ -216,13 +229,13 @@ export class WorkerSandboxHost implements SandboxHost {
     const starts = new Map(this.starts);
     this.starts.clear();
     const result = await walkIteration(plan, (job) =>
-      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)! : this.resume(idOf(job.canister)));
+      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)!.take() : this.resume(idOf(job.canister)));
     // Executions started for a core that then had no room for them are undone.
     for (let k = 0; k < plan.cores.length; k++) {
       for (let i = 0; i < plan.cores[k]!.length; i++) {
         const job = plan.cores[k]![i]!;
         if (result.outcomes[k]![i] !== undefined || job.kind !== 'start') continue;
-        const outcome = await starts.get(job)!;
+        const outcome = await starts.get(job)!.take();
         this.stats.undone++;
         if (outcome.kind === 'paused') this.abort(idOf(job.canister));
         else this.invalidate(idOf(job.canister));
@@ -283,10 +296,10 @@ export class WorkerSandboxHost implements SandboxHost {
 
   // ---- dispatching -----------------------------------------------------------------------------
 
-  private resume(canisterId: string): Promise<HostOutcome> {
+  private resume(canisterId: string): HostOutcome | Promise<HostOutcome> {
     const long = this.long.get(canisterId);
     if (!long) throw new Error(`canister ${canisterId} has no paused execution to resume`);
-    const next = long.d.next();
+    const next = long.d.take();
     if (long.kind === 'held') {
       long.worker.awaiting = true;
       long.worker.refresh();
@@ -304,28 +317,43 @@ export class WorkerSandboxHost implements SandboxHost {
    * prepares the next one or commits the results of the previous one.
    */
   private dispatch(list: readonly Dispatched[]): void {
-    const batches = new Map<PoolWorker, { jobs: BatchJob[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
+    const batches = new Map<PoolWorker, { canisters: string[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } }>();
     for (const d of list) {
       const { worker, restore } = this.place(d.canister);
       let batch = batches.get(worker);
-      if (!batch) batches.set(worker, (batch = { jobs: [], modules: [], transfer: [] }));
+      if (!batch) {
+        batches.set(worker, (batch = { canisters: [], modules: [], transfer: [] }));
+        worker.jobs.reset();
+      }
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
         batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports, dataPages: module.info.dataPages }, instrumented: { exports: module.instrumented.exports } });
       }
-      const { subnetId, rootKey, ...view } = d.job.view;
+      const { subnetId, rootKey } = d.job.view;
       if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {
         worker.subnetId = subnetId;
         worker.rootKey = rootKey;
         batch.subnet = { subnetId, rootKey };
       }
-      const wire: WireJob = { ...d.job, view, module: module.hashHex, snapshot: restore && d.canister.execution ? snapshotOf(d.canister) : undefined };
+      // An install on an empty canister needs no instance of the old code.
+      const snapshot = restore && d.canister.execution ? snapshotOf(d.canister) : undefined;
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
-      if (wire.snapshot) batch.transfer.push(wire.snapshot.heap.bytes.buffer as ArrayBuffer, wire.snapshot.stable.bytes.buffer as ArrayBuffer);
-      // A detached long execution runs again from the start, through the slice ends it passed.
-      batch.jobs.push({ id: d.id, job: wire, replay: d.ends > 0 ? d.ends : undefined });
+      if (snapshot) batch.transfer.push(snapshot.heap.bytes.buffer as ArrayBuffer, snapshot.stable.bytes.buffer as ArrayBuffer);
+      // See EncodedBatch. A detached long execution runs again from the start, through the slice ends it passed.
+      const w = worker.jobs;
+      w.u32(d.id);
+      w.u32(d.ends);
+      w.extra(snapshot);
+      // The view goes without the subnet's id and root key (sent once per batch when they change).
+      const install = d.job.install;
+      if (install && !worker.modules.has(install.module.hashHex)) {
+        worker.modules.add(install.module.hashHex);
+        batch.modules.push(install.module);
+      }
+      writeJob(w, d.job, module.hashHex, install && { mode: install.mode, preUpgrade: install.preUpgrade, module: install.module.hashHex });
+      batch.canisters.push(d.job.canisterId);
       d.worker = worker;
       worker.pending.add(d);
       this.jobs.set(d.id, d);
@@ -335,14 +363,19 @@ export class WorkerSandboxHost implements SandboxHost {
       let inBatch: Set<string> | undefined;
       for (const id of worker.canisters.keys()) {
         if (worker.canisters.size <= this.maxSandboxes) break;
-        inBatch ??= new Set(batch.jobs.map((j) => j.job.canisterId));
+        inBatch ??= new Set(batch.canisters);
         if (inBatch.has(id)) continue;
         worker.canisters.delete(id);
         this.placements.delete(id);
         worker.evict.push(id);
       }
       worker.refresh();
-      worker.send({ type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0), jobs: batch.jobs, subnet: batch.subnet }, batch.transfer);
+      const extras = worker.jobs.extras;
+      const jobs = worker.jobs.finish();
+      worker.send({
+        type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0),
+        jobs: { jobs, extras }, subnet: batch.subnet,
+      }, [jobs, ...batch.transfer]);
     }
   }
 
@@ -424,10 +457,10 @@ export class WorkerSandboxHost implements SandboxHost {
   private receive(w: PoolWorker, m: FromWorker): void {
     switch (m.type) {
       case 'results':
-        for (const r of m.reports) this.report(w, r);
+        this.reports(w, m.reports);
         return;
       case 'paused': {
-        for (const r of m.reports) this.report(w, r);
+        this.reports(w, m.reports);
         const d = this.jobs.get(m.id)!;
         const orphans = this.hold(w, d);
         this.long.set(idOf(d.canister), { kind: 'held', d, worker: w });
@@ -442,10 +475,15 @@ export class WorkerSandboxHost implements SandboxHost {
         return;
       case 'released':
         this.release(w);
-        if (m.report) this.report(w, m.report);
+        if (m.report) this.reports(w, m.report);
         else this.jobs.delete(m.id);
         return;
     }
+  }
+
+  private reports(w: PoolWorker, encoded: EncodedReports): void {
+    const r = new WireReader(encoded);
+    while (!r.done) this.report(w, readReport(r));
   }
 
   private report(w: PoolWorker, r: JobReport): void {
@@ -456,7 +494,7 @@ export class WorkerSandboxHost implements SandboxHost {
     if (r.kind === 'done') {
       this.jobs.delete(r.id);
       this.long.delete(idOf(d.canister));
-      d.done(unpackJobResult(r.result));
+      d.done(r.result);
       return;
     }
     this.long.set(idOf(d.canister), { kind: 'detached', d });

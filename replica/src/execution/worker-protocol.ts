@@ -1,9 +1,11 @@
-// Messages between the worker pool (main thread) and its workers. Plain data: jobs, results and
-// compiled modules (a `WebAssembly.Module` is shared with the worker, not copied).
+// Messages between the worker pool (main thread) and its workers. Jobs and results travel encoded
+// in one transferred buffer per batch (job-codec.ts); compiled modules as they are (a
+// `WebAssembly.Module` is shared with the worker, not copied).
 
 import type { FeeSchedule } from '../cycles/index.js';
-import type { WireJob, WireJobResult } from './job.js';
 import type { SandboxModule } from './sandbox.js';
+
+export type { JobReport } from './job-codec.js';
 
 export interface WorkerData {
   readonly fees: FeeSchedule;
@@ -20,14 +22,15 @@ export interface WorkerData {
 /** Values of `control[0]`. */
 export const COMMAND = { none: 0, continue: 1, abort: 2 } as const;
 
-export interface BatchJob {
-  readonly id: number;
-  readonly job: WireJob;
-  /**
-   * A long execution that had to give up its thread: run it again from the start, passing this
-   * many slice ends without stopping (runs are deterministic, so they fall at the same places).
-   */
-  readonly replay?: number;
+/**
+ * A batch's jobs, encoded one after the other: id (u32); replay (u32: a long execution that had to
+ * give up its thread runs again from the start, passing this many slice ends without stopping —
+ * runs are deterministic, so they fall at the same places); the snapshot to restore the
+ * canister's instance from, if any (an extra: cloned, its buffers transferred); the job.
+ */
+export interface EncodedBatch {
+  readonly jobs: ArrayBuffer;
+  readonly extras: readonly unknown[];
 }
 
 export type ToWorker =
@@ -38,7 +41,7 @@ export type ToWorker =
       readonly epoch: number;
       readonly modules: readonly SandboxModule[];
       readonly evict: readonly string[];
-      readonly jobs: readonly BatchJob[];
+      readonly jobs: EncodedBatch;
       /**
        * The subnet's id and root key, when they differ from what the worker last received: job
        * views come without them (the same for every job, so not cloned per job).
@@ -48,14 +51,12 @@ export type ToWorker =
   /** Drop every instance (the worker goes back to the pool after holding a long execution). */
   | { readonly type: 'reset' };
 
-export type JobReport =
-  | { readonly id: number; readonly kind: 'done'; readonly result: WireJobResult }
-  /** Reached a slice end but no thread could be held for it: rolled back, `executed` so far. */
-  | { readonly id: number; readonly kind: 'detached'; readonly executed: bigint };
+/** Job reports encoded one after the other (`writeReport`), in a transferred buffer. */
+export type EncodedReports = ArrayBuffer;
 
 export type FromWorker =
   /** The batch is done. */
-  | { readonly type: 'results'; readonly batch: number; readonly reports: readonly JobReport[] }
+  | { readonly type: 'results'; readonly batch: number; readonly reports: EncodedReports }
   /**
    * Job `id` used its slice and the worker now waits for a command; `reports` are the jobs of its
    * batch before it. The rest of the batch, and later batches, are not run (the pool sends their
@@ -64,11 +65,11 @@ export type FromWorker =
   | {
       readonly type: 'paused';
       readonly batch: number;
-      readonly reports: readonly JobReport[];
+      readonly reports: EncodedReports;
       readonly id: number;
       readonly executed: bigint;
     }
   /** The held execution used another slice and waits again. */
   | { readonly type: 'slice'; readonly id: number; readonly executed: bigint }
   /** The held execution finished (done) or was aborted; the worker is free. */
-  | { readonly type: 'released'; readonly id: number; readonly report: JobReport | undefined };
+  | { readonly type: 'released'; readonly id: number; readonly report: EncodedReports | undefined };

@@ -4,10 +4,11 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { executionFees } from './fees.js';
-import { packJobResult, unpackSnapshot } from './job.js';
+import { unpackSnapshot, type WireSnapshot } from './job.js';
+import { WireReader, WireWriter, readJob, writeReport } from './job-codec.js';
 import { SandboxRunner } from './runner.js';
 import type { SliceHook } from './sandbox.js';
-import { COMMAND, type BatchJob, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+import { COMMAND, type EncodedBatch, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -34,52 +35,71 @@ function awaitCommand(): 'continue' | 'abort' {
   return command === COMMAND.abort ? 'abort' : 'continue';
 }
 
-function runBatch(batch: number, jobs: readonly BatchJob[]): void {
-  const reports: JobReport[] = [];
-  const transfer: ArrayBuffer[] = [];
-  for (let i = 0; i < jobs.length; i++) {
-    const { id, job, replay = 0 } = jobs[i]!;
+/** Encodes reports into a buffer of their own (transferred with the message). */
+function encode(reports: readonly JobReport[]): ArrayBuffer {
+  const w = new WireWriter();
+  for (const r of reports) writeReport(w, r);
+  return w.finish();
+}
+
+/** Results of the batch running (one at a time: a held execution blocks the thread). */
+const reports = new WireWriter(1 << 20);
+
+/** The job running now, for the slice hook (one hook for all jobs: no closure per job). */
+const running = { batch: 0, id: 0, replay: 0, ends: 0, held: false, detached: undefined as bigint | undefined };
+
+const onSlice: SliceHook = (executed) => {
+  const j = running;
+  if (++j.ends <= j.replay) return 'continue';
+  if (j.held) {
+    post({ type: 'slice', id: j.id, executed });
+    return awaitCommand();
+  }
+  if (!acquirePermit()) {
+    j.detached = executed;
+    return 'abort';
+  }
+  j.held = true;
+  const before = reports.finish();
+  post({ type: 'paused', batch: j.batch, reports: before, id: j.id, executed }, [before]);
+  return awaitCommand();
+};
+
+function runBatch(batch: number, encoded: EncodedBatch): void {
+  // Each result is encoded as soon as its job ran (its pages may be views of the instance's memory).
+  reports.reset();
+  const r = new WireReader(encoded.jobs, encoded.extras);
+  while (!r.done) {
+    const id = r.u32();
+    const replay = r.u32();
+    const snapshot = r.extra<WireSnapshot>();
+    const job = readJob(r, subnet);
     const module = runner.module(job.module);
-    if (job.snapshot) runner.restore(job.canisterId, module, unpackSnapshot(job.snapshot));
-    let ends = 0;
-    let held = false;
-    let detached: bigint | undefined;
-    const onSlice: SliceHook = (executed) => {
-      if (++ends <= replay) return 'continue';
-      if (held) {
-        post({ type: 'slice', id, executed });
-        return awaitCommand();
-      }
-      if (!acquirePermit()) {
-        detached = executed;
-        return 'abort';
-      }
-      held = true;
-      post({ type: 'paused', batch, reports, id, executed }, transfer.splice(0));
-      return awaitCommand();
-    };
-    const result = runner.run({ ...job, module, view: { ...job.view, subnetId: subnet.subnetId, rootKey: subnet.rootKey } }, onSlice);
-    if (held) {
+    if (snapshot) runner.restore(job.canisterId, module, unpackSnapshot(snapshot));
+    running.batch = batch;
+    running.id = id;
+    running.replay = replay;
+    running.ends = 0;
+    running.held = false;
+    running.detached = undefined;
+    const { install, ...rest } = job;
+    const result = runner.run({ ...rest, module, ...(install ? { install: { ...install, module: runner.module(install.module) } } : {}) }, onSlice);
+    if (running.held) {
       // The rest of the batch went elsewhere when this job paused; this thread is free again.
       Atomics.add(permits, 0, 1);
       if (result === 'aborted') {
         runner.evict(job.canisterId);
         post({ type: 'released', id, report: undefined });
       } else {
-        const packed = packJobResult(result);
-        post({ type: 'released', id, report: { id, kind: 'done', result: packed.wire } }, packed.transfer);
+        const report = encode([{ id, kind: 'done', result }]);
+        post({ type: 'released', id, report }, [report]);
       }
       return;
     }
-    if (result === 'aborted') {
-      reports.push({ id, kind: 'detached', executed: detached! });
-      continue;
-    }
-    const packed = packJobResult(result);
-    reports.push({ id, kind: 'done', result: packed.wire });
-    transfer.push(...packed.transfer);
+    writeReport(reports, result === 'aborted' ? { id, kind: 'detached', executed: running.detached! } : { id, kind: 'done', result });
   }
-  post({ type: 'results', batch, reports }, transfer);
+  const all = reports.finish();
+  post({ type: 'results', batch, reports: all }, [all]);
 }
 
 port.on('message', (message: ToWorker) => {

@@ -19,7 +19,7 @@ import type { HostJob, HostOutcome } from '../execution/host.js';
 import { idOf, textOf } from '../execution/ids.js';
 import { effectiveCanisterId, type ManagementCanister } from '../management/index.js';
 import { isInstallMethod, isInstalling, waitsForInstall } from '../management/install-code.js';
-import type { CanisterMessage, CanisterState, ExecutionWork, ReplicatedState, Request, SystemTask } from '../state/index.js';
+import { PAGE_SIZE, type CanisterMessage, type CanisterState, type ExecutionWork, type ReplicatedState, type Request, type SystemTask } from '../state/index.js';
 import { chargeForResources } from './resource-charging.js';
 import { Router } from './routing.js';
 import { RoundSchedule, byLongExecutionPriority, type NextExecution } from './schedule.js';
@@ -40,6 +40,8 @@ interface RoundTally {
   subnetInstructions: bigint;
   executed: number;
   iterations: number;
+  /** Bytes of pages written by the round's executions. */
+  heapDelta: number;
 }
 
 export class Scheduler {
@@ -48,6 +50,9 @@ export class Scheduler {
    * part is `canister.scheduler.paused`; this is what finishing them needs besides.
    */
   private readonly long = new Map<string, PreparedExecution>();
+
+  /** Ingress induction fees by message size. */
+  private readonly inductionFees = new Map<number, bigint>();
 
   /** Spans of the executions in flight this round (telemetry on only). */
   private readonly spans = new Map<HostJob, Span>();
@@ -81,7 +86,9 @@ export class Scheduler {
     });
     const tasks = this.systemTasks(state);
 
-    const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0 };
+    const tally: RoundTally = { instructions: 0n, consumed: 0n, subnetInstructions: 0n, executed: 0, iterations: 0, heapDelta: 0 };
+    // Too many pages changed since the last checkpoint: canisters wait for it (management calls run).
+    const canistersRun = subnetHeapDelta(state) < this.config.subnetHeapDeltaCapacity;
     const canisters = state.canisters();
     const schedule = RoundSchedule.compute(canisters, this.config.schedulerCores, state.height, this.config.priorityResetInterval);
     const fullyExecuted = new Set<CanisterState>();
@@ -96,12 +103,13 @@ export class Scheduler {
     for (let first = true; ; first = false) {
       const { subnetProgress, progress } = await this.phase(SPAN.iteration, async () => {
         const subnetProgress = this.executeSubnetMessages(state, subnetQueue, router, tally);
-        const progress = await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
+        const progress = canistersRun && await this.iterate(state, schedule, next, tasks, router, fullyExecuted, first, tally, order);
         this.management.completeStops(state, router);
         return { subnetProgress, progress };
       });
       if (!subnetProgress && !progress) break;
       if (tally.consumed >= this.config.roundInstructions) break;
+      if (tally.heapDelta >= this.config.maxHeapDeltaPerIteration) break;
     }
 
     schedule.finishRound(state.canisters(), fullyExecuted);
@@ -117,6 +125,7 @@ export class Scheduler {
       roundInstructions: tally.consumed,
       messagesExecuted: tally.executed,
       iterations: tally.iterations,
+      heapDelta: tally.heapDelta,
       pausedExecutions: this.long.size,
       workLeft: state.pendingSubnetCalls.length > 0
         || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined || c.scheduler.pendingInstall !== undefined),
@@ -154,14 +163,15 @@ export class Scheduler {
   /** Ingress induction: charge the receiver, queue the message, record its status. */
   private induct(state: ReplicatedState, ingress: readonly IngressMessage[], router: Router, subnetQueue: Request[]): void {
     subnetQueue.push(...state.pendingSubnetCalls.splice(0));
-    const thresholds = new Map<CanisterState, bigint>();
     for (const m of ingress) {
       if (state.ingressHistory.has(m.messageId)) continue; // duplicates are executed once
       const request: Request = {
         kind: 'request', sender: m.sender, receiver: m.receiver, method: m.method, arg: m.arg, cycles: 0n,
         origin: { kind: 'ingress', messageId: m.messageId, sender: m.sender }, traceparent: m.traceparent,
       };
-      state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
+      // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept
+      // ('received' is recorded first on a reject, whose entry takes sender and receiver from it).
+      // No closures here: under tsx every closure created costs a defineProperty (keepNames).
       if (m.receiver.compareTo(MANAGEMENT) === 'eq') {
         state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
         subnetQueue.push(request);
@@ -169,22 +179,20 @@ export class Scheduler {
       }
       const canister = state.canister(textOf(m.receiver));
       if (!canister) {
-        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`)), m.receiver);
+        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
         continue;
       }
       if (canister.status !== 'running') {
-        router.ingressResult(m.messageId, rejectOf(canister.status === 'stopped'
+        rejectIngress(state, router, m, canister.status === 'stopped'
           ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${canister.idText} is stopped and therefore does not have a CallContextManager`)
-          : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`)), m.receiver);
+          : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`));
         continue;
       }
-      const fees = this.env.fees;
-      const fee = fees.ingressInductionCost(BigInt(m.arg.length + m.method.length));
-      let threshold = thresholds.get(canister);
-      if (threshold === undefined) thresholds.set(canister, (threshold = fees.freezingThreshold(canister)));
+      const fee = this.inductionCost(m.arg.length + m.method.length);
+      const threshold = this.env.thresholds.of(canister);
       if (canister.balance - fee < threshold) {
-        router.ingressResult(m.messageId, rejectOf(new CanisterError(ErrorCode.CanisterOutOfCycles,
-          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`)), m.receiver);
+        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterOutOfCycles,
+          `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`));
         continue;
       }
       canister.balance -= fee;
@@ -193,6 +201,17 @@ export class Scheduler {
       state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
       canister.inputQueue.push(request);
     }
+  }
+
+  /** The induction fee by message size (a few sizes recur: computed once each). */
+  private inductionCost(bytes: number): bigint {
+    let fee = this.inductionFees.get(bytes);
+    if (fee === undefined) {
+      if (this.inductionFees.size >= 4096) this.inductionFees.clear();
+      fee = this.env.fees.ingressInductionCost(BigInt(bytes));
+      this.inductionFees.set(bytes, fee);
+    }
+    return fee;
   }
 
   /**
@@ -255,6 +274,7 @@ export class Scheduler {
       }
       if (isInstallMethod(request.method)) installing = true;
       const used = this.management.execute(state, request, router);
+      this.env.thresholds.clear(); // settings, snapshots or the chunk store may have changed
       tally.subnetInstructions += used;
       tally.instructions += used;
       tally.executed++;
@@ -310,7 +330,17 @@ export class Scheduler {
     this.env.host.prefetch(batch);
 
     // Commit in canister-id order, each result as soon as it and all before it are decided.
-    const inOrder = plan.flat().sort((a, b) => order(a.canister) - order(b.canister));
+    // One job per canister: placed by its index in id order (no sort).
+    const slots: (HostJob | undefined)[] = [];
+    for (const core of plan) {
+      for (const job of core) {
+        const i = order(job.canister);
+        if (i === undefined || slots[i]) throw new Error(`canister ${job.canister.idText}: not scheduled this round, or twice in one iteration`);
+        slots[i] = job;
+      }
+    }
+    const inOrder: HostJob[] = [];
+    for (const job of slots) if (job) inOrder.push(job);
     const decided = new Map<HostJob, HostOutcome | undefined>();
     let cursor = 0;
     let executed = 0;
@@ -328,7 +358,7 @@ export class Scheduler {
     const left = this.config.roundInstructions - tally.consumed;
     const budget = left < this.config.iterationInstructions ? left : this.config.iterationInstructions;
     const result = await this.env.host.runIteration({
-      cores: plan, budget, overhead: this.config.instructionOverheadPerExecution,
+      cores: plan, budget, overhead: this.config.instructionOverheadPerExecution, heapDeltaLimit: this.config.maxHeapDeltaPerIteration,
       onDecided: (job, outcome) => {
         decided.set(job, outcome);
         commitDecided();
@@ -339,6 +369,7 @@ export class Scheduler {
     let most = 0n;
     for (const used of result.used) if (used > most) most = used;
     tally.consumed += most;
+    for (const bytes of result.heapDelta) tally.heapDelta += bytes;
     return executed > 0;
   }
 
@@ -407,6 +438,19 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
   if (!main.ok) return 'trapped';
   const response = main.outcome.response;
   return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
+/** An ingress message refused at induction: 'received', then rejected (the reject takes sender and receiver from it). */
+function rejectIngress(state: ReplicatedState, router: Router, m: IngressMessage, error: CanisterError): void {
+  state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
+  router.ingressResult(m.messageId, rejectOf(error), m.receiver);
+}
+
+/** Bytes of canister memory pages changed since the last checkpoint (which writes them and resets the count). */
+function subnetHeapDelta(state: ReplicatedState): number {
+  let pages = 0;
+  for (const c of state.canisters()) pages += (c.execution?.heap.dirty.size ?? 0) + c.stable.dirty.size;
+  return pages * PAGE_SIZE;
 }
 
 function nextWork(c: CanisterState, tasks: Map<CanisterState, SystemTask[]>): ExecutionWork | undefined {

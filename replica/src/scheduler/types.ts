@@ -28,6 +28,19 @@ export interface SchedulerConfig {
   readonly maxQueueSlots: number;
   /** Rounds after which accumulated priorities start over (IC: a day of rounds). */
   readonly priorityResetInterval: bigint;
+  /**
+   * Bytes of memory pages an iteration may write (heap and stable, 4 KiB per changed page) before
+   * the round stops: a core starts no execution once its executions of the iteration wrote this
+   * much, and no iteration follows one after which the round's total reached it; the rest waits
+   * for the next round (IC `max_heap_delta_per_iteration`: 200 MB, ×10 on system subnets).
+   */
+  readonly maxHeapDeltaPerIteration: number;
+  /**
+   * Bytes of pages changed since the last checkpoint above which a round executes no canister
+   * message (management calls still run); a checkpoint writes them out and resets the count
+   * (IC `SUBNET_HEAP_DELTA_CAPACITY`: 140 GiB). A soft limit: the execution that crosses it completes.
+   */
+  readonly subnetHeapDeltaCapacity: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -40,6 +53,8 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   subnetMessageInstructions: 1_000_000_000n,
   maxQueueSlots: 500,
   priorityResetInterval: 24n * 3600n,
+  maxHeapDeltaPerIteration: 200_000_000,
+  subnetHeapDeltaCapacity: 140 * 1024 * 1024 * 1024,
 };
 
 export interface RoundSummary {
@@ -55,6 +70,8 @@ export interface RoundSummary {
   readonly messagesExecuted: number;
   /** Iterations of the round (each executes at most one message per canister). */
   readonly iterations: number;
+  /** Bytes of memory pages the round's executions wrote (heap and stable, per execution). */
+  readonly heapDelta: number;
   /** Long executions paused at the end of the round. */
   readonly pausedExecutions: number;
   /** Whether messages are still queued (or executions paused) at the end of the round. */
