@@ -11,7 +11,8 @@ import { IDL } from '@icp-sdk/core/candid';
 import type { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
-import { MANAGEMENT_METHODS, WorkerSandboxHost } from '../replica/src/index.js';
+import { WorkerSandboxHost } from '../replica/src/index.js';
+import { installMany } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -25,33 +26,6 @@ const { values } = parseArgs({ options: {
 const CANISTERS = Number(values.canisters);
 const ROUNDS = Number(values.rounds);
 const INC = candid();
-
-const encode = (method: keyof typeof MANAGEMENT_METHODS, arg: Record<string, unknown>) =>
-  new Uint8Array(IDL.encode([...MANAGEMENT_METHODS[method].args], [arg]));
-
-/** Creates and installs `n` canisters with a few blocks of management calls. */
-async function installMany(t: ExecutionTest, wasm: Uint8Array, n: number): Promise<Principal[]> {
-  const { Principal } = await import('@icp-sdk/core/principal');
-  const creates: string[] = [];
-  for (let i = 0; i < n; i++) {
-    creates.push(await t.submit(Principal.managementCanister(), 'provisional_create_canister_with_cycles',
-      encode('provisional_create_canister_with_cycles', { amount: [100_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] })));
-  }
-  const ids: Principal[] = [];
-  for (const id of creates) {
-    const s = await t.awaitStatus(id);
-    if (s.status !== 'replied') throw new Error(`create failed: ${JSON.stringify(s)}`);
-    ids.push((IDL.decode([...MANAGEMENT_METHODS.provisional_create_canister_with_cycles.results], s.reply)[0] as unknown as { canister_id: Principal }).canister_id);
-  }
-  const installs: string[] = [];
-  for (const canister of ids) {
-    installs.push(await t.submit(Principal.managementCanister(), 'install_code', encode('install_code', {
-      mode: { install: null }, canister_id: canister, wasm_module: wasm, arg: candid(), sender_canister_version: [],
-    })));
-  }
-  for (const id of installs) if ((await t.awaitStatus(id, 1000)).status !== 'replied') throw new Error('install failed');
-  return ids;
-}
 
 /** A main-thread CPU profile through the inspector (`node --cpu-prof` would include the set-up). */
 async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
