@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
-import type { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
