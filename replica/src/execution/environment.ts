@@ -390,6 +390,14 @@ export class ExecutionEnvironment {
     return { status: 'replied', reply: response.data, instructions: result.instructions };
   }
 
+  /**
+   * The canister as a non-replicated query sees it at this state (the query workers get it with
+   * each certified state): its view without the data certificate, and the limits of one query.
+   */
+  queryView(state: ReplicatedState, canister: CanisterState): { view: CanisterView; limits: SandboxLimits } {
+    return { view: this.view(state, canister, canister.balance), limits: this.limits(canister, this.config.instructions.query) };
+  }
+
   /** Runs canister_inspect_message for an ingress message; undefined if accepted. */
   inspectMessage(state: ReplicatedState, canister: CanisterState, method: string, arg: Uint8Array, caller: Principal): CanisterError | undefined {
     const exec = canister.execution;

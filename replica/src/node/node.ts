@@ -4,7 +4,8 @@
 //
 //   every round:  execute block ─► certify state ─► resolve synchronous calls
 //
-// Queries and read_state are answered from the latest certified state between rounds.
+// Queries run on query workers against their copy of the latest certified state, concurrently
+// with rounds; read_state is answered from the latest certified state.
 
 import { join } from 'node:path';
 import { Principal } from '@icp-sdk/core/principal';
@@ -20,6 +21,8 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
 import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
 import { canisterIdFromIndex } from '../state/index.js';
+import { scheduleFor } from '../cycles/index.js';
+import { createQueryService, DEFAULT_QUERY_LIMITS, QueryStatePublisher, type QueryLimits, type QueryService } from '../query/index.js';
 import { StateCertification, type CertifiedSnapshot } from './certification.js';
 import { NodeFrontend } from './frontend.js';
 import type { QueryCacheOptions } from './query-cache.js';
@@ -72,6 +75,10 @@ export interface NodeOptions {
   readonly metrics?: ReplicaMetrics;
   /** The query cache (default on, 200 MiB); `false` turns it off. */
   readonly queryCache?: QueryCacheOptions | false;
+  /** Query worker threads (default 1); 0 runs queries on the main thread (still on the certified state). */
+  readonly queryWorkers?: number;
+  /** Limits of queries and composite query call graphs (IC defaults). */
+  readonly queryLimits?: Partial<QueryLimits>;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -84,9 +91,15 @@ interface Persistence {
 export const DEFAULT_PORT = 4943;
 export const DEFAULT_ROUND_INTERVAL_MS = 200;
 export const DEFAULT_MAX_PENDING_INGRESS = 10_000;
+export const DEFAULT_QUERY_WORKERS = 1;
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
+
+/** The IC's query limits, with the per-query instruction limit of the replica's configuration. */
+function queryLimitsOf(config: ReplicaConfig, overrides: Partial<QueryLimits> = {}): QueryLimits {
+  return { ...DEFAULT_QUERY_LIMITS, instructionsPerQuery: config.execution.instructions.query, ...overrides };
+}
 
 export class Node {
   readonly replica: Replica;
@@ -98,6 +111,8 @@ export class Node {
   readonly subnetId: Principal;
   readonly nodeId: Principal;
   readonly maxPendingIngress: number;
+  readonly queries: QueryService;
+  readonly #queryState: QueryStatePublisher;
   readonly #http: ReplicaHttpServer;
   readonly #loop: RoundLoop;
   readonly #clock: Clock;
@@ -152,8 +167,18 @@ export class Node {
       { tracer: options.tracer },
     );
 
+    this.#queryState = new QueryStatePublisher(this.replica.env, { subnetId: subnetIdBytes, rootKey: () => config.rootKey });
+    this.queries = createQueryService({
+      workers: options.queryWorkers ?? DEFAULT_QUERY_WORKERS,
+      fees: config.fees ?? scheduleFor(config.subnetSize),
+      stableMemoryBytes: config.execution.stableMemoryBytes,
+      limits: queryLimitsOf(config, options.queryLimits),
+    });
+
     this.frontend = new NodeFrontend({
       replica: this.replica,
+      queries: this.queries,
+      certifiedCanister: (id) => this.#queryState.canister(id),
       certification: this.certification,
       ingress: this.ingress,
       nodeKey: this.nodeKey,
@@ -264,6 +289,7 @@ export class Node {
         clearTimeout(force);
       }
       await this.replica.close();
+      await this.queries.close();
       await this.#persistence?.blocks.close();
     })();
     return this.#closing;
@@ -281,6 +307,8 @@ export class Node {
       const certify = () => this.certification.certify(state, this.#metrics());
       const snapshot = tracer ? tracer.phase(SPAN.certify, certify) : certify();
       this.#latest = snapshot;
+      // In the same turn as `#latest`: a query sees the state of the certificate it is given.
+      this.queries.publish(this.#queryState.build(state));
       this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());
       this.#emitCanisterLogs(summary.height);
