@@ -63,8 +63,11 @@ class QueryWorker {
   queue: { id: number; request: QueryRequest }[] = [];
   #referenced = false;
 
-  constructor(readonly worker: Worker) {
-    worker.unref();
+  constructor(readonly worker: Worker) {}
+
+  /** After the listeners are attached (attaching one refs the worker again). */
+  start(): void {
+    this.worker.unref();
   }
 
   get load(): number {
@@ -104,6 +107,7 @@ export class QueryWorkerPool implements QueryService {
       const w = new QueryWorker(new Worker(workerEntry(), { workerData: data }));
       w.worker.on('message', (m: FromQueryWorker) => this.#results(w, m));
       w.worker.on('error', (e) => this.#failAll(w, e));
+      w.start();
       this.#workers.push(w);
     }
   }
