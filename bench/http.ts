@@ -156,14 +156,17 @@ async function main(): Promise<void> {
   const { managementCanister } = await import('../replica/src/cli/management.js');
   const { compileMotoko } = await import('../test/support/motoko.js');
 
-  const node = await Node.start({ port: 0, host: '127.0.0.1' });
-  const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
-  const ic = managementCanister(agent);
-  const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 15n], settings: [], specified_id: [], sender_canister_version: [] });
   const { wasm } = await compileMotoko('counter');
-  await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+  const start = async (options: { queryCache?: false }) => {
+    const node = await Node.start({ port: 0, host: '127.0.0.1', ...options });
+    const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+    const ic = managementCanister(agent);
+    const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 15n], settings: [], specified_id: [], sender_canister_version: [] });
+    await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+    return { node, base: { url: node.url, canisterId: canister_id.toText(), seconds } };
+  };
 
-  const base = { url: node.url, canisterId: canister_id.toText(), seconds };
+  const { node, base } = await start({});
   // Warm-up: JIT on both sides, connections, the module's first instantiation.
   await load({ ...base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
   await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
@@ -171,12 +174,18 @@ async function main(): Promise<void> {
   const updates = await load({ ...base, kind: 'update', concurrency: 200, maxRequests: Number(values.updates ?? 4_000) });
   const rounds = node.height;
   await node.close();
+  // Without the query cache every query runs the canister (on the query worker where there is one).
+  const uncached = await start({ queryCache: false });
+  await load({ ...uncached.base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
+  const executed = await load({ ...uncached.base, kind: 'query', concurrency: 32, maxRequests: Number(values.queries ?? 20_000) });
+  await uncached.node.close();
 
   const row = (r: LoadResult) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     return { rate: r.ok / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   };
   const q = row(queries);
+  const x = row(executed);
   const u = row(updates);
   const f0 = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 0 });
   const f1 = (x: number) => x.toFixed(1);
@@ -184,16 +193,18 @@ async function main(): Promise<void> {
   console.log('## HTTP interface on loopback: one node, trivial canister methods\n');
   console.log(
     `Node ${process.version}, ${availableParallelism()} cores (1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after), ` +
-      `${queries.ok + updates.ok} requests, ${rounds} rounds; client in a separate process.\n`,
+      `${queries.ok + updates.ok + executed.ok} requests, ${rounds} rounds; client in a separate process.\n`,
   );
   console.log('| metric | this replica | IC (published) | ratio |');
   console.log('|---|---|---|---|');
   console.log(`| queries/s (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
   console.log(`| query latency p50 / p99 (ms) | ${f1(q.p50)} / ${f1(q.p99)} | ~170 | ${ratio(q.p50, 170)} (p50) |`);
+  console.log(`| queries/s, query cache off (each runs the canister) | ${f0(x.rate)} | ~7,000 per node | ${ratio(x.rate, 7000)} |`);
+  console.log(`| its latency p50 / p99 (ms) | ${f1(x.p50)} / ${f1(x.p99)} | ~170 | ${ratio(x.p50, 170)} (p50) |`);
   console.log(`| updates/s (1 subnet, 200 concurrent) | ${f0(u.rate)} | 1,200–2,000 per subnet | ${ratio(u.rate, 1600)} (vs 1,600) |`);
   console.log(`| update latency p50 / p99 (ms) | ${f1(u.p50)} / ${f1(u.p99)} | ~1,750 | ${ratio(u.p50, 1750)} (p50) |`);
   console.log('\nIC latencies are as users see them across the internet and a 13-node consensus; these are loopback on one node.');
-  for (const [name, r] of [['queries', queries], ['updates', updates]] as const) {
+  for (const [name, r] of [['queries', queries], ['uncached queries', executed], ['updates', updates]] as const) {
     if (r.failed > 0) console.log(`\n${name}: ${r.failed} failed: ${JSON.stringify(r.failures)}`);
   }
 }

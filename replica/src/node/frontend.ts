@@ -54,6 +54,19 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, b
 const utf8 = new TextDecoder();
 const isManagement = (id: Uint8Array) => id.length === 0;
 
+/** Principal texts of recently queried canister ids (`toText` is a base32 encoding with a CRC). */
+const canisterTexts = new Map<string, string>();
+function canisterText(id: Uint8Array): string {
+  const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+  let text = canisterTexts.get(key);
+  if (text === undefined) {
+    text = Principal.fromUint8Array(id).toText();
+    if (canisterTexts.size >= 4096) canisterTexts.clear();
+    canisterTexts.set(key, text);
+  }
+  return text;
+}
+
 export class NodeFrontend implements ReplicaFrontend {
   readonly #subnetId: Uint8Array;
   readonly #queryCache: QueryCache;
@@ -160,17 +173,16 @@ export class NodeFrontend implements ReplicaFrontend {
     if (q.effectiveSubnetId !== undefined) {
       return reject(new CanisterError(ErrorCode.CanisterMethodNotFound, `The subnet query ${q.methodName} is not supported by this replica`));
     }
-    const sender = Principal.fromUint8Array(q.sender);
     if (isManagement(q.canisterId)) {
       // fetch_canister_logs reads the logs of the live state: it must be whole.
       await this.host.roundIdle();
-      return this.#managementQuery(q, sender);
+      return this.#managementQuery(q, Principal.fromUint8Array(q.sender));
     }
     // Canister queries never wait for a round: they run on the latest certified state, which the
     // query service received in the same turn as `latest()` changed.
     const snapshot = this.host.latest();
     if (snapshot === undefined) throw new CanisterError(ErrorCode.CertifiedStateUnavailable, 'No certified state yet');
-    const canisterId = Principal.fromUint8Array(q.canisterId).toText();
+    const canisterId = canisterText(q.canisterId);
     const canister = this.host.certifiedCanister(canisterId);
     const env: QueryCacheEnv | undefined = canister && {
       height: snapshot.height,

@@ -61,6 +61,8 @@ class QueryWorker {
   readonly pending = new Map<number, Pending>();
   /** Queries waiting for the next flush (sent in one message). */
   queue: { id: number; request: QueryRequest }[] = [];
+  /** Canisters whose data certificate at the current height the worker has already received. */
+  readonly certificates = new Set<string>();
   #referenced = false;
 
   constructor(readonly worker: Worker) {}
@@ -117,7 +119,10 @@ export class QueryWorkerPool implements QueryService {
     // Queries already queued were submitted on the previous state: they go first.
     this.#flush();
     const message: ToQueryWorker = { type: 'state', update };
-    for (const w of this.#workers) w.worker.postMessage(message);
+    for (const w of this.#workers) {
+      w.certificates.clear();
+      w.worker.postMessage(message);
+    }
   }
 
   execute(request: QueryRequest): Promise<QueryResult> {
@@ -125,6 +130,15 @@ export class QueryWorkerPool implements QueryService {
     let best = this.#workers[0]!;
     for (const w of this.#workers) if (w.load + w.queue.length < best.load + best.queue.length) best = w;
     const id = this.#nextId++;
+    // A data certificate (a few KiB) goes to a worker once per height and canister.
+    if (request.certificate !== undefined) {
+      if (best.certificates.has(request.canisterId)) {
+        const { certificate: _sent, ...rest } = request;
+        request = rest;
+      } else {
+        best.certificates.add(request.canisterId);
+      }
+    }
     return new Promise((resolve, reject) => {
       best.pending.set(id, { resolve, reject });
       best.queue.push({ id, request });

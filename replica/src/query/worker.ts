@@ -13,14 +13,20 @@ const port = parentPort!;
 const store = new QueryStore(data.stableMemoryBytes, data.maxSandboxes);
 const executor = new QueryExecutor(store, executionFees(data.fees), data.limits);
 
+/** Data certificates at the current height, by canister: the main thread sends each once. */
+const certificates = new Map<string, Uint8Array>();
+
 port.on('message', (message: ToQueryWorker) => {
   if (message.type === 'state') {
     store.apply(message.update);
+    certificates.clear();
     return;
   }
   const results = message.queries.map(({ id, request }): QueryReport => {
     try {
-      return { id, result: executor.execute(request) };
+      if (request.certificate !== undefined) certificates.set(request.canisterId, request.certificate);
+      const certificate = certificates.get(request.canisterId);
+      return { id, result: executor.execute(certificate !== undefined ? { ...request, certificate } : request) };
     } catch (e) {
       return { id, failure: e instanceof Error ? (e.stack ?? e.message) : String(e) };
     }
