@@ -12,7 +12,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
 import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
 import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
-import { randomTape } from '../randomness/index.js';
+import { randomTape, randomTapeMessage } from '../randomness/index.js';
 import { SPAN } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
 import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
@@ -29,6 +29,7 @@ import type { QueryCacheOptions } from './query-cache.js';
 import { IngressTracker } from './ingress.js';
 import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
+import { SigningThread } from './signer-thread.js';
 
 /** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
 export interface NodeLogger {
@@ -113,6 +114,8 @@ export class Node {
   readonly maxPendingIngress: number;
   readonly queries: QueryService;
   readonly #queryState: QueryStatePublisher;
+  /** Signs state roots and random tapes off the main thread. */
+  readonly #signing: SigningThread;
   readonly #http: ReplicaHttpServer;
   readonly #loop: RoundLoop;
   readonly #clock: Clock;
@@ -139,6 +142,7 @@ export class Node {
     this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
 
     const subnetSigner = new SecretKeySigner(keys.subnetSecret);
+    this.#signing = new SigningThread(subnetSigner, keys.subnetSecret);
     const rootSigner = new SecretKeySigner(keys.rootSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
@@ -162,7 +166,7 @@ export class Node {
     this.#persistence = persistence;
     this.replica = new Replica(
       config,
-      persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => randomTape(h, subnetSigner)),
+      persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => this.#randomTape(h)),
       persistence?.modules,
       { tracer: options.tracer },
     );
@@ -290,6 +294,7 @@ export class Node {
       }
       await this.replica.close();
       await this.queries.close();
+      await this.#signing.close();
       await this.#persistence?.blocks.close();
     })();
     return this.#closing;
@@ -304,8 +309,9 @@ export class Node {
       const { summary } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics });
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
-      const certify = () => this.certification.certify(state, this.#metrics());
-      const snapshot = tracer ? tracer.phase(SPAN.certify, certify) : certify();
+      // The state stays as it is until the signature is back: the round is not over before.
+      const certify = () => this.certification.certifyWith(state, this.#metrics(), (message) => this.#signing.sign(message));
+      const snapshot = await (tracer ? tracer.phase(SPAN.certify, certify) : certify());
       this.#latest = snapshot;
       // In the same turn as `#latest`: a query sees the state of the certificate it is given.
       this.queries.publish(this.#queryState.build(state));
@@ -330,6 +336,13 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
+  }
+
+  /** The tape of round `height` (prepared on the signing thread), and the next one started. */
+  #randomTape(height: bigint): Uint8Array {
+    const tape = this.#signing.take(randomTapeMessage(height));
+    this.#signing.prepare(randomTapeMessage(height + 1n));
+    return tape;
   }
 
   #currentLogCursors(): Map<string, bigint> {
