@@ -338,10 +338,11 @@ export class Node {
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
   }
 
-  /** The tape of round `height` (prepared on the signing thread), and the next one started. */
+  /** The tape of round `height` (prepared on the signing thread); the next two are started. */
   #randomTape(height: bigint): Uint8Array {
     const tape = this.#signing.take(randomTapeMessage(height));
     this.#signing.prepare(randomTapeMessage(height + 1n));
+    this.#signing.prepare(randomTapeMessage(height + 2n));
     return tape;
   }
 
