@@ -44,7 +44,7 @@ interface Frame {
 type GraphResult = { readonly kind: 'response'; readonly response: Response } | { readonly kind: 'error'; readonly error: CanisterError };
 
 const EMPTY = new Uint8Array(0);
-const wallClock = () => Date.now();
+const wallClock = () => Date.now(); // wall-clock-ok: the call graph time limit, never replicated
 
 function withCanister(id: string, e: CanisterError): CanisterError {
   if (e.message.startsWith('Error from Canister')) return e;
