@@ -10,7 +10,8 @@ import type { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../../test/support/motoko.js';
 import { ExecutionTest, TEST_USER, candid } from '../../test/support/execution-test.js';
 import { scheduleFor } from '../src/cycles/index.js';
-import { InProcessQueries, QueryStatePublisher, QueryStore, QueryExecutor, DEFAULT_QUERY_LIMITS, type QueryStateUpdate } from '../src/query/index.js';
+import { InProcessQueries, QueryStatePublisher, QueryStore, QueryExecutor, QueryWorkerPool, DEFAULT_QUERY_LIMITS, type QueryStateUpdate } from '../src/query/index.js';
+import { CanisterError } from '../src/errors.js';
 import { executionFees } from '../src/execution/fees.js';
 import { PageMap } from '../src/state/page-map.js';
 
@@ -126,4 +127,38 @@ test('a query over its instruction limit is rejected with IC0522, on the main th
   assert.equal(ok.status, 'replied');
   await queries.close();
   await t.close();
+});
+
+test('a query worker that dies is replaced and gets a whole state with the next certified round', async () => {
+  const t = new ExecutionTest();
+  const leaf = await t.createAndInstall((await compileMotoko('leaf')).wasm);
+  await t.update(leaf, 'set', candid([IDL.Nat], [9n]));
+  const publisher = new QueryStatePublisher(t.replica.env, { subnetId: t.replica.config.subnetId.toUint8Array(), rootKey: () => t.replica.config.rootKey });
+  const pool = new QueryWorkerPool({ workers: 1, fees: scheduleFor(1), stableMemoryBytes: t.replica.config.execution.stableMemoryBytes });
+  const publish = () => {
+    if (pool.wantsWholeState) publisher.reset();
+    pool.publish(publisher.build(t.state));
+  };
+  const get = () => pool.execute({ canisterId: leaf.toText(), method: 'get', arg: candid(), caller: TEST_USER.toUint8Array() });
+  const value = (r: Awaited<ReturnType<typeof get>>) => (r.status === 'replied' ? IDL.decode([IDL.Nat], r.reply)[0] : r.errorCode);
+  try {
+    publish();
+    assert.equal(value(await get()), 9n);
+
+    const dead = pool.threads[0]!;
+    await dead.terminate();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pool.wantsWholeState, true);
+    assert.notEqual(pool.threads[0], dead);
+    // Until the next certified state the replacement has nothing: a transient reject, no wrong answer.
+    await assert.rejects(get(), (e: unknown) => e instanceof CanisterError && e.errorCode === 'IC0208');
+
+    await t.update(leaf, 'set', candid([IDL.Nat], [10n]));
+    publish();
+    assert.equal(pool.wantsWholeState, false);
+    assert.equal(value(await get()), 10n);
+  } finally {
+    await pool.close();
+    await t.close();
+  }
 });

@@ -314,6 +314,7 @@ export class Node {
       const snapshot = await (tracer ? tracer.phase(SPAN.certify, certify) : certify());
       this.#latest = snapshot;
       // In the same turn as `#latest`: a query sees the state of the certificate it is given.
+      if (this.queries.wantsWholeState) this.#queryState.reset();
       this.queries.publish(this.#queryState.build(state));
       this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());

@@ -41,6 +41,13 @@ export class QueryStatePublisher {
 
   constructor(private readonly env: ExecutionEnvironment, private readonly subnet: { readonly subnetId: Uint8Array; readonly rootKey: () => Uint8Array }) {}
 
+  /** The next update is built from scratch (a query worker started over and has nothing). */
+  reset(): void {
+    this.#published.clear();
+    this.#modules.clear();
+    this.#subnetSent = false;
+  }
+
   /** The canister as last published (the latest certified state), or undefined. */
   canister(id: string): PublishedCanister | undefined {
     return this.#published.get(id);
@@ -48,6 +55,8 @@ export class QueryStatePublisher {
 
   /** The update from the previous certified state to `state` (which must be whole: between rounds). */
   build(state: ReplicatedState): QueryStateUpdate {
+    const whole = !this.#subnetSent;
+    if (whole) this.#published.clear();
     const modules: SandboxModule[] = [];
     const canisters: QueryCanisterUpdate[] = [];
     const live = new Set<string>();
@@ -62,8 +71,8 @@ export class QueryStatePublisher {
       this.#published.delete(id);
       removed.push(id);
     }
-    const update: QueryStateUpdate = { height: state.height, time: state.time, modules, canisters, removed };
-    if (this.#subnetSent) return update;
+    const update: QueryStateUpdate = { whole, height: state.height, time: state.time, modules, canisters, removed };
+    if (!whole) return update;
     this.#subnetSent = true;
     return { ...update, subnet: { subnetId: this.subnet.subnetId, rootKey: this.subnet.rootKey() } };
   }

@@ -3,6 +3,7 @@
 // both, a query sees exactly one certified state and never waits for a round in progress.
 
 import { Worker } from 'node:worker_threads';
+import { CanisterError, ErrorCode } from '../errors.js';
 import type { FeeSchedule } from '../cycles/index.js';
 import { executionFees } from '../execution/fees.js';
 import { QueryExecutor } from './executor.js';
@@ -14,6 +15,8 @@ export interface QueryService {
   /** The state certified at `update.height`: queries submitted from now on run on it. */
   publish(update: QueryStateUpdate): void;
   execute(request: QueryRequest): Promise<QueryResult>;
+  /** An executor started over (its thread died): the next update must be whole (`publisher.reset`). */
+  readonly wantsWholeState: boolean;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,8 @@ export class InProcessQueries implements QueryService {
     this.#executor = new QueryExecutor(this.#store, executionFees(options.fees), options.limits ?? DEFAULT_QUERY_LIMITS);
   }
 
+  readonly wantsWholeState = false;
+
   publish(update: QueryStateUpdate): void {
     this.#store.apply(update);
   }
@@ -65,7 +70,8 @@ class QueryWorker {
   readonly certificates = new Set<string>();
   #referenced = false;
 
-  constructor(readonly worker: Worker) {}
+  /** `ready`: it has a whole state (false for a replacement until a whole update reaches it). */
+  constructor(readonly worker: Worker, public ready: boolean) {}
 
   /** After the listeners are attached (attaching one refs the worker again). */
   start(): void {
@@ -94,24 +100,29 @@ class QueryWorker {
  */
 export class QueryWorkerPool implements QueryService {
   readonly #workers: QueryWorker[] = [];
+  readonly #data: QueryWorkerData;
   #nextId = 0;
   #flushScheduled = false;
   #closed = false;
+  #wantsWholeState = false;
 
   constructor(options: QueryServiceOptions) {
-    const data: QueryWorkerData = {
+    this.#data = {
       fees: options.fees,
       stableMemoryBytes: options.stableMemoryBytes,
       limits: options.limits ?? DEFAULT_QUERY_LIMITS,
       maxSandboxes: options.maxSandboxes ?? 256,
     };
-    for (let i = 0; i < options.workers; i++) {
-      const w = new QueryWorker(new Worker(workerEntry(), { workerData: data }));
-      w.worker.on('message', (m: FromQueryWorker) => this.#results(w, m));
-      w.worker.on('error', (e) => this.#failAll(w, e));
-      w.start();
-      this.#workers.push(w);
-    }
+    for (let i = 0; i < options.workers; i++) this.#spawn(true);
+  }
+
+  get wantsWholeState(): boolean {
+    return this.#wantsWholeState;
+  }
+
+  /** The threads (for tests and metrics). */
+  get threads(): readonly Worker[] {
+    return this.#workers.map((w) => w.worker);
   }
 
   publish(update: QueryStateUpdate): void {
@@ -121,14 +132,23 @@ export class QueryWorkerPool implements QueryService {
     const message: ToQueryWorker = { type: 'state', update };
     for (const w of this.#workers) {
       w.certificates.clear();
+      // A replacement thread can only start from a whole state.
+      if (!w.ready && !update.whole) continue;
+      w.ready = true;
       w.worker.postMessage(message);
     }
+    if (update.whole) this.#wantsWholeState = false;
   }
 
   execute(request: QueryRequest): Promise<QueryResult> {
     if (this.#closed) return Promise.reject(new Error('the query service is closed'));
-    let best = this.#workers[0]!;
-    for (const w of this.#workers) if (w.load + w.queue.length < best.load + best.queue.length) best = w;
+    let best: QueryWorker | undefined;
+    for (const w of this.#workers) {
+      if (w.ready && (best === undefined || w.load + w.queue.length < best.load + best.queue.length)) best = w;
+    }
+    if (best === undefined) {
+      return Promise.reject(new CanisterError(ErrorCode.CertifiedStateUnavailable, 'The query executor is restarting; retry after the next round.'));
+    }
     const id = this.#nextId++;
     // A data certificate (a few KiB) goes to a worker once per height and canister.
     if (request.certificate !== undefined) {
@@ -153,8 +173,33 @@ export class QueryWorkerPool implements QueryService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#workers) this.#failAll(w, new Error('the query service closed'));
-    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+    const workers = [...this.#workers];
+    for (const w of workers) this.#failAll(w, new Error('the query service closed'));
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  #spawn(ready: boolean): QueryWorker {
+    const w = new QueryWorker(new Worker(workerEntry(), { workerData: this.#data }), ready);
+    w.worker.on('message', (m: FromQueryWorker) => this.#results(w, m));
+    w.worker.on('error', (e) => this.#lost(w, e));
+    w.worker.on('exit', (code) => this.#lost(w, new Error(`the query worker exited with code ${code}`)));
+    w.start();
+    this.#workers.push(w);
+    return w;
+  }
+
+  /**
+   * A thread died (a bug or out of memory: canister code cannot kill it): its queries fail, a new
+   * thread takes its place and gets a whole state with the next certified round.
+   */
+  #lost(w: QueryWorker, e: Error): void {
+    const i = this.#workers.indexOf(w);
+    if (i < 0) return;
+    this.#workers.splice(i, 1);
+    this.#failAll(w, e);
+    if (this.#closed) return;
+    this.#spawn(false);
+    this.#wantsWholeState = true;
   }
 
   #flush(): void {

@@ -55,13 +55,20 @@ export class QueryStore {
       this.rootKey = update.subnet.rootKey;
     }
     for (const m of update.modules) this.#modules.set(m.hashHex, m);
-    for (const id of update.removed) {
+    const removed = update.whole ? this.#absentFrom(update) : update.removed;
+    for (const id of removed) {
       this.#canisters.delete(id);
       this.#sandboxes.delete(id);
     }
     for (const u of update.canisters) this.#applyCanister(u);
     this.height = update.height;
     this.time = update.time;
+  }
+
+  /** A whole update lists every canister: the others are gone. */
+  #absentFrom(update: QueryStateUpdate): string[] {
+    const present = new Set(update.canisters.map((c) => c.id));
+    return [...this.#canisters.keys()].filter((id) => !present.has(id));
   }
 
   #applyCanister(u: QueryCanisterUpdate): void {

@@ -53,6 +53,8 @@ export interface QueryCanisterUpdate {
 
 /** What a certified round changed, for the executors' copy of the certified state. */
 export interface QueryStateUpdate {
+  /** Built from scratch: every canister whole (the first update, and after `reset`). */
+  readonly whole: boolean;
   readonly height: bigint;
   readonly time: bigint;
   /** Sent once (and when they change). */
