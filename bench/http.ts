@@ -3,12 +3,18 @@
 // with the Internet Computer's published figures. The node runs in this process; the load comes
 // from a child process (this file with --load) so client work does not eat the server's thread.
 //
-//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000]
+//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000] [--tree DIR]
+//
+// `--tree DIR` measures the replica of another checkout (e.g. the previous commit) with this
+// load generator, so two versions can be compared side by side on the same machine.
 //
 // Requests are signed (Ed25519) ahead of time, so the client measures the server rather than its
 // own signing; responses are checked for status 200 but not verified (agents would verify them).
 
 import { fork } from 'node:child_process';
+import { Agent as HttpClientAgent, request } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -70,13 +76,34 @@ function envelopes(job: LoadJob, count: number): Uint8Array[] {
   return out;
 }
 
+const REPLIED = Buffer.from('replied');
+
+/**
+ * One POST on a keep-alive connection (node:http: far less client CPU per request than fetch, so
+ * the client process measures the server rather than itself).
+ */
+function post(agent: HttpClientAgent, url: URL, body: Uint8Array): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/cbor', 'content-length': body.byteLength } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function runLoad(job: LoadJob): Promise<LoadResult> {
   const bodies = envelopes(job, job.kind === 'query' ? Math.min(job.maxRequests, 2000) : job.maxRequests);
   const path = job.kind === 'query' ? 'query' : 'call';
   const version = job.kind === 'query' ? 3 : 4;
-  const url = `${job.url}/api/v${version}/canister/${job.canisterId}/${path}`;
+  const url = new URL(`${job.url}/api/v${version}/canister/${job.canisterId}/${path}`);
+  const agent = new HttpClientAgent({ keepAlive: true, maxSockets: job.concurrency });
   const latencies: number[] = [];
   const failures: Record<string, number> = {};
+  const fail = (what: string) => (failures[what] = (failures[what] ?? 0) + 1);
   let next = 0;
   const deadline = performance.now() + job.seconds * 1000;
   const started = performance.now();
@@ -85,13 +112,13 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
       const body = bodies[next++ % bodies.length]!;
       const t0 = performance.now();
       try {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
-        const bytes = new Uint8Array(await res.arrayBuffer());
-        const decoded = res.status === 200 ? Cbor.decode<{ status?: string }>(bytes) : undefined;
-        if (res.status === 200 && (decoded?.status === 'replied')) latencies.push(performance.now() - t0);
-        else failures[`${res.status} ${decoded?.status ?? ''}`.trim()] = (failures[`${res.status} ${decoded?.status ?? ''}`.trim()] ?? 0) + 1;
+        const res = await post(agent, url, body);
+        // Queries and v4 calls both answer a CBOR map with `status: replied` when they succeed.
+        if (res.status === 200 && res.body.includes(REPLIED)) latencies.push(performance.now() - t0);
+        else if (res.status === 200) fail(`200 ${String(Cbor.decode<{ status?: string }>(new Uint8Array(res.body)).status)}`);
+        else fail(String(res.status));
       } catch (e) {
-        failures[(e as Error).message] = (failures[(e as Error).message] ?? 0) + 1;
+        fail((e as Error).message);
       }
     }
   };
@@ -121,21 +148,25 @@ function load(job: LoadJob): Promise<LoadResult> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' }, queries: { type: 'string' }, updates: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, queries: { type: 'string' }, updates: { type: 'string' }, tree: { type: 'string' } } });
   const seconds = Number(values.seconds ?? 4);
   const loadBefore = loadavg()[0]!;
-  const { Node } = await import('../replica/src/node/index.js');
+  const tree = values.tree !== undefined ? pathToFileURL(`${resolve(values.tree)}/`) : new URL('../', import.meta.url);
+  const { Node } = (await import(new URL('replica/src/node/index.js', tree).href)) as typeof import('../replica/src/node/index.js');
   const { managementCanister } = await import('../replica/src/cli/management.js');
   const { compileMotoko } = await import('../test/support/motoko.js');
 
-  const node = await Node.start({ port: 0, host: '127.0.0.1' });
-  const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
-  const ic = managementCanister(agent);
-  const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 15n], settings: [], specified_id: [], sender_canister_version: [] });
   const { wasm } = await compileMotoko('counter');
-  await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+  const start = async (options: { queryCache?: false }) => {
+    const node = await Node.start({ port: 0, host: '127.0.0.1', ...options });
+    const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+    const ic = managementCanister(agent);
+    const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 15n], settings: [], specified_id: [], sender_canister_version: [] });
+    await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+    return { node, base: { url: node.url, canisterId: canister_id.toText(), seconds } };
+  };
 
-  const base = { url: node.url, canisterId: canister_id.toText(), seconds };
+  const { node, base } = await start({});
   // Warm-up: JIT on both sides, connections, the module's first instantiation.
   await load({ ...base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
   await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
@@ -143,12 +174,18 @@ async function main(): Promise<void> {
   const updates = await load({ ...base, kind: 'update', concurrency: 200, maxRequests: Number(values.updates ?? 4_000) });
   const rounds = node.height;
   await node.close();
+  // Without the query cache every query runs the canister (on the query worker where there is one).
+  const uncached = await start({ queryCache: false });
+  await load({ ...uncached.base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
+  const executed = await load({ ...uncached.base, kind: 'query', concurrency: 32, maxRequests: Number(values.queries ?? 20_000) });
+  await uncached.node.close();
 
   const row = (r: LoadResult) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
     return { rate: r.ok / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   };
   const q = row(queries);
+  const x = row(executed);
   const u = row(updates);
   const f0 = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 0 });
   const f1 = (x: number) => x.toFixed(1);
@@ -156,16 +193,18 @@ async function main(): Promise<void> {
   console.log('## HTTP interface on loopback: one node, trivial canister methods\n');
   console.log(
     `Node ${process.version}, ${availableParallelism()} cores (1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after), ` +
-      `${queries.ok + updates.ok} requests, ${rounds} rounds; client in a separate process.\n`,
+      `${queries.ok + updates.ok + executed.ok} requests, ${rounds} rounds; client in a separate process.\n`,
   );
   console.log('| metric | this replica | IC (published) | ratio |');
   console.log('|---|---|---|---|');
   console.log(`| queries/s (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
   console.log(`| query latency p50 / p99 (ms) | ${f1(q.p50)} / ${f1(q.p99)} | ~170 | ${ratio(q.p50, 170)} (p50) |`);
+  console.log(`| queries/s, query cache off (each runs the canister) | ${f0(x.rate)} | ~7,000 per node | ${ratio(x.rate, 7000)} |`);
+  console.log(`| its latency p50 / p99 (ms) | ${f1(x.p50)} / ${f1(x.p99)} | ~170 | ${ratio(x.p50, 170)} (p50) |`);
   console.log(`| updates/s (1 subnet, 200 concurrent) | ${f0(u.rate)} | 1,200–2,000 per subnet | ${ratio(u.rate, 1600)} (vs 1,600) |`);
   console.log(`| update latency p50 / p99 (ms) | ${f1(u.p50)} / ${f1(u.p99)} | ~1,750 | ${ratio(u.p50, 1750)} (p50) |`);
   console.log('\nIC latencies are as users see them across the internet and a 13-node consensus; these are loopback on one node.');
-  for (const [name, r] of [['queries', queries], ['updates', updates]] as const) {
+  for (const [name, r] of [['queries', queries], ['uncached queries', executed], ['updates', updates]] as const) {
     if (r.failed > 0) console.log(`\n${name}: ${r.failed} failed: ${JSON.stringify(r.failures)}`);
   }
 }

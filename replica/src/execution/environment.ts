@@ -24,7 +24,7 @@ import { InvalidWasmError, ModuleCache, decodeCanisterWasm, type CompiledCaniste
 import { Charging, FreezingThresholds, type ExecutionFees } from './charging.js';
 import { InProcessSandboxHost, type SandboxHost } from './host.js';
 import { idOf } from './ids.js';
-import type { JobResult, SandboxJob } from './job.js';
+import { sandboxModule, type JobResult, type SandboxJob } from './job.js';
 import type { EntryPoint, SandboxLimits, SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
 import { changeOrigin, decodeInstall, installReply, respondToManagementCall, type InstallRequest } from '../management/install-code.js';
@@ -399,6 +399,14 @@ export class ExecutionEnvironment {
     return { status: 'replied', reply: response.data, instructions: result.instructions };
   }
 
+  /**
+   * The canister as a non-replicated query sees it at this state (the query workers get it with
+   * each certified state): its view without the data certificate, and the limits of one query.
+   */
+  queryView(state: ReplicatedState, canister: CanisterState): { view: CanisterView; limits: SandboxLimits } {
+    return { view: this.view(state, canister, canister.balance), limits: this.limits(canister, this.config.instructions.query) };
+  }
+
   /** Runs canister_inspect_message for an ingress message; undefined if accepted. */
   inspectMessage(state: ReplicatedState, canister: CanisterState, method: string, arg: Uint8Array, caller: Principal): CanisterError | undefined {
     const exec = canister.execution;
@@ -480,7 +488,7 @@ export class ExecutionEnvironment {
       limits: { ...this.limits(canister, limit), slice: this.config.instructions.slice },
       install: {
         mode: install.mode,
-        module: { hashHex: compiled.hashHex, module: compiled.module, info: { imports: compiled.info.imports, dataPages: compiled.info.dataPages }, instrumented: { exports: compiled.instrumented.exports } },
+        module: sandboxModule(compiled),
         preUpgrade: install.mode === 'upgrade' && !install.skipPreUpgrade && old!.module.info.systemMethods.preUpgrade,
       },
     };

@@ -4,7 +4,7 @@
 
 import { PAGE_SIZE, PageMap } from '../state/page-map.js';
 import type { CanisterView, MessageInput } from '../system-api/index.js';
-import type { EntryPoint, ExecutionSnapshot, GlobalValue, SandboxLimits, SandboxModule, SandboxResult } from './sandbox.js';
+import type { EntryPoint, ExecutionSnapshot, GlobalValue, PageDelta, SandboxLimits, SandboxModule, SandboxResult } from './sandbox.js';
 
 export interface SandboxJob {
   readonly canisterId: string;
@@ -64,11 +64,26 @@ export interface WireSnapshot {
   readonly globals: readonly GlobalValue[];
 }
 
-export function packPageMap(map: PageMap): WirePages {
-  const indices = map.indices();
+/** Only what a sandbox needs of a compiled module: cheap to post to a worker thread. */
+export function sandboxModule(m: SandboxModule): SandboxModule {
+  return { hashHex: m.hashHex, module: m.module, info: { imports: m.info.imports, dataPages: m.info.dataPages }, instrumented: { exports: m.instrumented.exports } };
+}
+
+/** `indices` of `map` packed into one buffer (all its pages by default). */
+export function packPages(map: PageMap, indices: readonly number[] = map.indices()): WirePages {
   const bytes = new Uint8Array(indices.length * PAGE_SIZE);
   indices.forEach((index, i) => bytes.set(map.page(index), i * PAGE_SIZE));
   return { sizeBytes: map.sizeBytes, indices, bytes };
+}
+
+export const packPageMap = (map: PageMap): WirePages => packPages(map);
+
+/** The pages of `wire` as deltas (views into its buffer). */
+export function unpackPages(wire: WirePages): { sizeBytes: number; pages: PageDelta[] } {
+  return {
+    sizeBytes: wire.sizeBytes,
+    pages: wire.indices.map((index, i) => ({ index, bytes: wire.bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE) })),
+  };
 }
 
 export function unpackPageMap(wire: WirePages): PageMap {

@@ -18,7 +18,7 @@ import type { FeeSchedule } from '../cycles/index.js';
 import type { CanisterState, PageMap } from '../state/index.js';
 import type { ExecutionState } from '../state/canister.js';
 import { restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
-import { packSnapshot, type JobResult, type SandboxJob } from './job.js';
+import { packSnapshot, sandboxModule, type JobResult, type SandboxJob } from './job.js';
 import { WireReader, WireWriter, readReport, writeJob } from './job-codec.js';
 import { idOf } from './ids.js';
 import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
@@ -328,7 +328,7 @@ export class WorkerSandboxHost implements SandboxHost {
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
-        batch.modules.push({ hashHex: module.hashHex, module: module.module, info: { imports: module.info.imports, dataPages: module.info.dataPages }, instrumented: { exports: module.instrumented.exports } });
+        batch.modules.push(sandboxModule(module));
       }
       const { subnetId, rootKey } = d.job.view;
       if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {

@@ -3,7 +3,7 @@
 // the IC's own OIDs for canister signatures and DER-wrapped COSE (WebAuthn) keys, which are
 // recognised so they can be refused with a clear message.
 
-import { createPublicKey, verify as verifyNative } from 'node:crypto';
+import { createPublicKey, verify as verifyNative, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -53,10 +53,35 @@ function readTlv(der: Uint8Array, pos: number, limit: number): Tlv {
 
 
 /**
+ * Keys seen recently, by DER: a client signs request after request with the same key, and
+ * parsing (a curve point check) and importing it into OpenSSL cost more than verifying.
+ * Least recently used first; only keys that parsed are kept.
+ */
+const parsedKeys = new Map<string, UserPublicKey>();
+const MAX_PARSED_KEYS = 4096;
+/** The OpenSSL key object of a parsed Ed25519 key, made on its first verification. */
+const nativeKeys = new WeakMap<UserPublicKey, KeyObject>();
+
+/**
  * Parses a DER-encoded user public key. Throws InvalidPublicKeyError for anything malformed or
  * of an unknown algorithm, UnsupportedSignatureSchemeError for RSA outside WebAuthn (as the IC).
  */
 export function parseUserPublicKey(der: Uint8Array): UserPublicKey {
+  const id = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  const known = parsedKeys.get(id);
+  if (known !== undefined) {
+    parsedKeys.delete(id);
+    parsedKeys.set(id, known);
+    return known;
+  }
+  // A copy: the request body the key came in is not kept alive by the cache.
+  const key = parseDer(der.slice());
+  parsedKeys.set(id, key);
+  if (parsedKeys.size > MAX_PARSED_KEYS) parsedKeys.delete(parsedKeys.keys().next().value!);
+  return key;
+}
+
+function parseDer(der: Uint8Array): UserPublicKey {
   const spki = readTlv(der, 0, der.length);
   if (spki.tag !== 0x30) throw new InvalidPublicKeyError('not a DER SEQUENCE (SubjectPublicKeyInfo)');
   if (spki.end !== der.length) throw new InvalidPublicKeyError('trailing bytes after SubjectPublicKeyInfo');
@@ -136,7 +161,12 @@ export function verifySignature(key: UserPublicKey, message: Uint8Array, signatu
       try {
         // OpenSSL's native Ed25519 (RFC 8032) is ~20x faster than the pure-JS verifier: it is
         // most of the cost of an authenticated query.
-        ok = verifyNative(null, message, createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' }), signature);
+        let native = nativeKeys.get(key);
+        if (native === undefined) {
+          native = createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' });
+          nativeKeys.set(key, native);
+        }
+        ok = verifyNative(null, message, native, signature);
       } catch {
         ok = false;
       }

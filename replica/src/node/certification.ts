@@ -4,6 +4,8 @@
 
 import {
   buildStateTree,
+  digest,
+  stateRootMessage,
   publicKeyToDer,
   RootAuthority,
   selfAuthenticatingPrincipal,
@@ -144,6 +146,13 @@ export class StateCertification {
 
   /** Builds the state tree of the state as the last round left it and signs its root hash. */
   certify(state: ReplicatedState, metrics: SubnetMetrics): CertifiedSnapshot {
+    this.#updateMetrics(metrics);
+    const { view, canisters, requests } = this.#views.build(state, [this.#subnet]);
+    const certified = this.#certifier.certifyState(buildStateTree(view, this.#cache));
+    return { height: state.height, time: state.time, state: certified, canisters, requests };
+  }
+
+  #updateMetrics(metrics: SubnetMetrics): void {
     const prior = this.#subnet.metrics;
     if (
       prior === undefined ||
@@ -154,9 +163,21 @@ export class StateCertification {
     ) {
       this.#subnet = { ...this.#subnet, metrics };
     }
+  }
+
+  /**
+   * `certify` with the signature made elsewhere (the signing thread): the tree is built now, from
+   * the state as it is, and the state must not change until the promise settles.
+   */
+  async certifyWith(state: ReplicatedState, metrics: SubnetMetrics, sign: (message: Uint8Array) => Promise<Uint8Array>): Promise<CertifiedSnapshot> {
+    this.#updateMetrics(metrics);
     const { view, canisters, requests } = this.#views.build(state, [this.#subnet]);
-    const certified = this.#certifier.certifyState(buildStateTree(view, this.#cache));
-    return { height: state.height, time: state.time, state: certified, canisters, requests };
+    const tree = buildStateTree(view, this.#cache);
+    const rootHash = digest(tree);
+    const height = state.height;
+    const time = state.time;
+    const signature = await sign(stateRootMessage(rootHash));
+    return { height, time, state: { tree, rootHash, signature }, canisters, requests };
   }
 
   /** A certificate revealing `paths` (and `/time`) of a certified state, with the root's delegation. */

@@ -19,6 +19,7 @@ import {
 } from '../http/index.js';
 import { effectiveCanisterId, executeManagementQuery } from '../management/index.js';
 import type { Replica } from '../replica.js';
+import type { PublishedCanister, QueryService } from '../query/index.js';
 import type { CertifiedSnapshot, StateCertification } from './certification.js';
 import { filterManagementIngress } from './ingress-filter.js';
 import { isTerminal, type IngressTracker } from './ingress.js';
@@ -28,6 +29,10 @@ import { QueryCache, queryCacheKey, type QueryCacheEnv, type QueryCacheOptions, 
 /** What the front end needs from the node that owns it. */
 export interface NodeFrontendHost {
   readonly replica: Replica;
+  /** Runs queries on the latest certified state (query workers). */
+  readonly queries: QueryService;
+  /** A canister as of the latest certified state (what the query cache keys on). */
+  certifiedCanister(id: string): PublishedCanister | undefined;
   readonly certification: StateCertification;
   readonly ingress: IngressTracker;
   readonly nodeKey: NodeSigningKey;
@@ -48,6 +53,19 @@ export interface NodeFrontendHost {
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 const utf8 = new TextDecoder();
 const isManagement = (id: Uint8Array) => id.length === 0;
+
+/** Principal texts of recently queried canister ids (`toText` is a base32 encoding with a CRC). */
+const canisterTexts = new Map<string, string>();
+function canisterText(id: Uint8Array): string {
+  const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+  let text = canisterTexts.get(key);
+  if (text === undefined) {
+    text = Principal.fromUint8Array(id).toText();
+    if (canisterTexts.size >= 4096) canisterTexts.clear();
+    canisterTexts.set(key, text);
+  }
+  return text;
+}
 
 export class NodeFrontend implements ReplicaFrontend {
   readonly #subnetId: Uint8Array;
@@ -155,17 +173,17 @@ export class NodeFrontend implements ReplicaFrontend {
     if (q.effectiveSubnetId !== undefined) {
       return reject(new CanisterError(ErrorCode.CanisterMethodNotFound, `The subnet query ${q.methodName} is not supported by this replica`));
     }
-    // Queries see the state of the latest certified round, never one that is half executed.
-    await this.host.roundIdle();
+    if (isManagement(q.canisterId)) {
+      // fetch_canister_logs reads the logs of the live state: it must be whole.
+      await this.host.roundIdle();
+      return this.#managementQuery(q, Principal.fromUint8Array(q.sender));
+    }
+    // Canister queries never wait for a round: they run on the latest certified state, which the
+    // query service received in the same turn as `latest()` changed.
     const snapshot = this.host.latest();
     if (snapshot === undefined) throw new CanisterError(ErrorCode.CertifiedStateUnavailable, 'No certified state yet');
-    // From here on everything runs synchronously: the state cannot change under the query.
-    const { replica } = this.host;
-    const sender = Principal.fromUint8Array(q.sender);
-    if (isManagement(q.canisterId)) return this.#managementQuery(q, sender);
-
-    const canisterId = Principal.fromUint8Array(q.canisterId);
-    const canister = replica.state.canister(canisterId);
+    const canisterId = canisterText(q.canisterId);
+    const canister = this.host.certifiedCanister(canisterId);
     const env: QueryCacheEnv | undefined = canister && {
       height: snapshot.height,
       time: snapshot.time,
@@ -180,7 +198,7 @@ export class NodeFrontend implements ReplicaFrontend {
     }
     const certificate = this.host.certification.dataCertificate(snapshot, q.canisterId);
     if (canister) this.#queryCache.countExecution();
-    const r = replica.query(canisterId, q.methodName, q.arg, sender, certificate);
+    const r = await this.host.queries.execute({ canisterId, method: q.methodName, arg: q.arg, caller: q.sender, ...(certificate ? { certificate } : {}) });
     const outcome: QueryOutcome = r.status === 'replied'
       ? { status: 'replied', reply: r.reply }
       : { status: 'rejected', rejectCode: r.code, rejectMessage: r.message, errorCode: r.errorCode };

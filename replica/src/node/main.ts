@@ -1,7 +1,7 @@
 // Entry point of one local replica process:
 //
 //   node --import tsx replica/src/node/main.ts [--port 4943] [--host 127.0.0.1] [--data-dir DIR]
-//        [--round-interval MS] [--workers N] [--log-level info]
+//        [--round-interval MS] [--workers N] [--query-workers N] [--log-level info]
 //
 // Prints the URL and the root key clients must trust, then serves until SIGINT/SIGTERM.
 
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ReplicaMetrics, RoundTracer } from '../telemetry/index.js';
 import { setupTelemetry, telemetryOptionsFromEnv } from '../telemetry/setup.js';
-import { DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, Node } from './node.js';
+import { DEFAULT_PORT, DEFAULT_QUERY_WORKERS, DEFAULT_ROUND_INTERVAL_MS, Node } from './node.js';
 
 const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
 
@@ -17,7 +17,9 @@ const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
   --host <addr>          interface to listen on (default 127.0.0.1)
   --data-dir <dir>       keep keys.json here so the root key survives restarts
   --round-interval <ms>  pause between rounds when idle (default ${DEFAULT_ROUND_INTERVAL_MS})
-  --workers <n>          worker threads executing canisters (default 0: the main thread)
+  --workers <n>          worker threads executing canisters (default 0: the main thread;
+                         with 0 a long message holds up the HTTP interface until it is done)
+  --query-workers <n>    threads running queries on the certified state (default ${DEFAULT_QUERY_WORKERS}; 0: the main thread)
   --log-level <level>    pino level: debug, info, warn, error, silent (default info)
   -h, --help             this text`;
 
@@ -42,6 +44,7 @@ try {
       'data-dir': { type: 'string' },
       'round-interval': { type: 'string' },
       workers: { type: 'string' },
+      'query-workers': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -69,6 +72,7 @@ const node = await Node.start({
   ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
   roundIntervalMs: integer('round-interval', values['round-interval'], DEFAULT_ROUND_INTERVAL_MS),
   replica: { workers: integer('workers', values.workers, 0) },
+  queryWorkers: integer('query-workers', values['query-workers'], DEFAULT_QUERY_WORKERS),
   logger,
 }).catch((e: unknown) => {
   const err = e as NodeJS.ErrnoException;

@@ -4,14 +4,15 @@
 //
 //   every round:  execute block ─► certify state ─► resolve synchronous calls
 //
-// Queries and read_state are answered from the latest certified state between rounds.
+// Queries run on query workers against their copy of the latest certified state, concurrently
+// with rounds; read_state is answered from the latest certified state.
 
 import { join } from 'node:path';
 import { Principal } from '@icp-sdk/core/principal';
 import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
 import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
 import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
-import { randomTape } from '../randomness/index.js';
+import { randomTape, randomTapeMessage } from '../randomness/index.js';
 import { SPAN } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
 import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
@@ -20,12 +21,15 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
 import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
 import { canisterIdFromIndex } from '../state/index.js';
+import { scheduleFor } from '../cycles/index.js';
+import { createQueryService, DEFAULT_QUERY_LIMITS, QueryStatePublisher, type QueryLimits, type QueryService } from '../query/index.js';
 import { StateCertification, type CertifiedSnapshot } from './certification.js';
 import { NodeFrontend } from './frontend.js';
 import type { QueryCacheOptions } from './query-cache.js';
 import { IngressTracker } from './ingress.js';
 import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
+import { SigningThread } from './signer-thread.js';
 
 /** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
 export interface NodeLogger {
@@ -79,6 +83,10 @@ export interface NodeOptions {
    * as on an application subnet of the IC.
    */
   readonly rootSubnet?: boolean;
+  /** Query worker threads (default 1); 0 runs queries on the main thread (still on the certified state). */
+  readonly queryWorkers?: number;
+  /** Limits of queries and composite query call graphs (IC defaults). */
+  readonly queryLimits?: Partial<QueryLimits>;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -91,9 +99,15 @@ interface Persistence {
 export const DEFAULT_PORT = 4943;
 export const DEFAULT_ROUND_INTERVAL_MS = 200;
 export const DEFAULT_MAX_PENDING_INGRESS = 10_000;
+export const DEFAULT_QUERY_WORKERS = 1;
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
+
+/** The IC's query limits, with the per-query instruction limit of the replica's configuration. */
+function queryLimitsOf(config: ReplicaConfig, overrides: Partial<QueryLimits> = {}): QueryLimits {
+  return { ...DEFAULT_QUERY_LIMITS, instructionsPerQuery: config.execution.instructions.query, ...overrides };
+}
 
 export class Node {
   readonly replica: Replica;
@@ -105,6 +119,10 @@ export class Node {
   readonly subnetId: Principal;
   readonly nodeId: Principal;
   readonly maxPendingIngress: number;
+  readonly queries: QueryService;
+  readonly #queryState: QueryStatePublisher;
+  /** Signs state roots and random tapes off the main thread. */
+  readonly #signing: SigningThread;
   readonly #http: ReplicaHttpServer;
   readonly #loop: RoundLoop;
   readonly #clock: Clock;
@@ -131,6 +149,7 @@ export class Node {
     this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
 
     const subnetSigner = new SecretKeySigner(keys.subnetSecret);
+    this.#signing = new SigningThread(subnetSigner, keys.subnetSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
 
@@ -152,13 +171,23 @@ export class Node {
     this.#persistence = persistence;
     this.replica = new Replica(
       config,
-      persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => randomTape(h, subnetSigner)),
+      persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => this.#randomTape(h)),
       persistence?.modules,
       { tracer: options.tracer },
     );
 
+    this.#queryState = new QueryStatePublisher(this.replica.env, { subnetId: subnetIdBytes, rootKey: () => config.rootKey });
+    this.queries = createQueryService({
+      workers: options.queryWorkers ?? DEFAULT_QUERY_WORKERS,
+      fees: config.fees ?? scheduleFor(config.subnetSize),
+      stableMemoryBytes: config.execution.stableMemoryBytes,
+      limits: queryLimitsOf(config, options.queryLimits),
+    });
+
     this.frontend = new NodeFrontend({
       replica: this.replica,
+      queries: this.queries,
+      certifiedCanister: (id) => this.#queryState.canister(id),
       certification: this.certification,
       ingress: this.ingress,
       nodeKey: this.nodeKey,
@@ -269,6 +298,8 @@ export class Node {
         clearTimeout(force);
       }
       await this.replica.close();
+      await this.queries.close();
+      await this.#signing.close();
       await this.#persistence?.blocks.close();
     })();
     return this.#closing;
@@ -283,9 +314,13 @@ export class Node {
       const { summary } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics });
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
-      const certify = () => this.certification.certify(state, this.#metrics());
-      const snapshot = tracer ? tracer.phase(SPAN.certify, certify) : certify();
+      // The state stays as it is until the signature is back: the round is not over before.
+      const certify = () => this.certification.certifyWith(state, this.#metrics(), (message) => this.#signing.sign(message));
+      const snapshot = await (tracer ? tracer.phase(SPAN.certify, certify) : certify());
       this.#latest = snapshot;
+      // In the same turn as `#latest`: a query sees the state of the certificate it is given.
+      if (this.queries.wantsWholeState) this.#queryState.reset();
+      this.queries.publish(this.#queryState.build(state));
       this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());
       this.#emitCanisterLogs(summary.height);
@@ -307,6 +342,14 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
+  }
+
+  /** The tape of round `height` (prepared on the signing thread); the next two are started. */
+  #randomTape(height: bigint): Uint8Array {
+    const tape = this.#signing.take(randomTapeMessage(height));
+    this.#signing.prepare(randomTapeMessage(height + 1n));
+    this.#signing.prepare(randomTapeMessage(height + 2n));
+    return tape;
   }
 
   #currentLogCursors(): Map<string, bigint> {

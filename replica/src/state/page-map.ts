@@ -23,6 +23,11 @@ export class PageMap {
   readonly dirty = new Set<number>();
   /** Lazily loaded pages: consulted for pages not in `pages`. Writes make a page resident. */
   private source: PageSource | undefined;
+  /**
+   * Pages written since the last `takeChanges()`, for the query state that follows each certified
+   * round; undefined until someone asks, so a map nobody follows tracks nothing. Never hashed.
+   */
+  #changes: Set<number> | undefined;
 
   constructor(
     /** Size in bytes; reads past it are the caller's error. */
@@ -71,6 +76,17 @@ export class PageMap {
     if (content.length !== PAGE_SIZE) throw new Error(`page ${index} has ${content.length} bytes`);
     this.pages.set(index, content.slice());
     this.dirty.add(index);
+    this.#changes?.add(index);
+  }
+
+  /**
+   * Pages written since the previous call, ascending; undefined on the first call and after
+   * `clear` (the caller must take the whole map then). Only the query state publisher calls it.
+   */
+  takeChanges(): number[] | undefined {
+    const changes = this.#changes;
+    this.#changes = new Set();
+    return changes && [...changes].sort((a, b) => a - b);
   }
 
   read(offset: number, length: number, into = new Uint8Array(length), at = 0): Uint8Array {
@@ -98,6 +114,7 @@ export class PageMap {
       const page = n === PAGE_SIZE ? this.pages.get(index) ?? this.fresh(index) : this.residentPage(index);
       page.set(bytes.subarray(done, done + n), within);
       this.dirty.add(index);
+      this.#changes?.add(index);
       done += n;
     }
   }
@@ -150,6 +167,7 @@ export class PageMap {
     this.source = undefined;
     this.pages.clear();
     this.sizeBytes = 0;
+    this.#changes = undefined;
   }
 }
 
