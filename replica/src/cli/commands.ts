@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { Certificate, lookupResultToBuffer, QueryResponseStatus, RejectError } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
+import { DEFAULT_WORKERS } from '../node/defaults.js';
 import {
   CandidSyntaxError,
   CandidTypeError,
@@ -106,7 +107,7 @@ const start: Command = {
     host: { type: 'string', help: 'interface to listen on (default 127.0.0.1)' },
     'data-dir': { type: 'string', help: 'keep the keys here so the root key survives restarts' },
     'round-interval': { type: 'string', help: 'pause between idle rounds in ms (default 200)' },
-    workers: { type: 'string', help: 'worker threads executing canisters (default 0: the main thread)' },
+    workers: { type: 'string', help: `worker threads executing canisters (default ${DEFAULT_WORKERS}, one per core; 0: the main thread)` },
   },
   positionals: { min: 0, max: 0 },
   async run(ctx, _positionals, values) {
@@ -125,7 +126,7 @@ const start: Command = {
       ...(typeof values.host === 'string' ? { host: values.host } : {}),
       ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
       roundIntervalMs: number('round-interval', 200),
-      replica: { workers: number('workers', 0) },
+      replica: { workers: number('workers', DEFAULT_WORKERS) },
     }).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is in use`, { hint: 'Pass --port 0 for a free port, or stop the other replica.' });
       throw e;

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ReplicaMetrics, RoundTracer } from '../telemetry/index.js';
 import { setupTelemetry, telemetryOptionsFromEnv } from '../telemetry/setup.js';
-import { DEFAULT_PORT, DEFAULT_QUERY_WORKERS, DEFAULT_ROUND_INTERVAL_MS, Node } from './node.js';
+import { DEFAULT_PORT, DEFAULT_QUERY_WORKERS, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_WORKERS, Node } from './node.js';
 
 const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
 
@@ -17,8 +17,8 @@ const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
   --host <addr>          interface to listen on (default 127.0.0.1)
   --data-dir <dir>       keep keys.json here so the root key survives restarts
   --round-interval <ms>  pause between rounds when idle (default ${DEFAULT_ROUND_INTERVAL_MS})
-  --workers <n>          worker threads executing canisters (default 0: the main thread;
-                         with 0 a long message holds up the HTTP interface until it is done)
+  --workers <n>          worker threads executing canisters (default ${DEFAULT_WORKERS}, one per core; 0: the
+                         main thread, where a long message holds up the HTTP interface until it is done)
   --query-workers <n>    threads running queries on the certified state (default ${DEFAULT_QUERY_WORKERS}; 0: the main thread)
   --log-level <level>    pino level: debug, info, warn, error, silent (default info)
   -h, --help             this text`;
@@ -71,7 +71,7 @@ const node = await Node.start({
   ...(values.host !== undefined ? { host: values.host } : {}),
   ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
   roundIntervalMs: integer('round-interval', values['round-interval'], DEFAULT_ROUND_INTERVAL_MS),
-  replica: { workers: integer('workers', values.workers, 0) },
+  replica: { workers: integer('workers', values.workers, DEFAULT_WORKERS) },
   queryWorkers: integer('query-workers', values['query-workers'], DEFAULT_QUERY_WORKERS),
   logger,
 }).catch((e: unknown) => {

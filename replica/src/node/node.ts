@@ -100,6 +100,7 @@ export const DEFAULT_PORT = 4943;
 export const DEFAULT_ROUND_INTERVAL_MS = 200;
 export const DEFAULT_MAX_PENDING_INGRESS = 10_000;
 export const DEFAULT_QUERY_WORKERS = 1;
+export { DEFAULT_WORKERS } from './defaults.js';
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
