@@ -91,3 +91,19 @@ test('round → induct / iteration → execute_message; ingress trace reaches th
     await t.close();
   }
 });
+
+test('a heartbeat and the message behind it in the queue each get the span of what ran', async () => {
+  const t = new ExecutionTest({ tracer: new RoundTracer(telemetry.tracerProvider) });
+  try {
+    const canister = await t.createAndInstall((await compileMotoko('heartbeat')).wasm);
+    exporter.reset();
+    await t.submit(canister, 'beats', candid());
+    await t.tick();
+    const executions = exporter.getFinishedSpans().filter((s) => s.name === SPAN.executeMessage)
+      .map((s) => [s.attributes[ATTR.messageMethod], s.attributes[ATTR.messageKind]]);
+    // The heartbeat runs first in the round, then the ingress message (then Motoko's async helper).
+    assert.deepEqual(executions.slice(0, 2), [['canister_heartbeat', 'heartbeat'], ['beats', 'ingress']]);
+  } finally {
+    await t.close();
+  }
+});

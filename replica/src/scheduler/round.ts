@@ -144,9 +144,8 @@ export class Scheduler {
   }
 
   /** The span of one execution (or one DTS slice of it), child of the message's trace if it has one. */
-  private startSpan(c: CanisterState, job: HostJob): Span {
+  private startSpan(c: CanisterState, job: HostJob, work: ExecutionWork | undefined): Span {
     const paused = c.scheduler.paused;
-    const work = paused ? paused.work : nextWork(c, new Map());
     const message = work?.kind === 'message' ? work.message : work?.kind === 'install' ? work.request : undefined;
     const attrs: MessageAttributes = {
       canisterId: c.idText,
@@ -311,13 +310,14 @@ export class Scheduler {
         const c = cores[k]![rank];
         if (!c) continue;
         let job: HostJob;
+        const work = c.scheduler.paused?.work ?? nextWork(c, tasks)!;
         if (c.scheduler.paused) job = { kind: 'resume', canister: c };
         else {
-          const p = this.env.prepare(state, c, nextWork(c, tasks)!);
+          const p = this.env.prepare(state, c, work);
           prepared.set(c, p);
           job = p.job ? { kind: 'start', canister: c, job: p.job } : { kind: 'none', canister: c };
         }
-        if (this.tracer && job.kind !== 'none') this.spans.set(job, this.startSpan(c, job));
+        if (this.tracer && job.kind !== 'none') this.spans.set(job, this.startSpan(c, job, work));
         plan[k]!.push(job);
         ranks.set(job, rank);
         batch.push(job);
