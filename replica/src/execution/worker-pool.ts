@@ -23,6 +23,7 @@ import { WireReader, WireWriter, readReport, writeJob } from './job-codec.js';
 import { idOf } from './ids.js';
 import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
 import { COMMAND, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+import { workerEntry } from '../worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** Worker threads that run canisters (see `defaultWorkerCount`). */
@@ -403,7 +404,7 @@ export class WorkerSandboxHost implements SandboxHost {
     this.stats.spawned++;
     const control = new SharedArrayBuffer(8);
     const data: WorkerData = { fees: this.options.fees, stableMemoryBytes: this.options.stableMemoryBytes, control, permits: this.permits };
-    const w = new PoolWorker(new Worker(workerEntry(), { workerData: data }), control);
+    const w = new PoolWorker(new Worker(workerEntry(import.meta.url, 'worker'), { workerData: data }), control);
     w.worker.on('message', (m: FromWorker) => this.receive(w, m));
     w.worker.on('error', (e) => this.fail(e));
     w.worker.on('exit', (code) => {
@@ -528,14 +529,3 @@ function snapshotOf(canister: CanisterState) {
   return packSnapshot({ heap: exec.heap, stable: canister.stable, globals: exec.globals });
 }
 
-/**
- * The worker's entry module. Under tsx (sources run as TypeScript) a worker does not inherit the
- * loader, so a small bootstrap registers it before importing the entry.
- */
-function workerEntry(): URL {
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return entry;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}

@@ -4,6 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { SecretKeySigner } from '../certification/index.js';
+import { workerEntry } from '../worker-entry.js';
 
 const key = (message: Uint8Array) => Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('latin1');
 
@@ -17,7 +18,7 @@ export class SigningThread {
   #closed = false;
 
   constructor(private readonly signer: SecretKeySigner, secretKey: Uint8Array) {
-    this.#worker = new Worker(workerEntry(), { workerData: { secretKey } });
+    this.#worker = new Worker(workerEntry(import.meta.url, 'signing-worker'), { workerData: { secretKey } });
     this.#worker.on('message', (m: { ready: true } | { id: number; signature: Uint8Array }) => {
       if ('ready' in m) {
         this.#ready = true;
@@ -83,10 +84,3 @@ export class SigningThread {
   }
 }
 
-function workerEntry(): URL {
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './signing-worker.ts' : './signing-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return entry;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}

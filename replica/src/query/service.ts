@@ -10,6 +10,7 @@ import { QueryExecutor } from './executor.js';
 import type { FromQueryWorker, QueryWorkerData, ToQueryWorker } from './protocol.js';
 import { QueryStore } from './store.js';
 import { DEFAULT_QUERY_LIMITS, type QueryLimits, type QueryRequest, type QueryResult, type QueryStateUpdate } from './types.js';
+import { workerEntry } from '../worker-entry.js';
 
 export interface QueryService {
   /** The state certified at `update.height`: queries submitted from now on run on it. */
@@ -179,7 +180,7 @@ export class QueryWorkerPool implements QueryService {
   }
 
   #spawn(ready: boolean): QueryWorker {
-    const w = new QueryWorker(new Worker(workerEntry(), { workerData: this.#data }), ready);
+    const w = new QueryWorker(new Worker(workerEntry(import.meta.url, 'worker'), { workerData: this.#data }), ready);
     w.worker.on('message', (m: FromQueryWorker) => this.#results(w, m));
     w.worker.on('error', (e) => this.#lost(w, e));
     w.worker.on('exit', (code) => this.#lost(w, new Error(`the query worker exited with code ${code}`)));
@@ -231,10 +232,3 @@ export class QueryWorkerPool implements QueryService {
   }
 }
 
-function workerEntry(): URL {
-  const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return entry;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
