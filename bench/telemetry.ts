@@ -278,8 +278,11 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
 const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP'] as const;
 type ReplicaVariant = typeof REPLICA_VARIANTS[number];
 
-/** One sample (run in a child process): CPU µs per message of `rounds` rounds and the span flush. */
-async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<number> {
+/** Per message of a sample: wall time of the rounds (their throughput) and CPU time of all threads. */
+interface ReplicaCost { readonly wall: number; readonly cpu: number }
+
+/** One sample (run in a child process): `rounds` rounds and the flush of their spans. */
+async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
   const telemetry = variant === 'off' ? setupTelemetry({ serviceName: 'bench' })
     : variant === 'on (100%)' ? setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' })
     : setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector, metricExportIntervalMs: 60_000 });
@@ -287,18 +290,26 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
   try {
     const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
     let cpu = 0;
+    let wall = 0;
+    const timed = async <T>(fn: () => Promise<T>, count: boolean): Promise<T> => {
+      const c0 = process.cpuUsage();
+      const w0 = performance.now();
+      const result = await fn();
+      const used = process.cpuUsage(c0);
+      if (count) {
+        wall += (performance.now() - w0) * 1000;
+        cpu += used.user + used.system;
+      }
+      return result;
+    };
     for (let r = -3; r < rounds; r++) { // three rounds of warm-up
       for (const id of ids) await t.submit(id, 'inc', candid());
-      const t0 = process.cpuUsage();
-      const summary = await t.tick();
-      const used = process.cpuUsage(t0);
-      if (r >= 0) cpu += used.user + used.system;
+      const summary = await timed(() => t.tick(), r >= 0);
       if (summary.messagesExecuted !== canisters) throw new Error(`round executed ${summary.messagesExecuted} messages`);
     }
-    const t0 = process.cpuUsage();
-    await telemetry.forceFlush();
-    const used = process.cpuUsage(t0);
-    return (cpu + used.user + used.system) / (canisters * rounds);
+    await timed(() => telemetry.forceFlush(), true);
+    const messages = canisters * rounds;
+    return { wall: wall / messages, cpu: cpu / messages };
   } finally {
     await telemetry.shutdown();
     await t.close();
@@ -308,7 +319,7 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
 async function replicaRounds(canisters: number, rounds: number, samples: number): Promise<void> {
   const collector = await startCollector();
   try {
-    const results = new Map<ReplicaVariant, number[]>(REPLICA_VARIANTS.map((v) => [v, []]));
+    const results = new Map<ReplicaVariant, ReplicaCost[]>(REPLICA_VARIANTS.map((v) => [v, []]));
     for (let s = 0; s < samples; s++) {
       for (let k = 0; k < REPLICA_VARIANTS.length; k++) {
         const variant = REPLICA_VARIANTS[(s + k) % REPLICA_VARIANTS.length]!;
@@ -318,18 +329,21 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
         child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         const [code] = await once(child, 'exit') as [number];
         if (code !== 0) throw new Error(`sample ${variant} exited with ${code}`);
-        results.get(variant)!.push(Number(out.trim()));
+        results.get(variant)!.push(JSON.parse(out) as ReplicaCost);
       }
     }
     console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);
-    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(12)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
     const base = results.get('off')!;
+    const overhead = (xs: number[], ys: number[]) => `${((median(xs.map((x, j) => x / ys[j]!)) - 1) * 100).toFixed(1)}%`;
     for (const v of REPLICA_VARIANTS) {
       const xs = results.get(v)!;
-      const overhead = v === 'off' ? '' : `${((median(xs.map((x, j) => x / base[j]!)) - 1) * 100).toFixed(1)}%`;
-      console.log(`${v.padEnd(12)} ${(1e6 / median(xs)).toFixed(0).padStart(12)} ${median(xs).toFixed(2).padStart(11)} ${overhead.padStart(9)}`);
+      const wall = xs.map((x) => x.wall);
+      const cpu = xs.map((x) => x.cpu);
+      const first = v === 'off';
+      console.log(`${v.padEnd(12)} ${(1e6 / median(wall)).toFixed(0).padStart(10)} ${median(wall).toFixed(2).padStart(12)} ${(first ? '' : overhead(wall, base.map((b) => b.wall))).padStart(9)} ${median(cpu).toFixed(2).padStart(11)} ${(first ? '' : overhead(cpu, base.map((b) => b.cpu))).padStart(9)}`);
     }
-    console.log('(CPU of the rounds and of flushing their spans; spans go to a counting exporter or over OTLP/HTTP to a collector process)');
+    console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; CPU: all threads of the process, background GC included)');
   } finally {
     collector.stop();
   }
@@ -337,7 +351,7 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
 
 if (args.sample !== undefined) {
   const cost = await replicaSample(args.sample as ReplicaVariant, Number(args.canisters), Number(args.rounds), args.collector!);
-  process.stdout.write(`${cost}\n`);
+  process.stdout.write(`${JSON.stringify(cost)}\n`);
 } else if (part('replica')) {
   await replicaRounds(300, 20, 5);
 }
