@@ -1,5 +1,5 @@
 // A node with telemetry on: every round is a trace (round → certify), and the Prometheus endpoint
-// exports rounds and the cycles canisters burned, by category.
+// exports rounds, the cycles canisters burned by category, and the queries it answered.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,10 +30,14 @@ test('rounds are traced and burned cycles are exported by category', async () =>
     await managementCanister(agent).install_code({
       mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
     });
-    const counter = Actor.createActor<{ inc(): Promise<bigint> }>(
-      ({ IDL }) => IDL.Service({ inc: IDL.Func([], [IDL.Nat], []) }), { agent, canisterId: canister_id });
+    const counter = Actor.createActor<{ inc(): Promise<bigint>; get(): Promise<bigint>; nothing(): Promise<bigint> }>(
+      ({ IDL }) => IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']), nothing: IDL.Func([], [IDL.Nat], ['query']) }),
+      { agent, canisterId: canister_id });
     assert.equal(await counter.inc(), 1n);
     await node.round();
+    assert.equal(await counter.get(), 1n);
+    assert.equal(await counter.get(), 1n);
+    await assert.rejects(counter.nothing(), /IC0536|has no query method/);
 
     const spans = exporter.getFinishedSpans();
     const rounds = new Set(spans.filter((s) => s.name === SPAN.round).map((s) => s.spanContext().spanId));
@@ -46,6 +50,10 @@ test('rounds are traced and burned cycles are exported by category', async () =>
     assert.ok(value(/^icpk_rounds_total\b/) > 0, 'rounds counted');
     assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="execution"/) > 0, 'execution cycles burned');
     assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="ingress_induction"/) > 0, 'ingress induction cycles burned');
+    // Queries through the HTTP interface: counted by kind and outcome, and timed.
+    assert.equal(value(/^icpk_query_total\{[^}]*kind="query"[^}]*outcome="replied"/), 2);
+    assert.equal(value(/^icpk_query_total\{[^}]*kind="query"[^}]*outcome="rejected"/), 1);
+    assert.equal(value(/^icpk_query_duration_seconds_count\{[^}]*kind="query"/), 3);
   } finally {
     await node.close();
     await telemetry.shutdown();

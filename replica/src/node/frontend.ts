@@ -4,7 +4,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import type { DelegationFormat, Path } from '../certification/index.js';
-import { CanisterError, ErrorCode } from '../errors.js';
+import { CanisterError, ErrorCode, formatErrorCode } from '../errors.js';
 import {
   EffectiveIdMismatchError,
   ReplicaNotReadyError,
@@ -19,6 +19,7 @@ import {
 } from '../http/index.js';
 import { effectiveCanisterId, executeManagementQuery } from '../management/index.js';
 import type { Replica } from '../replica.js';
+import type { ReplicaMetrics } from '../telemetry/index.js';
 import type { PublishedCanister, QueryService } from '../query/index.js';
 import type { CertifiedSnapshot, StateCertification } from './certification.js';
 import { filterManagementIngress } from './ingress-filter.js';
@@ -48,6 +49,8 @@ export interface NodeFrontendHost {
   stopped(): boolean;
   /** Query cache settings; `false` turns the cache off. */
   readonly queryCache?: QueryCacheOptions | false;
+  /** Query rate and latency by kind and outcome go here. */
+  readonly metrics?: ReplicaMetrics;
 }
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
@@ -170,6 +173,20 @@ export class NodeFrontend implements ReplicaFrontend {
   }
 
   async query(q: AuthenticatedQuery): Promise<QueryOutcome> {
+    const metrics = this.host.metrics;
+    if (metrics === undefined) return this.#query(q);
+    const started = performance.now(); // wall-clock-ok: query latency metric only
+    const outcome = await this.#query(q);
+    const composite = this.host.certifiedCanister(canisterText(q.canisterId))?.compositeQueries.includes(q.methodName) ?? false;
+    metrics.recordQuery({
+      kind: composite ? 'composite_query' : 'query',
+      outcome: outcome.status === 'replied' ? 'replied' : TRAPS.has(outcome.errorCode) ? 'trapped' : 'rejected',
+      seconds: (performance.now() - started) / 1000, // wall-clock-ok
+    });
+    return outcome;
+  }
+
+  async #query(q: AuthenticatedQuery): Promise<QueryOutcome> {
     if (q.effectiveSubnetId !== undefined) {
       return reject(new CanisterError(ErrorCode.CanisterMethodNotFound, `The subnet query ${q.methodName} is not supported by this replica`));
     }
@@ -267,6 +284,9 @@ export class NodeFrontend implements ReplicaFrontend {
     return undefined;
   }
 }
+
+/** Error codes of a query whose canister trapped (IC0502 trapped, IC0503 called trap). */
+const TRAPS: ReadonlySet<string> = new Set([ErrorCode.CanisterTrapped, ErrorCode.CanisterCalledTrap].map(formatErrorCode));
 
 function reject(e: CanisterError): QueryOutcome {
   return { status: 'rejected', rejectCode: e.rejectCode, rejectMessage: e.message, errorCode: e.errorCode };

@@ -198,6 +198,7 @@ export class Node {
       ingressSubmitted: () => this.#loop.wake(),
       stopped: () => this.#closing !== undefined || this.#loop.stopped,
       ...(options.queryCache !== undefined ? { queryCache: options.queryCache } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.#http = createHttpServer(this.frontend, {
       rootSubnetId: this.certification.rootSubnetId,

@@ -11,14 +11,11 @@ import type { CanisterState, PageMap, ReplicatedState } from '../state/index.js'
 import type { QueryCanisterUpdate, QueryStateUpdate } from './types.js';
 
 /** What was last published of a canister, to tell what changed. */
-interface Published {
+interface Published extends PublishedCanister {
   readonly heap: PageMap | undefined;
   readonly stable: PageMap;
   readonly module: string | undefined;
   readonly globals: readonly GlobalValue[] | undefined;
-  readonly version: bigint;
-  readonly balance: bigint;
-  readonly status: string;
   readonly globalTimer: bigint;
   readonly settings: unknown;
 }
@@ -28,6 +25,8 @@ export interface PublishedCanister {
   readonly version: bigint;
   readonly balance: bigint;
   readonly status: string;
+  /** Its `canister_composite_query` methods (metrics tell queries and composite queries apart). */
+  readonly compositeQueries: readonly string[];
 }
 
 export class QueryStatePublisher {
@@ -91,7 +90,7 @@ export class QueryStatePublisher {
     if (unchanged) return undefined;
     this.#published.set(c.idText, {
       heap: exec?.heap, stable: c.stable, module, globals: exec?.globals, version: c.version, balance: c.balance,
-      status: c.status, globalTimer: c.globalTimer, settings: c.settings,
+      status: c.status, globalTimer: c.globalTimer, settings: c.settings, compositeQueries: exec?.module.info.methods.compositeQuery ?? [],
     });
 
     const { view, limits } = this.env.queryView(state, c);
