@@ -1,6 +1,7 @@
 // One replica of one subnet: replicated state, the execution environment, the scheduler and the
 // block source, wired together. The HTTP interface and tests drive it through this class.
 
+import type { ReplicaMetrics } from './telemetry/metrics.js';
 import type { RoundTracer } from './telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
 import { scheduleFor, type FeeSchedule } from './cycles/index.js';
@@ -61,8 +62,8 @@ export class Replica {
     readonly config: ReplicaConfig = defaultReplicaConfig(),
     readonly blocks: LocalBlockMaker = new LocalBlockMaker(),
     modules = new ModuleCache(),
-    /** Traces of rounds and message executions (see replica/src/telemetry); off by default. */
-    telemetry: { readonly tracer?: RoundTracer } = {},
+    /** Traces of rounds and message executions, and their metrics (see replica/src/telemetry); off by default. */
+    telemetry: { readonly tracer?: RoundTracer; readonly metrics?: ReplicaMetrics } = {},
   ) {
     this.state = new ReplicatedState(config.subnetId, config.canisterRange);
     const schedule = config.fees ?? scheduleFor(config.subnetSize);
@@ -72,7 +73,7 @@ export class Replica {
       : undefined;
     this.env = new ExecutionEnvironment({ subnetId: config.subnetId, rootKey: () => config.rootKey }, fees, config.execution, modules, host);
     this.management = new ManagementCanister(this.env);
-    this.scheduler = new Scheduler(this.env, this.management, config.scheduler, telemetry.tracer);
+    this.scheduler = new Scheduler(this.env, this.management, config.scheduler, telemetry.tracer, telemetry.metrics);
   }
 
   /** Accepts an ingress message for the next block; inspect_message runs first where it applies. */

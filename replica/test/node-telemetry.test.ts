@@ -50,6 +50,10 @@ test('rounds are traced and burned cycles are exported by category', async () =>
     assert.ok(value(/^icpk_rounds_total\b/) > 0, 'rounds counted');
     assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="execution"/) > 0, 'execution cycles burned');
     assert.ok(value(/^icpk_cycles_burned_total\{[^}]*category="ingress_induction"/) > 0, 'ingress induction cycles burned');
+    // Executions by outcome: the install's init and `inc` replied; instructions add up.
+    assert.ok(value(/^icpk_messages_executed_total\{[^}]*outcome="replied"/) >= 1, 'replied executions counted');
+    assert.ok(value(/^icpk_instructions_executed_total\b/) > 0, 'instructions counted');
+    assert.equal(value(/^icpk_dts_paused_executions\b/), 0, 'no execution paused at the end of the last round');
     // Queries through the HTTP interface: counted by kind and outcome, and timed.
     assert.equal(value(/^icpk_query_total\{[^}]*kind="query"[^}]*outcome="replied"/), 2);
     assert.equal(value(/^icpk_query_total\{[^}]*kind="query"[^}]*outcome="rejected"/), 1);

@@ -174,7 +174,7 @@ export class Node {
       config,
       persistence?.blocks ?? new LocalBlockMaker(this.#clock, config.scheduler.maxIngressPerBlock, (h) => this.#randomTape(h)),
       persistence?.modules,
-      { tracer: options.tracer },
+      { tracer: options.tracer, metrics: options.metrics },
     );
 
     this.#queryState = new QueryStatePublisher(this.replica.env, { subnetId: subnetIdBytes, rootKey: () => config.rootKey });
@@ -335,6 +335,7 @@ export class Node {
       metrics?.recordRound({ seconds: (performance.now() - started) / 1000, instructions: summary.instructions }); // wall-clock-ok
       if (metrics) this.#recordCyclesBurned(metrics);
       metrics?.setRoundEndGauges({
+        pausedExecutions: summary.pausedExecutions,
         queues: {
           input: state.canisters().reduce((n, c) => n + c.inputQueue.length, 0),
           subnet: state.pendingSubnetCalls.length,

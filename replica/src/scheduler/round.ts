@@ -10,6 +10,7 @@
 import { RandomTapeRng } from '../randomness/index.js';
 import type { Span } from '@opentelemetry/api';
 import { SPAN, type MessageOutcome, type PhaseName } from '../telemetry/attributes.js';
+import type { ReplicaMetrics } from '../telemetry/metrics.js';
 import { endMessage, withActiveSpan, type MessageAttributes, type RoundTracer } from '../telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode } from '../errors.js';
@@ -63,6 +64,8 @@ export class Scheduler {
     readonly config: SchedulerConfig = DEFAULT_SCHEDULER_CONFIG,
     /** A span per phase and per message execution, under the round span the node opens. */
     private readonly tracer?: RoundTracer,
+    /** Executions by outcome and their instructions (added to the counters when the node records the round). */
+    private readonly metrics?: ReplicaMetrics,
   ) {
     const c = config;
     if (c.roundInstructions <= 0n || c.iterationInstructions <= 0n) throw new Error('the round and iteration instruction limits must be positive');
@@ -378,12 +381,14 @@ export class Scheduler {
     state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
     tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
   ): void {
+    const instructions = outcome.kind === 'none' ? 0n : outcome.slice;
+    if (job.kind !== 'none') this.metrics?.recordMessage(outcomeOf(outcome), instructions);
     const span = this.spans.get(job);
     if (!span) return this.commit(state, job, outcome, prepared, tasks, router, tally);
     this.spans.delete(job);
     // Committed inside the message's span: outgoing calls carry it to the callee.
     withActiveSpan(span, () => this.commit(state, job, outcome, prepared, tasks, router, tally));
-    endMessage(span, { outcome: outcomeOf(outcome), instructions: outcome.kind === 'none' ? 0n : outcome.slice });
+    endMessage(span, { outcome: outcomeOf(outcome), instructions });
   }
 
   private commit(
