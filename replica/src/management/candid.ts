@@ -205,3 +205,19 @@ export type ManagementMethod = keyof typeof METHODS;
 export function isManagementMethod(name: string): name is ManagementMethod {
   return Object.prototype.hasOwnProperty.call(METHODS, name);
 }
+
+/** Decoded arguments by argument bytes: one message's bytes are read at submission, routing and execution. */
+const decoded = new WeakMap<Uint8Array, { readonly method: string; readonly value: unknown }>();
+
+/**
+ * The Candid arguments of a management call, decoded once per argument buffer (the Candid
+ * decoder copies the rest of its input for every number it reads: an install's module made each
+ * decode cost milliseconds). Throws the decoder's error; nothing is cached then.
+ */
+export function decodeManagementArgs(method: ManagementMethod, arg: Uint8Array): unknown {
+  const hit = decoded.get(arg);
+  if (hit !== undefined && hit.method === method) return hit.value;
+  const value = IDL.decode([...METHODS[method].args], arg)[0];
+  decoded.set(arg, { method, value });
+  return value;
+}

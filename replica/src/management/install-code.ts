@@ -16,7 +16,7 @@ import { concatBytes } from '../bytes.js';
 import { CanisterError, ErrorCode } from '../errors.js';
 import type { MessageSink } from '../execution/types.js';
 import type { CanisterState, ReplicatedState, Request, ResponsePayload } from '../state/index.js';
-import { METHODS } from './candid.js';
+import { METHODS, decodeManagementArgs } from './candid.js';
 
 export type InstallMode = 'install' | 'reinstall' | 'upgrade';
 
@@ -46,7 +46,7 @@ export function decodeInstall(state: ReplicatedState, req: Request): { canister:
   if (!isInstallMethod(method)) throw new Error(`${method} is not an install call`);
   let a: Args;
   try {
-    a = (IDL.decode([...METHODS[method].args], req.arg)[0] ?? {}) as Args;
+    a = (decodeManagementArgs(method, req.arg) ?? {}) as Args;
   } catch (e) {
     throw new CanisterError(ErrorCode.InvalidManagementPayload, `Error decoding candid for ${method}: ${(e as Error).message}`);
   }

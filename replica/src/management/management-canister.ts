@@ -18,7 +18,7 @@ import {
   type ResponsePayload,
 } from '../state/index.js';
 import { deleteSnapshot, listSnapshots, loadSnapshot, snapshotOwner, snapshotSize, snapshotsSize, takeSnapshot } from '../checkpoint/snapshots.js';
-import { METHODS, isManagementMethod, type ManagementMethod } from './candid.js';
+import { METHODS, decodeManagementArgs, isManagementMethod, type ManagementMethod } from './candid.js';
 import { controlledCanister, decodeInstall } from './install-code.js';
 
 /** Chunk store limits (IC: 1 MiB chunks, 100 MiB total per canister). */
@@ -84,7 +84,7 @@ export class ManagementCanister {
     }
     let args: Args;
     try {
-      args = (IDL.decode([...METHODS[method].args], request.arg)[0] ?? {}) as Args;
+      args = (decodeManagementArgs(method, request.arg) ?? {}) as Args;
     } catch (e) {
       respond(rejectOf(invalidArg(`Error decoding candid for ${method}: ${(e as Error).message}`)));
       return 0n;
@@ -450,7 +450,7 @@ function hexToBytes(hex: string): Uint8Array {
 export function effectiveCanisterId(method: string, arg: Uint8Array): Principal | undefined {
   if (!isManagementMethod(method) || method === 'raw_rand') return undefined;
   try {
-    const a = IDL.decode([...METHODS[method].args], arg)[0] as Args | undefined;
+    const a = decodeManagementArgs(method, arg) as Args | undefined;
     if (!a) return undefined;
     if (a.canister_id instanceof Principal) return a.canister_id;
     if (a.target_canister instanceof Principal) return a.target_canister;
