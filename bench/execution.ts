@@ -11,6 +11,7 @@ import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest } from '../test/support/execution-test.js';
 import { wat } from '../test/support/wat.js';
 import { IC0 } from '../replica/src/system-api/signatures.js';
+import { candidNat, median } from './support.js';
 
 const REPS = 7;
 
@@ -177,21 +178,6 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-const candidNat = (n: number) => {
-  const leb: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    leb.push(b);
-  } while (n > 0);
-  return Uint8Array.of(0x44, 0x49, 0x44, 0x4c, 0x00, 0x01, 0x7d, ...leb);
-};
 const rawU32 = (n: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, n, true); return b; };
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 

@@ -23,6 +23,7 @@ import { Cbor, HttpAgent, requestIdOf } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
+import { percentile } from './support.js';
 
 interface LoadJob {
   readonly url: string;
@@ -180,11 +181,6 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
 }
 
 // ---- the driver (this process) -----------------------------------------------------------------
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 function load(job: LoadJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {

@@ -11,6 +11,7 @@ import { IC0 } from '../replica/src/system-api/signatures.js';
 import { INSTRUMENTATION, instrumentModule, validateModule } from '../replica/src/wasm/index.js';
 import { ByteWriter } from '../replica/src/wasm/writer.js';
 import { DirtyPageFilter } from '../replica/src/execution/dirty-pages.js';
+import { candidNat, median } from './support.js';
 
 type Exports = Record<string, unknown>;
 interface WasmMemory { buffer: ArrayBuffer }
@@ -22,11 +23,6 @@ const WA = (globalThis as unknown as {
 }).WebAssembly;
 
 const REPS = 7;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** CPU time of this process so far, ms. */
 function cpuMs(): number {
@@ -239,16 +235,6 @@ persistent actor Big {
   };
 };`;
 
-function candidNat(n: number): Uint8Array {
-  const leb: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    leb.push(b);
-  } while (n > 0);
-  return Uint8Array.from([0x44, 0x49, 0x44, 0x4c, 0x00, 0x01, 0x7d, ...leb]);
-}
 
 /** Compiled once per module, as the replica does (its cache keys them by hash). */
 const compiledModules = new Map<Uint8Array, object>();

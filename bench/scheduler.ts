@@ -11,7 +11,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany } from './support.js';
+import { installMany, percentile } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -56,11 +56,6 @@ function mainThreadCpuMicros(): number {
   } catch {
     return NaN;
   }
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 interface Throughput {

@@ -35,3 +35,13 @@ export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/** The `p`-th percentile (nearest rank) of `xs`; NaN when there are none. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** The Candid argument `(n : nat)`. */
+export const candidNat = (n: number): Uint8Array => new Uint8Array(IDL.encode([IDL.Nat], [BigInt(n)]));
