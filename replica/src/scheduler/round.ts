@@ -381,14 +381,15 @@ export class Scheduler {
     state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
     tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
   ): void {
-    const instructions = outcome.kind === 'none' ? 0n : outcome.slice;
-    if (job.kind !== 'none') this.metrics?.recordMessage(outcomeOf(outcome), instructions);
     const span = this.spans.get(job);
+    if (!span && !this.metrics) return this.commit(state, job, outcome, prepared, tasks, router, tally);
+    const result = { outcome: outcomeOf(outcome), instructions: outcome.kind === 'none' ? 0n : outcome.slice };
+    if (job.kind !== 'none') this.metrics?.recordMessage(result.outcome, result.instructions);
     if (!span) return this.commit(state, job, outcome, prepared, tasks, router, tally);
     this.spans.delete(job);
     // Committed inside the message's span: outgoing calls carry it to the callee.
     withActiveSpan(span, () => this.commit(state, job, outcome, prepared, tasks, router, tally));
-    endMessage(span, { outcome: outcomeOf(outcome), instructions });
+    endMessage(span, result);
   }
 
   private commit(
