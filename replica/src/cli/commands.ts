@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Certificate, lookupResultToBuffer, QueryResponseStatus, RejectError } from '@icp-sdk/core/agent';
-import { IDL } from '@icp-sdk/core/candid';
+import { IDL, PipeArrayBuffer, lebDecode } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { DEFAULT_WORKERS } from '../node/defaults.js';
 import {
@@ -476,17 +476,6 @@ function blobFields(type: IDL.Type, value: unknown, prefix = ''): [string, Uint8
   return [];
 }
 
-function decodeLeb128(bytes: Uint8Array): bigint {
-  let result = 0n;
-  let shift = 0n;
-  for (const b of bytes) {
-    result |= BigInt(b & 0x7f) << shift;
-    shift += 7n;
-    if ((b & 0x80) === 0) break;
-  }
-  return result;
-}
-
 const cert: Command = {
   name: 'cert',
   args: '<canister>',
@@ -540,7 +529,7 @@ const cert: Command = {
     }
     const certifiedData = lookupResultToBuffer(certificate.lookup_path(['canister', canisterId.toUint8Array(), 'certified_data']));
     if (certifiedData === undefined) throw new CliError(`the certificate does not cover ${canisterId.toText()}'s certified data`);
-    const timeNs = decodeLeb128(lookupResultToBuffer(certificate.lookup_path(['time'])) ?? new Uint8Array());
+    const timeNs = lebDecode(new PipeArrayBuffer(lookupResultToBuffer(certificate.lookup_path(['time'])) ?? new Uint8Array()));
     const delegation = certificate.cert.delegation;
     const subnet = delegation ? Principal.fromUint8Array(delegation.subnet_id).toText() : Principal.selfAuthenticating(conn.rootKey).toText();
     const matching = chosen.types.flatMap((t, i) => blobFields(t, chosen.values[i])).filter(([k, b]) => k !== 'certificate' && hex(b) === hex(certifiedData)).map(([k]) => k);

@@ -3,18 +3,7 @@
 // the Candid interface (`candid:service`) and init argument types (`candid:args`) there.
 
 import { gunzipSync } from 'node:zlib';
-
-function uleb(bytes: Uint8Array, at: { pos: number }): number {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    if (at.pos >= bytes.length) throw new Error('truncated LEB128');
-    const b = bytes[at.pos++]!;
-    result += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if ((b & 0x80) === 0) return result;
-  }
-}
+import { WasmReader } from '../wasm/reader.js';
 
 /** The module as the IC hashes and runs it: gzip is undone. */
 export function moduleBytes(file: Uint8Array): Uint8Array {
@@ -26,19 +15,15 @@ export function wasmMetadata(file: Uint8Array): Map<string, string> {
   const bytes = moduleBytes(file);
   const out = new Map<string, string>();
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) return out;
-  const at = { pos: 8 };
+  const r = new WasmReader(bytes, 8);
   try {
-    while (at.pos < bytes.length) {
-      const id = bytes[at.pos++]!;
-      const size = uleb(bytes, at);
-      const end = at.pos + size;
-      if (id === 0) {
-        const nameLength = uleb(bytes, at);
-        const name = new TextDecoder().decode(bytes.subarray(at.pos, at.pos + nameLength));
-        const m = /^icp:(public|private) (.+)$/.exec(name);
-        if (m) out.set(m[2]!, new TextDecoder().decode(bytes.subarray(at.pos + nameLength, end)));
-      }
-      at.pos = end;
+    while (r.remaining > 0) {
+      const id = r.u8();
+      const { start, end } = r.byteString(); // the section, bounds-checked
+      if (id !== 0) continue;
+      const section = new WasmReader(bytes, start, end);
+      const m = /^icp:(public|private) (.+)$/.exec(section.name());
+      if (m) out.set(m[2]!, new TextDecoder().decode(bytes.subarray(section.pos, end)));
     }
   } catch {
     // A malformed module: the replica will say what is wrong with it at install.
