@@ -36,6 +36,7 @@ import type {
   ThresholdSigner,
 } from './types.js';
 import { witness } from './witness.js';
+import { hexOf } from '../bytes.js';
 
 /** `domain_sep("ic-state-root")` = `\x0Dic-state-root`. */
 export const STATE_ROOT_DOMAIN = domainSeparator('ic-state-root');
@@ -214,9 +215,6 @@ export function verifyCertificate(bytes: Uint8Array, options: VerifyCertificateO
 // The root of trust and subnets
 // ---------------------------------------------------------------------------------------------
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
 
 /**
  * The holder of the root key (the IC's NNS subnet): certifies the subnet topology and hands
@@ -256,11 +254,11 @@ export class RootAuthority implements DelegationSource {
   delegate(subnetId: Uint8Array, format: DelegationFormat = { kind: 'flat' }): CertificateDelegation {
     const tree = this.certified.tree;
     if (lookupPath(tree, ['subnet', subnetId, 'public_key']).status !== 'found') {
-      throw new UnknownSubnetError(`no subnet ${hex(subnetId)} in the root state`);
+      throw new UnknownSubnetError(`no subnet ${hexOf(subnetId)} in the root state`);
     }
     const paths: Path[] = [['subnet', subnetId, 'public_key'], ['time']];
     if (lookupPath(tree, ['subnet', subnetId, 'type']).status === 'found') paths.push(['subnet', subnetId, 'type']);
-    let key = `${hex(subnetId)}/${format.kind}`;
+    let key = `${hexOf(subnetId)}/${format.kind}`;
     switch (format.kind) {
       case 'flat':
         paths.push(['subnet', subnetId, 'canister_ranges']);
@@ -269,7 +267,7 @@ export class RootAuthority implements DelegationSource {
         const shard = this.#shardFor(subnetId, format.canisterId);
         if (shard !== undefined) {
           paths.push(['canister_ranges', subnetId, shard]);
-          key += `/${hex(shard)}`;
+          key += `/${hexOf(shard)}`;
         }
         break;
       }

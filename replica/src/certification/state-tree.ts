@@ -15,6 +15,7 @@ import type {
   RequestStatusRecord,
   SubnetCertifiedState,
 } from './types.js';
+import { hexOf } from '../bytes.js';
 
 const utf8 = new TextEncoder();
 
@@ -40,25 +41,21 @@ export class StateTreeCache {
   readonly forks: ForkMemo = new WeakMap();
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}
-
 // --- /request_status --------------------------------------------------------------------------
 
 function requestStatusNode(r: RequestStatusRecord): LabeledNode {
   if (r.requestId.length !== 32) {
-    throw new InvalidStateViewError(`request id ${hex(r.requestId)} has ${r.requestId.length} bytes, expected 32`);
+    throw new InvalidStateViewError(`request id ${hexOf(r.requestId)} has ${r.requestId.length} bytes, expected 32`);
   }
   const children: [string, HashTree][] = [['status', leafOf(encodeText(r.status))]];
   switch (r.status) {
     case 'replied':
-      if (r.reply === undefined) throw new InvalidStateViewError(`request ${hex(r.requestId)} is replied without a reply`);
+      if (r.reply === undefined) throw new InvalidStateViewError(`request ${hexOf(r.requestId)} is replied without a reply`);
       children.push(['reply', leafOf(r.reply)]);
       break;
     case 'rejected':
       if (r.rejectCode === undefined || r.rejectMessage === undefined) {
-        throw new InvalidStateViewError(`request ${hex(r.requestId)} is rejected without reject code and message`);
+        throw new InvalidStateViewError(`request ${hexOf(r.requestId)} is rejected without reject code and message`);
       }
       children.push(['reject_code', leafOf(encodeNat(r.rejectCode))]);
       children.push(['reject_message', leafOf(encodeText(r.rejectMessage))]);
@@ -76,9 +73,9 @@ function requestStatusNode(r: RequestStatusRecord): LabeledNode {
 function canisterNode(c: CanisterCertifiedState): LabeledNode {
   const children: [string, HashTree][] = [['controllers', leafOf(encodeControllers(c.controllers))]];
   if (c.moduleHash !== undefined) {
-    if (c.moduleHash.length !== 32) throw new InvalidStateViewError(`module hash of ${hex(c.canisterId)} is not 32 bytes`);
+    if (c.moduleHash.length !== 32) throw new InvalidStateViewError(`module hash of ${hexOf(c.canisterId)} is not 32 bytes`);
     if (c.certifiedData.length > 32) {
-      throw new InvalidStateViewError(`certified data of ${hex(c.canisterId)} exceeds 32 bytes`);
+      throw new InvalidStateViewError(`certified data of ${hexOf(c.canisterId)} exceeds 32 bytes`);
     }
     children.push(['certified_data', leafOf(c.certifiedData)]);
     children.push(['module_hash', leafOf(c.moduleHash)]);
@@ -102,7 +99,7 @@ export const EMPTY_RANGES_LABEL = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 1, 1);
 
 export function sortedRanges(ranges: readonly CanisterRange[]): CanisterRange[] {
   for (const [start, end] of ranges) {
-    if (compareBytes(start, end) > 0) throw new InvalidStateViewError(`canister range starts after it ends: ${hex(start)} > ${hex(end)}`);
+    if (compareBytes(start, end) > 0) throw new InvalidStateViewError(`canister range starts after it ends: ${hexOf(start)} > ${hexOf(end)}`);
   }
   return [...ranges].sort((a, b) => compareBytes(a[0], b[0]));
 }

@@ -17,6 +17,7 @@ import { applyRun, pageMapFromIndex, sha256Hex, type PageLocation } from './page
 import type { CheckpointManifest, CheckpointStore } from './types.js';
 import { FsCheckpointStore } from './fs-store.js';
 import { VerifiedObjects, applyRunLazy, lazySource, type LazyLocation } from './lazy-pages.js';
+import { hexOf } from '../bytes.js';
 
 export interface LoadedCheckpoint {
   readonly manifest: CheckpointManifest;
@@ -117,7 +118,7 @@ async function loadOne(
           }
         }
         const map = PageMap.lazy(sizeBytes, lazySource(lazyIndex, verified));
-        if (toHex(pageMapHash(map)) !== m.hash) corrupt(`page map ${id} does not match its hash`);
+        if (hexOf(pageMapHash(map)) !== m.hash) corrupt(`page map ${id} does not match its hash`);
         return map;
       }
       const index = new Map<number, PageLocation>();
@@ -126,7 +127,7 @@ async function loadOne(
         for (const run of layer.runs) applyRun(index, objects.get(run.key)!, run);
       }
       const map = pageMapFromIndex(sizeBytes, index);
-      if (toHex(pageMapHash(map)) !== m.hash) corrupt(`page map ${id} does not match its hash`);
+      if (hexOf(pageMapHash(map)) !== m.hash) corrupt(`page map ${id} does not match its hash`);
       return map;
     },
   };
@@ -148,7 +149,7 @@ function finishLoad(
   decodeStateInto(scratch, objects.get(manifest.meta)!, ctx);
   if (used.size !== pageMaps.size) corrupt(`${pageMaps.size - used.size} page maps are not referenced by the state`);
   const hash = stateHash(scratch);
-  if (toHex(hash) !== manifest.stateHash) corrupt(`state hash ${toHex(hash)} differs from the manifest's ${manifest.stateHash}`);
+  if (hexOf(hash) !== manifest.stateHash) corrupt(`state hash ${hexOf(hash)} differs from the manifest's ${manifest.stateHash}`);
   transferState(scratch, target);
   return { manifest, height, stateHash: hash };
 }
@@ -190,6 +191,3 @@ async function fetchVerified(
   return out;
 }
 
-function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}

@@ -24,6 +24,7 @@ import { canisterInterface } from './interface.js';
 import { defaultSettings, managementCanister, type InstallMode } from './management.js';
 import type { Output } from './output.js';
 import { moduleBytes, wasmMetadata } from './wasm-metadata.js';
+import { hexOf } from '../bytes.js';
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
@@ -77,7 +78,6 @@ function groupDigits(n: bigint): string {
   return n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, '_');
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function candidInput<T>(fn: () => T, what: string): T {
   try {
@@ -131,7 +131,7 @@ const start: Command = {
       if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is in use`, { hint: 'Pass --port 0 for a free port, or stop the other replica.' });
       throw e;
     });
-    const rootKey = hex(node.rootKey);
+    const rootKey = hexOf(node.rootKey);
     ctx.out.result({ url: node.url, root_key: rootKey, subnet: node.subnetId.toText() }, [
       `url: ${node.url}`,
       `root_key: ${rootKey}`,
@@ -154,12 +154,12 @@ const ping: Command = {
     const network = normalizeNetwork(ctx.network);
     const s = await fetchStatus(network);
     ctx.out.result(
-      { network, health: s.health, certified_height: s.certifiedHeight, root_key: hex(s.rootKey), ic_api_version: s.apiVersion, impl_version: s.implVersion },
+      { network, health: s.health, certified_height: s.certifiedHeight, root_key: hexOf(s.rootKey), ic_api_version: s.apiVersion, impl_version: s.implVersion },
       [
         `network:          ${network}`,
         `health:           ${s.health ?? 'unknown'}`,
         `certified height: ${s.certifiedHeight ?? 'unknown'}`,
-        `root key:         ${hex(s.rootKey)}`,
+        `root key:         ${hexOf(s.rootKey)}`,
         `api version:      ${s.apiVersion ?? 'unknown'}`,
       ],
     );
@@ -336,7 +336,7 @@ const call: Command = {
       reply = (await agentCall(ctx, () => conn.agent.update(canisterId, { methodName: method!, arg }))).reply;
     }
     if (values.raw) {
-      ctx.out.result({ reply: hex(reply) }, hex(reply));
+      ctx.out.result({ reply: hexOf(reply) }, hexOf(reply));
       return;
     }
     const types = func?.retTypes ?? candidInput(() => typesOfMessage(reply), 'reply');
@@ -356,7 +356,7 @@ const status: Command = {
     const conn = await ctx.connect();
     const s = await agentCall(ctx, () => managementCanister(conn.agent).canister_status({ canister_id: canisterId }));
     const state = Object.keys(s.status)[0]!;
-    const moduleHash = s.module_hash[0] ? hex(s.module_hash[0]) : null;
+    const moduleHash = s.module_hash[0] ? hexOf(s.module_hash[0]) : null;
     const controllers = s.settings.controllers.map((p) => p.toText());
     ctx.out.result(
       {
@@ -532,13 +532,13 @@ const cert: Command = {
     const timeNs = lebDecode(new PipeArrayBuffer(lookupResultToBuffer(certificate.lookup_path(['time'])) ?? new Uint8Array()));
     const delegation = certificate.cert.delegation;
     const subnet = delegation ? Principal.fromUint8Array(delegation.subnet_id).toText() : Principal.selfAuthenticating(conn.rootKey).toText();
-    const matching = chosen.types.flatMap((t, i) => blobFields(t, chosen.values[i])).filter(([k, b]) => k !== 'certificate' && hex(b) === hex(certifiedData)).map(([k]) => k);
+    const matching = chosen.types.flatMap((t, i) => blobFields(t, chosen.values[i])).filter(([k, b]) => k !== 'certificate' && hexOf(b) === hexOf(certifiedData)).map(([k]) => k);
     const time = new Date(Number(timeNs / 1_000_000n)).toISOString(); // wall-clock-ok: display only
     ctx.out.result(
       {
         canister_id: canisterId.toText(),
         verified: true,
-        certified_data: hex(certifiedData),
+        certified_data: hexOf(certifiedData),
         time,
         subnet,
         method: chosen.name,
@@ -546,7 +546,7 @@ const cert: Command = {
       },
       [
         `certificate of ${canisterId.toText()} verified (${chosen.name}): BLS signature by subnet ${subnet}${delegation ? ', delegated by the root key' : ''}, canister in its ranges`,
-        `certified_data: ${hex(certifiedData) || '(empty)'}`,
+        `certified_data: ${hexOf(certifiedData) || '(empty)'}`,
         `time:           ${time}`,
         ...(matching.length > 0 ? [`matches reply field${matching.length > 1 ? 's' : ''}: ${matching.join(', ')}`] : []),
       ],

@@ -24,6 +24,7 @@ import { idOf } from './ids.js';
 import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
 import { COMMAND, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 import { workerEntry } from '../worker-entry.js';
+import { equalBytes } from '../bytes.js';
 
 export interface WorkerPoolOptions {
   /** Worker threads that run canisters (see `defaultWorkerCount`). */
@@ -510,10 +511,7 @@ export class WorkerSandboxHost implements SandboxHost {
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (!a || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return a === b || (a !== undefined && equalBytes(a, b));
 }
 
 function originOf(canister: CanisterState): Origin {

@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import { parseUserPublicKey, verifySignature } from './public-key.js';
 import { delegationSignaturePayload, requestSignaturePayload } from './request-id.js';
-import { equalBytes } from '../bytes.js';
+import { equalBytes, hexOf } from '../bytes.js';
 
 /** The spec: the delegation field must not contain more than 20 delegations. */
 export const MAX_DELEGATIONS = 20;
@@ -45,9 +45,6 @@ export interface AuthenticationOptions {
   permittedDriftMs?: number;
 }
 
-export function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
 
 function principalText(bytes: Uint8Array): string {
   try {
@@ -197,4 +194,4 @@ export function targetAllowed(scope: AuthenticatedScope, canisterId: Uint8Array)
   return scope.targets === 'all' || scope.targets.has(hexOf(canisterId));
 }
 
-export { principalText, equalBytes };
+export { principalText, equalBytes, hexOf };

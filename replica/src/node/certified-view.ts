@@ -5,6 +5,7 @@
 
 import type { CanisterCertifiedState, CanisterMetadataSection, CertifiedStateView, RequestStatusRecord, SubnetCertifiedState } from '../certification/index.js';
 import type { CanisterState, IngressStatus, ReplicatedState } from '../state/index.js';
+import { equalBytes, hexOf } from '../bytes.js';
 
 /** The certified records of one round, keyed for the HTTP front end's lookups. */
 export interface CertifiedView {
@@ -23,16 +24,6 @@ interface CanisterEntry {
 }
 
 const REQUEST_ID_HEX = /^[0-9a-f]{64}$/;
-
-function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The ingress history entry as `/request_status/<id>` shows it. */
 export function requestStatusRecord(requestId: Uint8Array, s: IngressStatus): RequestStatusRecord {
@@ -85,7 +76,7 @@ export class CertifiedViewBuilder {
     const controllers = c.settings.controllers.map((p) => p.toText()).join(',');
     const module = c.execution?.module;
     const prior = this.#canisters.get(c.idText);
-    if (prior && prior.controllers === controllers && prior.module === module && sameBytes(prior.certifiedData, c.certifiedData)) {
+    if (prior && prior.controllers === controllers && prior.module === module && equalBytes(prior.certifiedData, c.certifiedData)) {
       return prior;
     }
     const certifiedData = c.certifiedData.slice();

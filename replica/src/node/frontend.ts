@@ -26,6 +26,7 @@ import { filterManagementIngress } from './ingress-filter.js';
 import { isTerminal, type IngressTracker } from './ingress.js';
 import type { NodeSigningKey } from './keys.js';
 import { QueryCache, queryCacheKey, type QueryCacheEnv, type QueryCacheOptions, type QueryCacheStats } from './query-cache.js';
+import { hexOf } from '../bytes.js';
 
 /** What the front end needs from the node that owns it. */
 export interface NodeFrontendHost {
@@ -53,7 +54,6 @@ export interface NodeFrontendHost {
   readonly metrics?: ReplicaMetrics;
 }
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 const utf8 = new TextDecoder();
 const isManagement = (id: Uint8Array) => id.length === 0;
 
@@ -119,7 +119,7 @@ export class NodeFrontend implements ReplicaFrontend {
 
   async submitCall(call: AuthenticatedCall): Promise<void> {
     if (this.host.stopped()) throw new ReplicaNotReadyError('The replica is shutting down.');
-    const id = hex(call.requestId);
+    const id = hexOf(call.requestId);
     const { replica, ingress } = this.host;
     // A request id names one message: a resubmission must never execute it again.
     if (ingress.get(id) !== undefined || replica.ingressStatus(id) !== undefined) return;
@@ -152,7 +152,7 @@ export class NodeFrontend implements ReplicaFrontend {
   }
 
   async awaitCertifiedStatus(requestId: Uint8Array, timeoutMs: number): Promise<Uint8Array | undefined> {
-    const id = hex(requestId);
+    const id = hexOf(requestId);
     let snapshot = this.host.latest();
     if (!isTerminal(snapshot, id)) snapshot = await this.host.ingress.wait(id, timeoutMs);
     if (snapshot === undefined) return undefined;
@@ -229,7 +229,7 @@ export class NodeFrontend implements ReplicaFrontend {
    */
   #managementQuery(q: AuthenticatedQuery, sender: Principal): QueryOutcome {
     const about = effectiveCanisterId(q.methodName, q.arg);
-    if (about !== undefined && hex(about.toUint8Array()) !== hex(q.effectiveCanisterId)) {
+    if (about !== undefined && hexOf(about.toUint8Array()) !== hexOf(q.effectiveCanisterId)) {
       throw new EffectiveIdMismatchError(
         `Specified CanisterId ${about.toText()} does not match effective canister id in URL ${Principal.fromUint8Array(q.effectiveCanisterId).toText()}`,
       );
@@ -252,7 +252,7 @@ export class NodeFrontend implements ReplicaFrontend {
    */
   #expand(path: Uint8Array[], ctx: ReadStateContext): Path[] {
     if (path.length === 0 || utf8.decode(path[0]) !== 'subnet' || path.length > 2) return [path];
-    if (path.length === 2 && hex(path[1]!) !== hex(this.#subnetId)) return [path];
+    if (path.length === 2 && hexOf(path[1]!) !== hexOf(this.#subnetId)) return [path];
     const base = ['subnet', this.#subnetId];
     const out: Path[] = [
       [...base, 'public_key'],
@@ -260,26 +260,26 @@ export class NodeFrontend implements ReplicaFrontend {
       [...base, 'type'],
     ];
     if (ctx.apiVersion === 2 || this.host.certification.isRoot) out.push([...base, 'canister_ranges']);
-    if (ctx.effectiveSubnetId !== undefined && hex(ctx.effectiveSubnetId) === hex(this.#subnetId)) out.push([...base, 'metrics']);
+    if (ctx.effectiveSubnetId !== undefined && hexOf(ctx.effectiveSubnetId) === hexOf(this.#subnetId)) out.push([...base, 'metrics']);
     return out;
   }
 
   requestStatusSender(requestId: Uint8Array): Uint8Array | undefined {
-    const id = hex(requestId);
+    const id = hexOf(requestId);
     return this.host.ingress.get(id)?.sender ?? this.host.replica.ingressStatus(id)?.sender.toUint8Array();
   }
 
   requestStatusTarget(requestId: Uint8Array): RequestStatusTarget | undefined {
-    return this.host.ingress.get(hex(requestId))?.target;
+    return this.host.ingress.get(hexOf(requestId))?.target;
   }
 
   canisterControllers(canisterId: Uint8Array): Uint8Array[] | undefined {
-    const record = this.host.latest()?.canisters.get(hex(canisterId));
+    const record = this.host.latest()?.canisters.get(hexOf(canisterId));
     return record ? [...record.controllers] : undefined;
   }
 
   canisterMetadataVisibility(canisterId: Uint8Array, name: string): MetadataVisibility | undefined {
-    const record = this.host.latest()?.canisters.get(hex(canisterId));
+    const record = this.host.latest()?.canisters.get(hexOf(canisterId));
     for (const section of record?.metadata ?? []) if (section.name === name) return section.visibility;
     return undefined;
   }

@@ -9,6 +9,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKey, publicKeyOf, publicKeyToDer, selfAuthenticatingPrincipal } from '../certification/index.js';
 import { InvalidNodeKeysError } from './errors.js';
+import { hexOf } from '../bytes.js';
 
 export interface NodeKeys {
   /** BLS12-381 secret scalar of the root key (32 bytes). */
@@ -49,9 +50,8 @@ export async function loadOrCreateNodeKeys(dataDir: string): Promise<NodeKeys> {
 }
 
 export function serializeNodeKeys(keys: NodeKeys): string {
-  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   return `${JSON.stringify(
-    { version: KEYS_FILE_VERSION, rootSecret: hex(keys.rootSecret), subnetSecret: hex(keys.subnetSecret), nodeSeed: hex(keys.nodeSeed) },
+    { version: KEYS_FILE_VERSION, rootSecret: hexOf(keys.rootSecret), subnetSecret: hexOf(keys.subnetSecret), nodeSeed: hexOf(keys.nodeSeed) },
     null,
     2,
   )}\n`;

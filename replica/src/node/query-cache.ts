@@ -6,6 +6,7 @@
 // the ones it was computed on. Bounded by bytes, least recently used entries go first.
 
 import type { QueryOutcome } from '../http/index.js';
+import { hexOf } from '../bytes.js';
 
 /** What a query's outcome depends on besides its key. */
 export interface QueryCacheEnv {
@@ -50,11 +51,10 @@ interface Entry {
   readonly bytes: number;
 }
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 export function queryCacheKey(canisterId: Uint8Array, method: string, arg: Uint8Array, caller: Uint8Array): string {
   // Principals are at most 29 bytes, so their hex never contains the separator.
-  return `${hex(canisterId)}/${hex(caller)}/${method.length}:${method}/${Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength).toString('base64')}`;
+  return `${hexOf(canisterId)}/${hexOf(caller)}/${method.length}:${method}/${Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength).toString('base64')}`;
 }
 
 function sameEnv(a: QueryCacheEnv, b: QueryCacheEnv): boolean {
