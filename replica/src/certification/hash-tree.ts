@@ -219,6 +219,23 @@ export function flattenForks(tree: HashTree): HashTree[] {
   return out;
 }
 
+/**
+ * `well_formed` of spec "Canister signatures": a leaf, or a forest whose labels strictly
+ * increase, with no leaf beside other nodes and every labeled subtree well-formed itself.
+ */
+export function wellFormed(tree: HashTree): boolean {
+  if (tree.kind === 'leaf') return true;
+  let previous: Uint8Array | undefined;
+  for (const t of flattenForks(tree)) {
+    if (t.kind === 'leaf') return false;
+    if (t.kind !== 'labeled') continue;
+    if (previous !== undefined && compareBytes(previous, t.label) >= 0) return false;
+    if (!wellFormed(t.subtree)) return false;
+    previous = t.label;
+  }
+  return true;
+}
+
 type LabelSearch = { status: 'found'; subtree: HashTree } | { status: 'absent' } | { status: 'unknown' };
 
 /** `find_label` of spec "Lookup", over `flatten_forks(tree)`. */

@@ -89,6 +89,7 @@ export {
   pairForks,
   pruned,
   reconstruct,
+  wellFormed,
 } from './hash-tree.js';
 
 export { witness } from './witness.js';

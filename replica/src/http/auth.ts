@@ -43,6 +43,8 @@ export interface AuthenticationOptions {
   now: bigint;
   maxIngressTtlMs?: number;
   permittedDriftMs?: number;
+  /** The root of trust canister signatures (e.g. Internet Identity's delegations) are verified against. */
+  rootKey?: Uint8Array;
 }
 
 
@@ -112,10 +114,9 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
   if (!(anonymous && content.requestType !== 'call')) checkIngressExpiry(content.ingressExpiry, opts);
 
   if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
-    // The spec: sender_info is authenticated by a canister signature under sender_pubkey.
-    throw new UnsupportedSignatureSchemeError(
-      'sender_info must be signed with a canister signature, and canister signatures are not supported yet by this replica',
-    );
+    // The spec: sender_info is authenticated by a canister signature under sender_pubkey, and is
+    // passed to the canister, which this replica's system API does not offer yet.
+    throw new UnsupportedSignatureSchemeError('sender_info is not supported yet by this replica');
   }
 
   if (anonymous) {
@@ -131,6 +132,7 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
     throw new SenderMismatchError(principalText(content.sender), hexOf(envelope.senderPubkey));
   }
 
+  const context = opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
   const delegations = envelope.senderDelegation ?? [];
   if (delegations.length > MAX_DELEGATIONS) {
     throw new InvalidDelegationError(
@@ -164,7 +166,7 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
   let permissions: DelegationPermissions = 'all';
   delegations.forEach(({ delegation, signature, delegationHash }, i) => {
     try {
-      verifySignature(signer, delegationSignaturePayload(delegationHash), signature, `delegation ${i}`);
+      verifySignature(signer, delegationSignaturePayload(delegationHash), signature, `delegation ${i}`, context);
     } catch (e) {
       if (e instanceof UnsupportedSignatureSchemeError) throw e;
       throw new InvalidDelegationError(e instanceof Error ? e.message : String(e));
@@ -179,7 +181,7 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
     }
   });
 
-  verifySignature(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig');
+  verifySignature(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig', context);
   return { targets, permissions };
 }
 

@@ -28,7 +28,10 @@ class Decoder {
   private pos = 0;
   private readonly path: string[] = [];
 
-  constructor(private readonly bytes: Uint8Array) {}
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly integerKeys = false,
+  ) {}
 
   decodeTop(): CborValue {
     const value = this.item(0);
@@ -167,12 +170,17 @@ class Decoder {
     const entry = () => {
       const keyStart = this.pos;
       const initial = this.byte();
-      if (initial >> 5 !== 3) {
+      let key: string;
+      if (this.integerKeys && initial >> 5 <= 1) {
         this.pos = keyStart;
-        this.fail('map keys must be text strings');
+        key = String(this.item(depth + 1));
+      } else if (initial >> 5 === 3) {
+        const karg = this.argument(initial & 0x1f);
+        key = this.text(karg === null ? this.indefiniteString(3) : this.take(this.length(karg)));
+      } else {
+        this.pos = keyStart;
+        this.fail(this.integerKeys ? 'map keys must be integers or text strings' : 'map keys must be text strings');
       }
-      const karg = this.argument(initial & 0x1f);
-      const key = this.text(karg === null ? this.indefiniteString(3) : this.take(this.length(karg)));
       if (out.has(key)) {
         this.pos = keyStart;
         this.fail(`duplicate map key '${key}'`);
@@ -226,9 +234,13 @@ class Decoder {
   }
 }
 
-/** Decodes one CBOR data item (optionally tagged 55799) that must span `bytes` exactly. */
-export function decodeCbor(bytes: Uint8Array): CborValue {
-  return new Decoder(bytes).decodeTop();
+/**
+ * Decodes one CBOR data item (optionally tagged 55799) that must span `bytes` exactly.
+ * `integerKeys` also admits integer map keys, kept as their decimal text (COSE keys, RFC 8152,
+ * are maps keyed by integers: `1` is the key type, `-1` the curve).
+ */
+export function decodeCbor(bytes: Uint8Array, options: { integerKeys?: boolean } = {}): CborValue {
+  return new Decoder(bytes, options.integerKeys).decodeTop();
 }
 
 /**

@@ -113,7 +113,7 @@ export class InvalidPublicKeyError extends HttpInterfaceError {
   }
 }
 
-/** 400: a signature scheme of the spec this replica does not verify yet (canister signatures, WebAuthn). */
+/** 400: a signature feature of the spec this replica does not offer yet (`sender_info`). */
 export class UnsupportedSignatureSchemeError extends HttpInterfaceError {
   override readonly name = 'UnsupportedSignatureSchemeError';
   readonly status = 400;

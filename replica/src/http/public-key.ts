@@ -1,13 +1,14 @@
 // User public keys and plain signatures (interface spec, "Signatures"): DER SubjectPublicKeyInfo
 // (RFC 5280 §4.1.2.7) for Ed25519 (RFC 8410), ECDSA on secp256k1 and P-256 (RFC 5480), and
-// the IC's own OIDs for canister signatures and DER-wrapped COSE (WebAuthn) keys, which are
-// recognised so they can be refused with a clear message.
+// the IC's own OIDs for canister signatures and DER-wrapped COSE (WebAuthn) keys.
 
 import { createPublicKey, verify as verifyNative, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { InvalidPublicKeyError, InvalidSignatureError, UnsupportedSignatureSchemeError } from './errors.js';
+import { verifyCanisterSignature, type CanisterSignatureContext } from './canister-signature.js';
+import { parseCoseKey, verifyWebAuthnSignature, type WebAuthnPublicKey } from './webauthn.js';
 import { equalBytes } from '../bytes.js';
 
 // Content octets of the OBJECT IDENTIFIERs involved.
@@ -24,7 +25,7 @@ export type UserPublicKey =
   | { scheme: 'ecdsa-secp256k1'; der: Uint8Array; raw: Uint8Array }
   | { scheme: 'ecdsa-p256'; der: Uint8Array; raw: Uint8Array }
   | { scheme: 'canister-signature'; der: Uint8Array; signingCanisterId: Uint8Array; seed: Uint8Array }
-  | { scheme: 'webauthn-cose'; der: Uint8Array };
+  | { scheme: 'webauthn-cose'; der: Uint8Array; cose: WebAuthnPublicKey };
 
 interface Tlv {
   tag: number;
@@ -136,9 +137,13 @@ function parseDer(der: Uint8Array): UserPublicKey {
     if (idLength === undefined || 1 + idLength > key.length || idLength > 29) {
       throw new InvalidPublicKeyError('malformed canister signature public key');
     }
+    if (parameters !== undefined) throw new InvalidPublicKeyError('canister signature keys take no parameters');
     return { scheme: 'canister-signature', der, signingCanisterId: key.slice(1, 1 + idLength), seed: key.slice(1 + idLength) };
   }
-  if (equalBytes(algorithmOid, OID_IC_DER_WRAPPED_COSE)) return { scheme: 'webauthn-cose', der };
+  if (equalBytes(algorithmOid, OID_IC_DER_WRAPPED_COSE)) {
+    if (parameters !== undefined) throw new InvalidPublicKeyError('DER-wrapped COSE keys take no parameters');
+    return { scheme: 'webauthn-cose', der, cose: parseCoseKey(key) };
+  }
   if (equalBytes(algorithmOid, OID_RSA)) {
     throw new UnsupportedSignatureSchemeError('RSA signatures are only allowed in a WebAuthn context');
   }
@@ -147,13 +152,20 @@ function parseDer(der: Uint8Array): UserPublicKey {
 
 /**
  * Verifies `signature` over `message` (domain separator · payload). Throws InvalidSignatureError
- * if it does not verify, UnsupportedSignatureSchemeError for schemes not verified yet.
+ * if it does not verify. Canister signatures need the root of trust of `context`; without it
+ * they are refused with UnsupportedSignatureSchemeError.
  *
  * ECDSA: the spec's encoding is r · s, 32 bytes each, big-endian, over SHA-256 of the message.
  * High-S signatures are accepted: the IC verifies malleable signatures (OpenSSL legacy), and
  * WebCrypto (ECDSAKeyIdentity) does not normalise S.
  */
-export function verifySignature(key: UserPublicKey, message: Uint8Array, signature: Uint8Array, what: string): void {
+export function verifySignature(
+  key: UserPublicKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+  what: string,
+  context?: CanisterSignatureContext,
+): void {
   switch (key.scheme) {
     case 'ed25519': {
       if (signature.length !== 64) throw new InvalidSignatureError(`${what}: Ed25519 signature of ${signature.length} bytes, expected 64`);
@@ -189,12 +201,11 @@ export function verifySignature(key: UserPublicKey, message: Uint8Array, signatu
       return;
     }
     case 'canister-signature':
-      throw new UnsupportedSignatureSchemeError(
-        `${what}: canister signatures (OID 1.3.6.1.4.1.56387.1.2) are not supported yet by this replica`,
-      );
+      if (context === undefined) throw new UnsupportedSignatureSchemeError(`${what}: canister signatures need the root key to verify against`);
+      verifyCanisterSignature(key, message, signature, context, what);
+      return;
     case 'webauthn-cose':
-      throw new UnsupportedSignatureSchemeError(
-        `${what}: WebAuthn signatures (DER-wrapped COSE keys, OID 1.3.6.1.4.1.56387.1.1) are not supported yet by this replica`,
-      );
+      verifyWebAuthnSignature(key.cose, message, signature, what);
+      return;
   }
 }

@@ -162,6 +162,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     now: now(),
     maxIngressTtlMs: options.maxIngressTtlMs ?? MAX_INGRESS_TTL_MS,
     permittedDriftMs: options.permittedDriftMs ?? PERMITTED_DRIFT_MS,
+    rootKey: frontend.rootKey(),
   });
   let inFlight = 0;
 

@@ -43,8 +43,8 @@ export interface AuthenticatedCall {
   /** W3C trace context of the HTTP request, carried into the message's execution. */
   traceparent?: string;
   /**
-   * Spec `sender_info`. Always undefined today: it must be authenticated by a canister
-   * signature, which this front end does not verify yet, so requests carrying it are refused.
+   * Spec `sender_info`. Always undefined today: it is passed to the canister, which this
+   * replica's system API does not offer yet, so requests carrying it are refused.
    */
   senderInfo?: SenderInfo;
 }
