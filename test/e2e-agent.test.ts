@@ -30,6 +30,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { Node } from '../replica/src/node/index.js';
 import { defaultSettings, managementCanister, type ManagementCanister } from '../replica/src/cli/management.js';
 import { compileMotoko } from './support/motoko.js';
+import { certifiedIdl, whoamiIdl, type Certified, type Whoami } from './support/interfaces.js';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const emptyArg = () => new Uint8Array(IDL.encode([], []));
@@ -41,27 +42,6 @@ interface Counter {
 }
 const counterIdl: IDL.InterfaceFactory = ({ IDL }) =>
   IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), add: IDL.Func([IDL.Nat], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']) });
-
-interface Certified {
-  set(value: Uint8Array): Promise<void>;
-  get(): Promise<{ data: Uint8Array; certificate: [] | [Uint8Array] }>;
-}
-const certifiedIdl: IDL.InterfaceFactory = ({ IDL }) =>
-  IDL.Service({
-    set: IDL.Func([IDL.Vec(IDL.Nat8)], [], []),
-    get: IDL.Func([], [IDL.Record({ data: IDL.Vec(IDL.Nat8), certificate: IDL.Opt(IDL.Vec(IDL.Nat8)) })], ['query']),
-  });
-
-interface Whoami {
-  whoami(): Promise<Principal>;
-  whoami_query(): Promise<Principal>;
-}
-const whoamiIdl: IDL.InterfaceFactory = ({ IDL }) =>
-  IDL.Service({ whoami: IDL.Func([], [IDL.Principal], []), whoami_query: IDL.Func([], [IDL.Principal], ['query']) });
-const WHOAMI_SOURCE = `persistent actor {
-  public shared ({ caller }) func whoami() : async Principal { caller };
-  public shared query ({ caller }) func whoami_query() : async Principal { caller };
-};`;
 
 describe('the IC agent against a local node', () => {
   let node: Node;
@@ -115,7 +95,7 @@ describe('the IC agent against a local node', () => {
       compileMotoko('counter'),
       compileMotoko('certified'),
       compileMotoko('trap'),
-      compileMotoko('whoami', WHOAMI_SOURCE),
+      compileMotoko('whoami'),
     ]);
     Object.assign(wasm, { counter: counter.wasm, certified: certified.wasm, trap: trap.wasm, whoami: whoami.wasm });
     // An application subnet whose certificates carry the root key's delegation (the default is a

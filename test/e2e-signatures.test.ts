@@ -16,6 +16,7 @@ import { Node } from '../replica/src/node/index.js';
 import { managementCanister } from '../replica/src/cli/management.js';
 import { hashTreeToCbor, labeled, leaf, fork, reconstruct, type HashTree } from '../replica/src/certification/index.js';
 import { compileMotoko } from './support/motoko.js';
+import { certifiedIdl, whoamiIdl, type Certified, type Whoami } from './support/interfaces.js';
 
 /** AlgorithmIdentifier of canister signature keys: SEQUENCE { OID 1.3.6.1.4.1.56387.1.2 }. */
 const CANISTER_SIG_OID = Uint8Array.from([0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02]);
@@ -23,26 +24,6 @@ const DELEGATION_DOMAIN = new TextEncoder().encode('\x1Aic-request-auth-delegati
 const emptyArg = () => new Uint8Array(IDL.encode([], []));
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
 const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-
-const WHOAMI_SOURCE = `persistent actor {
-  public shared ({ caller }) func whoami() : async Principal { caller };
-  public shared query ({ caller }) func whoami_query() : async Principal { caller };
-};`;
-const whoamiIdl: IDL.InterfaceFactory = ({ IDL }) =>
-  IDL.Service({ whoami: IDL.Func([], [IDL.Principal], []), whoami_query: IDL.Func([], [IDL.Principal], ['query']) });
-const certifiedIdl: IDL.InterfaceFactory = ({ IDL }) =>
-  IDL.Service({
-    set: IDL.Func([IDL.Vec(IDL.Nat8)], [], []),
-    get: IDL.Func([], [IDL.Record({ data: IDL.Vec(IDL.Nat8), certificate: IDL.Opt(IDL.Vec(IDL.Nat8)) })], ['query']),
-  });
-interface Whoami {
-  whoami(): Promise<Principal>;
-  whoami_query(): Promise<Principal>;
-}
-interface Certified {
-  set(value: Uint8Array): Promise<void>;
-  get(): Promise<{ data: Uint8Array; certificate: [] | [Uint8Array] }>;
-}
 
 /** The canister-signature public key of `canister` with `seed` (spec, "Canister signatures"). */
 function canisterSigKey(canister: Principal, seed: Uint8Array): Uint8Array {
@@ -121,7 +102,7 @@ for (const rootSubnet of [true, false]) {
     let signerActor: Certified;
 
     before(async () => {
-      const [whoami, certified] = await Promise.all([compileMotoko('whoami', WHOAMI_SOURCE), compileMotoko('certified')]);
+      const [whoami, certified] = await Promise.all([compileMotoko('whoami'), compileMotoko('certified')]);
       node = await Node.start({ port: 0, roundIntervalMs: 20, rootSubnet });
       agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
       const ic = managementCanister(agent);
