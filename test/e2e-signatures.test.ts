@@ -1,6 +1,7 @@
 // Signature schemes beyond plain keys, through the real IC agent against a local node:
 // canister signatures (a login as with Internet Identity: a canister signs a delegation to a
-// session key by certifying it, the agent then signs with the session key) and WebAuthn
+// session key by certifying it, the agent then signs with the session key), attributes that
+// canister signs about the user (`sender_info`, read by the callee as caller info) and WebAuthn
 // (passkeys: ECDSA P-256 and RSA assertions over DER-wrapped COSE keys).
 
 import { after, before, describe, it } from 'node:test';
@@ -10,18 +11,39 @@ import * as cbor from '@dfinity/cbor';
 import { Actor, Cbor, HttpAgent, SignIdentity, requestIdOf, type PublicKey, type Signature } from '@icp-sdk/core/agent';
 import { DER_COSE_OID, wrapDER } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
-import { Delegation, DelegationChain, DelegationIdentity, Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import { AttributesIdentity, Delegation, DelegationChain, DelegationIdentity, Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
 import { Node } from '../replica/src/node/index.js';
-import { managementCanister } from '../replica/src/cli/management.js';
+import { defaultSettings, managementCanister } from '../replica/src/cli/management.js';
 import { hashTreeToCbor, labeled, leaf, fork, reconstruct, type HashTree } from '../replica/src/certification/index.js';
 import { compileMotoko } from './support/motoko.js';
+import { wat } from './support/wat.js';
 import { certifiedIdl, whoamiIdl, type Certified, type Whoami } from './support/interfaces.js';
 
 /** AlgorithmIdentifier of canister signature keys: SEQUENCE { OID 1.3.6.1.4.1.56387.1.2 }. */
 const CANISTER_SIG_OID = Uint8Array.from([0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02]);
 const DELEGATION_DOMAIN = new TextEncoder().encode('\x1Aic-request-auth-delegation');
+const SENDER_INFO_DOMAIN = new TextEncoder().encode('\x0Eic-sender-info');
+
+/** A query that replies with the caller info it is given: data · signer. */
+const CALLER_INFO_WAT = `(module
+  (import "ic0" "msg_caller_info_data_size" (func $data_size (result i32)))
+  (import "ic0" "msg_caller_info_data_copy" (func $data_copy (param i32 i32 i32)))
+  (import "ic0" "msg_caller_info_signer_size" (func $signer_size (result i32)))
+  (import "ic0" "msg_caller_info_signer_copy" (func $signer_copy (param i32 i32 i32)))
+  (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+  (import "ic0" "msg_reply" (func $reply))
+  (memory 1)
+  (func $info (local $d i32) (local $s i32)
+    (local.set $d (call $data_size))
+    (call $data_copy (i32.const 0) (i32.const 0) (local.get $d))
+    (local.set $s (call $signer_size))
+    (call $signer_copy (local.get $d) (i32.const 0) (local.get $s))
+    (call $append (i32.const 0) (i32.add (local.get $d) (local.get $s)))
+    (call $reply))
+  (export "canister_query info" (func $info)))`;
 const emptyArg = () => new Uint8Array(IDL.encode([], []));
+const attributesIdl: IDL.InterfaceFactory = ({ IDL }) => IDL.Service({ attributes: IDL.Func([], [IDL.Opt(IDL.Vec(IDL.Nat8))], []) });
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
 const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
@@ -100,18 +122,26 @@ for (const rootSubnet of [true, false]) {
     let whoamiId: Principal;
     let signer: Principal;
     let signerActor: Certified;
+    let attributesId: Principal;
+    let callerInfoId: Principal;
 
     before(async () => {
       const [whoami, certified] = await Promise.all([compileMotoko('whoami'), compileMotoko('certified')]);
       node = await Node.start({ port: 0, roundIntervalMs: 20, rootSubnet });
       agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
       const ic = managementCanister(agent);
-      const install = async (wasm: Uint8Array) => {
-        const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 13n], settings: [], specified_id: [], sender_canister_version: [] });
+      const install = async (wasm: Uint8Array, env: [string, string][] = []) => {
+        const settings = defaultSettings({ environment_variables: [env.map(([name, value]) => ({ name, value }))] });
+        const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10n ** 13n], settings: [settings], specified_id: [], sender_canister_version: [] });
         await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: emptyArg(), sender_canister_version: [] });
         return canister_id;
       };
       [whoamiId, signer] = await Promise.all([install(whoami.wasm), install(certified.wasm)]);
+      const [attributes, callerInfo] = await Promise.all([compileMotoko('attributes'), wat(CALLER_INFO_WAT)]);
+      [attributesId, callerInfoId] = await Promise.all([
+        install(attributes.wasm, [['trusted_attribute_signers', signer.toText()]]),
+        install(callerInfo),
+      ]);
       signerActor = Actor.createActor<Certified>(certifiedIdl, { agent, canisterId: signer });
     });
 
@@ -123,10 +153,10 @@ for (const rootSubnet of [true, false]) {
      * What Internet Identity does at login: certify a delegation from the user's canister key
      * (signer canister, seed) to a session key, then hand out the certificate as its signature.
      */
-    async function login(seed: Uint8Array, session: Ed25519KeyIdentity, targets?: Principal[]) {
-      const delegation = new Delegation(session.getPublicKey().toDer(), BigInt(Date.now() + 10 * 60_000) * 1_000_000n, targets);
+    async function login(seed: Uint8Array, session: Ed25519KeyIdentity, alsoSign: Uint8Array[] = []) {
+      const delegation = new Delegation(session.getPublicKey().toDer(), BigInt(Date.now() + 10 * 60_000) * 1_000_000n);
       const message = concat(DELEGATION_DOMAIN, requestIdOf({ ...delegation }));
-      const tree = sigTree(seed, [message]);
+      const tree = sigTree(seed, [message, ...alsoSign]);
       await signerActor.set(reconstruct(tree));
       const { certificate } = await signerActor.get();
       assert.equal(certificate.length, 1, 'a query returns the data certificate');
@@ -183,6 +213,40 @@ for (const rootSubnet of [true, false]) {
       await assert.rejects(call(withSignature(randomBytes(40))), /malformed canister signature/);
       // The good one still works.
       assert.equal((await call(withSignature(canisterSignature(good.certificate, good.tree)))).toText(), Principal.selfAuthenticating(good.userKey).toText());
+    });
+
+    it('hands attributes the login canister signed (sender_info) to the callee as caller info, in updates and queries', async () => {
+      const seed = randomBytes(16);
+      const data = new TextEncoder().encode('email=alice@example.org');
+      const infoMessage = concat(SENDER_INFO_DOMAIN, data);
+      const session = Ed25519KeyIdentity.generate();
+      const { identity, certificate, tree } = await login(seed, session, [infoMessage]);
+      const withAttributes = (signature: Uint8Array, signerId: Principal = signer, inner: SignIdentity = identity) =>
+        HttpAgent.create({
+          host: node.url, shouldFetchRootKey: true, retryTimes: 0,
+          identity: new AttributesIdentity({ inner, attributes: { data, signature }, signer: { canisterId: signerId } }),
+        });
+      const agentWith = await withAttributes(canisterSignature(certificate, tree));
+      // Motoko's CallerAttributes: the signer is trusted by the canister's environment variable.
+      const attributes = Actor.createActor<{ attributes(): Promise<[] | [Uint8Array]> }>(attributesIdl, { agent: agentWith, canisterId: attributesId });
+      assert.deepEqual(await attributes.attributes(), [data]);
+      const expected = concat(data, signer.toUint8Array());
+      const query = await agentWith.query(callerInfoId, { methodName: 'info', arg: new Uint8Array(0) });
+      assert.equal(query.status, 'replied');
+      assert.deepEqual(new Uint8Array((query as { reply: { arg: Uint8Array } }).reply.arg), expected);
+
+      // Without attributes the callee sees none.
+      const plain = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity });
+      assert.deepEqual(await Actor.createActor<{ attributes(): Promise<[] | [Uint8Array]> }>(attributesIdl, { agent: plain, canisterId: attributesId }).attributes(), []);
+      const none = await plain.query(callerInfoId, { methodName: 'info', arg: new Uint8Array(0) });
+      assert.deepEqual(new Uint8Array((none as { reply: { arg: Uint8Array } }).reply.arg), new Uint8Array(0));
+
+      // Refused: another signer than the key's canister, a signature over other data, a plain key.
+      const info = (a: HttpAgent) => a.query(callerInfoId, { methodName: 'info', arg: new Uint8Array(0) });
+      await assert.rejects(info(await withAttributes(canisterSignature(certificate, tree), whoamiId)), /Invalid sender_info: signer .* does not match canister ID/);
+      const other = await login(seed, session, [randomBytes(32)]);
+      await assert.rejects(info(await withAttributes(canisterSignature(other.certificate, other.tree))), /Invalid sender_info: signature verification failed/);
+      await assert.rejects(info(await withAttributes(canisterSignature(certificate, tree), signer, Ed25519KeyIdentity.generate())), /sender_pubkey must be a canister signature public key/);
     });
 
     it('accepts WebAuthn (passkey) signatures with P-256 and RSA keys, alone and delegating to a session key', async () => {

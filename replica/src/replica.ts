@@ -82,7 +82,7 @@ export class Replica {
     if (!isManagement) {
       const canister = this.state.canister(textOf(message.receiver));
       if (!canister) throw new CanisterError(ErrorCode.CanisterNotFound, `Canister ${message.receiver.toText()} not found`);
-      const refused = this.env.inspectMessage(this.state, canister, message.method, message.arg, message.sender);
+      const refused = this.env.inspectMessage(this.state, canister, message.method, message.arg, message.sender, message.callerInfo);
       if (refused) throw refused;
     }
     await this.blocks.submit({

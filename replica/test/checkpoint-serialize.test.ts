@@ -30,13 +30,15 @@ function richState(): ReplicatedState {
   s.ingressHistory.set('bb', { status: 'rejected', code: RejectCode.CanisterError, message: 'boom', errorCode: 'IC0503', sender: USER, receiver: A, time: 3n });
   s.ingressHistory.set('cc', { status: 'processing', sender: USER, receiver: A, time: 4n });
   s.ingressHistory.set('dd', { status: 'received', sender: USER, receiver: B, time: 5n });
-  const req = (origin: 'ingress' | 'canister'): CanisterMessage => ({
+  const req = (origin: 'ingress' | 'attributed' | 'canister'): CanisterMessage => ({
     kind: 'request', sender: B, receiver: A, method: 'm', arg: new Uint8Array([9]), cycles: 77n,
-    origin: origin === 'ingress' ? { kind: 'ingress', messageId: 'aa', sender: USER } : { kind: 'canister', caller: B, callbackId: 3, deadline: 99n },
+    origin: origin === 'ingress' ? { kind: 'ingress', messageId: 'aa', sender: USER }
+      : origin === 'attributed' ? { kind: 'ingress', messageId: 'ab', sender: USER, callerInfo: { data: new Uint8Array([4, 2]), signer: B } }
+      : { kind: 'canister', caller: B, callbackId: 3, deadline: 99n },
     ...(origin === 'ingress' ? { traceparent: '00-abc-def-01' } : {}),
   });
   s.pendingRawRand.push(req('canister') as never);
-  s.pendingSubnetCalls.push(req('ingress') as never);
+  s.pendingSubnetCalls.push(req('ingress') as never, req('attributed') as never);
 
   for (const id of [A, B]) {
     const c = new CanisterState(id, defaultSettings([USER, id]), 10n ** 13n);

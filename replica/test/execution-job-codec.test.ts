@@ -17,6 +17,7 @@ const full: EncodedJob = {
   input: {
     context: 'Rt', caller: bytes(1, 2, 3), arg: bytes(), methodName: 'größe', cyclesAvailable: (1n << 100n) + 5n, cyclesRefunded: 0n,
     rejectCode: 4, rejectMessage: 'nope ✗', deadline: 123n, needsResponse: true, replicated: true,
+    callerInfo: { data: bytes(6, 6, 6), signer: bytes(0, 0, 0, 0, 0, 0, 0, 7, 1, 1) },
   },
   view: {
     canisterId: bytes(0, 0, 0, 0, 0, 0, 0, 1, 1, 1), controllers: [bytes(9), bytes(8, 7)], status: 2, version: 3n, balance: 10n ** 30n,

@@ -25,6 +25,7 @@ import {
   InvalidDelegationError,
   InvalidPublicKeyError,
   InvalidSignatureError,
+  InvalidSenderInfoError,
   MissingSignatureError,
   SenderMismatchError,
 } from '../src/http/errors.js';
@@ -260,6 +261,14 @@ describe('authentication with agent-js identities', () => {
       () => verify(bytes, 'call'),
       (e: unknown) => e instanceof InvalidSignatureError && /malformed canister signature/.test(e.message),
     );
+  });
+
+  it('refuses sender_info on anonymous requests and under keys that are not canister-signature keys', async () => {
+    const senderInfo = { info: Uint8Array.of(1), signer: CANISTER_A.toUint8Array(), sig: Uint8Array.of(2) };
+    const anonymous = Cbor.encode({ content: content('query', Principal.anonymous(), { sender_info: senderInfo }) });
+    assert.throws(() => verify(anonymous, 'query'), (e: unknown) => e instanceof InvalidSenderInfoError && /anonymous/.test(e.message));
+    const signed = await envelopeBytes(Ed25519KeyIdentity.generate(), 'call', { sender_info: senderInfo });
+    assert.throws(() => verify(signed, 'call'), (e: unknown) => e instanceof InvalidSenderInfoError && /must be a canister signature public key, not ed25519/.test(e.message));
   });
 
   it('refuses malformed public keys', () => {

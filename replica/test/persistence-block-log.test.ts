@@ -37,7 +37,10 @@ test('submit resolves once durable; blocks and unblocked ingress survive a reope
   const b1 = log.make();
   assert.equal(b1.height, 1n);
   assert.deepEqual(b1.ingress.map((m) => m.arg[0]), [1, 2, 3]);
-  await log.submit({ ...ingress(4), effectiveCanisterId: Principal.managementCanister(), traceparent: 'tp' });
+  await log.submit({
+    ...ingress(4), effectiveCanisterId: Principal.managementCanister(), traceparent: 'tp',
+    callerInfo: { data: Uint8Array.of(1, 2), signer: Principal.fromText('rdmx6-jaaaa-aaaaa-aaadq-cai') },
+  });
   clock.advance(5n);
   const b2 = log.make();
   await log.submit(ingress(5)); // durable, but no block took it

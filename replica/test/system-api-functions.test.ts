@@ -90,7 +90,7 @@ const DENY = 0x796e6564; // "deny", little-endian
 const TWIC = 0x63697774; // "twic"
 
 // Callback table indices.
-const CB = { forward: 0, rejectInfo: 1, trap: 2, cleanup: 3, cycles: 4, deadline: 5, status: 6 };
+const CB = { forward: 0, rejectInfo: 1, trap: 2, cleanup: 3, cycles: 4, deadline: 5, status: 6, callerInfo: 7 };
 
 const signCost = (fn: string, key: { ptr: number; len: number }, variant: number) => `
     (local.set $d (global.get $o)) (call $advance (i32.const 20))
@@ -101,7 +101,7 @@ const PROBE = `(module
   (memory 1)
   ${S.wat()}
   (table 8 funcref)
-  (elem (i32.const 0) $cb_forward $cb_reject_info $cb_trap $cb_cleanup $cb_cycles $cb_deadline $cb_status)
+  (elem (i32.const 0) $cb_forward $cb_reject_info $cb_trap $cb_cleanup $cb_cycles $cb_deadline $cb_status $cb_caller_info)
   (global $cleanups (mut i32) (i32.const 0))
   (global $cleanup_env (mut i32) (i32.const -1))
   (global $cleanup_code (mut i32) (i32.const -1))
@@ -117,13 +117,20 @@ const PROBE = `(module
     (call $msg_caller_copy (global.get $o) (i32.const 0) (local.get $n))
     (call $advance (local.get $n))
     (call $out_reply))
-  (func (export "canister_update caller_info")
-    (call $begin)
-    (call $out_i32 (call $msg_caller_info_data_size))
-    (call $out_i32 (call $msg_caller_info_signer_size))
-    (call $msg_caller_info_data_copy (global.get $o) (i32.const 0) (i32.const 0))
-    (call $msg_caller_info_signer_copy (global.get $o) (i32.const 0) (i32.const 0))
-    (call $out_reply))
+  (func $out_caller_info (local $n i32)
+    (local.set $n (call $msg_caller_info_data_size))
+    (call $out_i32 (local.get $n))
+    (call $msg_caller_info_data_copy (global.get $o) (i32.const 0) (local.get $n))
+    (call $advance (local.get $n))
+    (local.set $n (call $msg_caller_info_signer_size))
+    (call $out_i32 (local.get $n))
+    (call $msg_caller_info_signer_copy (global.get $o) (i32.const 0) (local.get $n))
+    (call $advance (local.get $n)))
+  (func (export "canister_update caller_info") (call $begin) (call $out_caller_info) (call $out_reply))
+  (func (export "canister_update caller_info_after_call")
+    (call $call_new (i32.const 0) (i32.const 0) ${c(M_RAW_RAND)} (i32.const ${CB.callerInfo}) (i32.const 0) (i32.const ${CB.callerInfo}) (i32.const 0))
+    (call $call_data_append ${c(EMPTY_CANDID)})
+    (call $perform))
   (func (export "canister_update reject")
     (call $msg_reply_data_append ${c(HELLO)}) ;; discarded by the reject
     (call $msg_reject (i32.const 0x1000) (call $arg (i32.const 0x1000))))
@@ -338,6 +345,7 @@ const PROBE = `(module
     (call $msg_reject_msg_copy (global.get $o) (i32.const 0) (local.get $n))
     (call $advance (local.get $n))
     (call $out_reply))
+  (func $cb_caller_info (param $env i32) (call $begin) (call $out_caller_info) (call $out_reply))
   (func $cb_trap (param $env i32) (call $trap ${c(CALLBACK_TRAPPED)}))
   (func $cb_cleanup (param $env i32)
     (global.set $cleanups (i32.add (global.get $cleanups) (i32.const 1)))
@@ -481,6 +489,22 @@ test('msg_caller_info_*: empty for callers without canister-signature caller inf
   assert.equal(reply.i32(), 0);
   assert.equal(reply.i32(), 0);
   assert.ok(reply.done);
+});
+
+test("msg_caller_info_*: an ingress message's verified sender_info, in the update and in its call context's callbacks", async () => {
+  const { t, id } = await setup();
+  const info = { data: enc('email=alice@example.org'), signer: Principal.fromText('rdmx6-jaaaa-aaaaa-aaadq-cai') };
+  for (const method of ['caller_info', 'caller_info_after_call']) {
+    const status = await t.awaitStatus(await t.submit(id, method, new Uint8Array(0), undefined, info));
+    assert.equal(status.status, 'replied', method);
+    const reply = r(status.reply!);
+    assert.equal(reply.i32(), info.data.length);
+    assert.deepEqual(reply.bytes(info.data.length), info.data);
+    const signer = info.signer.toUint8Array();
+    assert.equal(reply.i32(), signer.length);
+    assert.deepEqual(reply.bytes(signer.length), signer);
+    assert.ok(reply.done, method);
+  }
 });
 
 test('msg_reject: the caller gets reject code 4 (IC0406) with the message; appended reply data is dropped', async () => {

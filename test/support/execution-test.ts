@@ -2,6 +2,7 @@
 // user, rounds run on demand. Most tests of the suite are written against this.
 
 import type { RoundTracer } from '../../replica/src/telemetry/tracing.js';
+import type { CallerInfo } from '../../replica/src/state/types.js';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -71,9 +72,9 @@ export class ExecutionTest {
   }
 
   /** Submits an ingress message; returns its message id. */
-  async submit(receiver: Principal, method: string, arg: Uint8Array, sender: Principal = TEST_USER): Promise<string> {
+  async submit(receiver: Principal, method: string, arg: Uint8Array, sender: Principal = TEST_USER, callerInfo?: CallerInfo): Promise<string> {
     const messageId = bytesToHex(sha256(new TextEncoder().encode(`message ${this.messageCount++}`)));
-    await this.replica.submit({ messageId, sender, receiver, method, arg });
+    await this.replica.submit({ messageId, sender, receiver, method, arg, ...(callerInfo ? { callerInfo } : {}) });
     return messageId;
   }
 

@@ -20,6 +20,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { LocalBlockMaker, defaultTape, systemClock, type Clock } from './local-block-maker.js';
 import type { Block, IngressMessage } from './types.js';
+import type { CallerInfo } from '../state/types.js';
 
 export class BlockLogCorruptError extends Error {
   override readonly name = 'BlockLogCorruptError';
@@ -345,11 +346,16 @@ function encodeIngress(m: IngressMessage): Cbor {
   const out: Cbor = { id: m.messageId, s: m.sender.toUint8Array(), r: m.receiver.toUint8Array(), m: m.method, a: m.arg };
   if (m.effectiveCanisterId) out.e = m.effectiveCanisterId.toUint8Array();
   if (m.traceparent !== undefined) out.t = m.traceparent;
+  if (m.callerInfo !== undefined) out.c = { d: m.callerInfo.data, s: m.callerInfo.signer.toUint8Array() };
   return out;
 }
 
 /** A plain copy: decoded byte strings are views into the whole segment file. */
 const own = (x: unknown): Uint8Array => new Uint8Array(x as Uint8Array);
+
+function decodeCallerInfo(c: Cbor): CallerInfo {
+  return { data: own(c.d), signer: Principal.fromUint8Array(own(c.s)) };
+}
 
 function decodeIngress(c: Cbor): IngressMessage {
   return {
@@ -360,6 +366,7 @@ function decodeIngress(c: Cbor): IngressMessage {
     arg: own(c.a),
     ...(c.e ? { effectiveCanisterId: Principal.fromUint8Array(own(c.e)) } : {}),
     ...(c.t !== undefined ? { traceparent: c.t as string } : {}),
+    ...(c.c !== undefined ? { callerInfo: decodeCallerInfo(c.c as Cbor) } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Principal } from '@icp-sdk/core/principal';
+import type { CallerInfo } from '../state/types.js';
 
 /** An ingress message as consensus orders it: authenticated, not yet inducted. */
 export interface IngressMessage {
@@ -11,6 +12,8 @@ export interface IngressMessage {
   /** For management canister calls: the canister the call is about. */
   readonly effectiveCanisterId?: Principal;
   readonly traceparent?: string;
+  /** The sender's verified `sender_info`, for the receiver's `ic0.msg_caller_info_*`. */
+  readonly callerInfo?: CallerInfo;
 }
 
 /** What consensus agrees on for one round. */

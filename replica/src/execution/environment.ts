@@ -18,7 +18,7 @@ import {
   type Response,
   type ResponsePayload,
 } from '../state/index.js';
-import type { Callback, ExecutionWork as Work, SystemTask } from '../state/types.js';
+import type { CallerInfo, Callback, ExecutionWork as Work, SystemTask } from '../state/types.js';
 import type { ApiContext, ApiOutcome, CanisterView, MessageInput } from '../system-api/index.js';
 import { InvalidWasmError, ModuleCache, decodeCanisterWasm, type CompiledCanisterModule } from '../wasm/index.js';
 import { Charging, FreezingThresholds, type ExecutionFees } from './charging.js';
@@ -131,6 +131,7 @@ export class ExecutionEnvironment {
       context, caller: request.sender.toUint8Array(), arg: request.arg, cyclesAvailable: request.cycles,
       cyclesRefunded: 0n, rejectCode: 0, deadline: request.origin.kind === 'canister' ? request.origin.deadline : 0n,
       needsResponse: true, replicated: true,
+      ...callerInfoOf(request.origin),
     };
     const job = this.job(state, canister, { kind: 'export', name: exportName }, input, limit, canister.balance - prepaid, threshold, undefined, {
       discardMemory: context === 'RQ', cleanup: undefined, callContextInstructions: undefined,
@@ -165,6 +166,7 @@ export class ExecutionEnvironment {
       deadline: callback.deadline,
       needsResponse: !ctx.responded && ctx.origin.kind !== 'system',
       replicated: true,
+      ...callerInfoOf(ctx.origin),
     };
     const closure = isReply ? callback.reply : callback.reject;
     const job = this.job(state, canister, { kind: 'callback', fn: closure.fn, env: closure.env }, input, limit, balance - prepaid, threshold, undefined, {
@@ -408,13 +410,16 @@ export class ExecutionEnvironment {
   }
 
   /** Runs canister_inspect_message for an ingress message; undefined if accepted. */
-  inspectMessage(state: ReplicatedState, canister: CanisterState, method: string, arg: Uint8Array, caller: Principal): CanisterError | undefined {
+  inspectMessage(
+    state: ReplicatedState, canister: CanisterState, method: string, arg: Uint8Array, caller: Principal, callerInfo?: CallerInfo,
+  ): CanisterError | undefined {
     const exec = canister.execution;
     if (!exec) return emptyCanister(canister);
     if (!exec.module.info.systemMethods.inspectMessage) return undefined;
     const result = this.runQuery(state, canister, { kind: 'export', name: 'canister_inspect_message' }, {
       context: 'F', caller: caller.toUint8Array(), arg, methodName: method, cyclesAvailable: 0n, cyclesRefunded: 0n,
       rejectCode: 0, deadline: 0n, needsResponse: false, replicated: false,
+      ...callerInfoInput(callerInfo),
     }, this.config.instructions.inspectMessage);
     if (!result.ok) return withCanister(canister, result.error);
     if (!result.outcome.messageAccepted) {
@@ -773,6 +778,16 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 /** A request refused before running code (no closure per message: see round.ts's induct). */
+/** Caller info as `MessageInput` carries it: no field when there is none. */
+function callerInfoInput(info: CallerInfo | undefined): Pick<MessageInput, 'callerInfo'> {
+  return info === undefined ? {} : { callerInfo: { data: info.data, signer: info.signer.toUint8Array() } };
+}
+
+/** The caller info of an ingress message and of the call context it opened. */
+function callerInfoOf(origin: CallOrigin): Pick<MessageInput, 'callerInfo'> {
+  return callerInfoInput(origin.kind === 'ingress' ? origin.callerInfo : undefined);
+}
+
 function refuse(canister: CanisterState, work: Work, error: CanisterError): PreparedExecution {
   return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } };
 }

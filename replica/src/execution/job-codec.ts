@@ -33,7 +33,7 @@ type Exhaustive<T, K extends keyof T> = Exclude<keyof T, K> extends never ? true
 const checks: [
   Exhaustive<EncodedJob, 'canisterId' | 'module' | 'entry' | 'input' | 'view' | 'limits' | 'cleanup' | 'callContextInstructions' | 'discardMemory' | 'install'>,
   Exhaustive<NonNullable<EncodedJob['install']>, 'mode' | 'module' | 'preUpgrade'>,
-  Exhaustive<MessageInput, 'context' | 'caller' | 'arg' | 'methodName' | 'cyclesAvailable' | 'cyclesRefunded' | 'rejectCode' | 'rejectMessage' | 'deadline' | 'needsResponse' | 'replicated'>,
+  Exhaustive<MessageInput, 'context' | 'caller' | 'callerInfo' | 'arg' | 'methodName' | 'cyclesAvailable' | 'cyclesRefunded' | 'rejectCode' | 'rejectMessage' | 'deadline' | 'needsResponse' | 'replicated'>,
   Exhaustive<EncodedJob['view'], 'canisterId' | 'controllers' | 'status' | 'version' | 'balance' | 'frozenReserve' | 'globalTimer' | 'certificate' | 'envVars' | 'time'>,
   Exhaustive<SandboxLimits, 'instructions' | 'slice' | 'wasmMemoryBytes' | 'stableMemoryBytes' | 'systemApi'>,
   Exhaustive<ApiOutcome, 'response' | 'calls' | 'cyclesAccepted' | 'cyclesBurned' | 'certifiedData' | 'globalTimer' | 'messageAccepted' | 'logs' | 'balance'>,
@@ -276,7 +276,11 @@ export function writeJob(w: WireWriter, job: Omit<EncodedJob, 'module' | 'instal
   w.u32(i.rejectCode);
   w.optStr(i.rejectMessage);
   w.big(i.deadline);
-  w.u8((i.needsResponse ? 1 : 0) | (i.replicated ? 2 : 0) | (job.discardMemory === undefined ? 0 : job.discardMemory ? 4 : 8));
+  w.u8((i.needsResponse ? 1 : 0) | (i.replicated ? 2 : 0) | (job.discardMemory === undefined ? 0 : job.discardMemory ? 4 : 8) | (i.callerInfo ? 16 : 0));
+  if (i.callerInfo) {
+    w.bytesOf(i.callerInfo.data);
+    w.bytesOf(i.callerInfo.signer);
+  }
   const v = job.view;
   w.bytesOf(v.canisterId);
   w.u32(v.controllers.length);
@@ -326,11 +330,13 @@ export function readJob(r: WireReader, subnet?: { readonly subnetId: Uint8Array;
   const rejectMessage = r.optStr();
   const deadline = r.big();
   const flags = r.u8();
+  const callerInfo = (flags & 16) !== 0 ? { data: r.viewOf(), signer: r.viewOf() } : undefined;
   const input: MessageInput = {
     context, caller, arg, cyclesAvailable, cyclesRefunded, rejectCode, deadline,
     needsResponse: (flags & 1) !== 0, replicated: (flags & 2) !== 0,
     ...(methodName === undefined ? {} : { methodName }),
     ...(rejectMessage === undefined ? {} : { rejectMessage }),
+    ...(callerInfo === undefined ? {} : { callerInfo }),
   };
   const id = r.viewOf();
   const controllers: Uint8Array[] = [];

@@ -10,13 +10,17 @@ import {
   DelegationTargetError,
   IngressExpiryError,
   InvalidDelegationError,
+  InvalidSenderInfoError,
   MissingSignatureError,
   SenderMismatchError,
   UnsupportedSignatureSchemeError,
 } from './errors.js';
 import { parseUserPublicKey, verifySignature } from './public-key.js';
 import { delegationSignaturePayload, requestSignaturePayload } from './request-id.js';
-import { equalBytes, hexOf } from '../bytes.js';
+import type { CanisterSignatureContext } from './canister-signature.js';
+import type { SenderInfo } from './types.js';
+import { domainSeparator } from '../certification/index.js';
+import { concatBytes, equalBytes, hexOf } from '../bytes.js';
 
 /** The spec: the delegation field must not contain more than 20 delegations. */
 export const MAX_DELEGATIONS = 20;
@@ -113,15 +117,12 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
   const anonymous = isAnonymous(content.sender);
   if (!(anonymous && content.requestType !== 'call')) checkIngressExpiry(content.ingressExpiry, opts);
 
-  if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
-    // The spec: sender_info is authenticated by a canister signature under sender_pubkey, and is
-    // passed to the canister, which this replica's system API does not offer yet.
-    throw new UnsupportedSignatureSchemeError('sender_info is not supported yet by this replica');
-  }
-
   if (anonymous) {
     if (envelope.senderPubkey !== undefined || envelope.senderSig !== undefined || envelope.senderDelegation !== undefined) {
       throw new AnonymousSignatureError();
+    }
+    if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
+      throw new InvalidSenderInfoError('an anonymous request has no sender_pubkey to verify sender_info under');
     }
     return { targets: 'all', permissions: 'all' };
   }
@@ -182,7 +183,33 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
   });
 
   verifySignature(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig', context);
+  if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
+    checkSenderInfo(content.senderInfo, envelope.senderPubkey, context);
+  }
   return { targets, permissions };
+}
+
+const SENDER_INFO_DOMAIN = domainSeparator('ic-sender-info');
+
+/**
+ * The spec, `sender_info`: `sig` is a canister signature over `\x0Eic-sender-info` · `info` that
+ * verifies under `sender_pubkey`, which must therefore be a canister-signature key of `signer`.
+ */
+function checkSenderInfo(info: SenderInfo, senderPubkey: Uint8Array, context: CanisterSignatureContext | undefined): void {
+  const key = parseUserPublicKey(senderPubkey);
+  if (key.scheme !== 'canister-signature') {
+    throw new InvalidSenderInfoError(`sender_pubkey must be a canister signature public key, not ${key.scheme}`);
+  }
+  if (!equalBytes(key.signingCanisterId, info.signer)) {
+    throw new InvalidSenderInfoError(
+      `signer ${principalText(info.signer)} does not match canister ID ${principalText(key.signingCanisterId)} in sender_pubkey`,
+    );
+  }
+  try {
+    verifySignature(key, concatBytes([SENDER_INFO_DOMAIN, info.info]), info.sig, 'sender_info.sig', context);
+  } catch (e) {
+    throw new InvalidSenderInfoError(`signature verification failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** The IC's rule for call and query: the canister must be among the delegation targets. */

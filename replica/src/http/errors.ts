@@ -133,6 +133,16 @@ export class InvalidSignatureError extends HttpInterfaceError {
   }
 }
 
+/** 400: `sender_info` whose signer or canister signature does not check out (the IC's InvalidSenderInfo). */
+export class InvalidSenderInfoError extends HttpInterfaceError {
+  override readonly name = 'InvalidSenderInfoError';
+  readonly status = 400;
+  readonly code = 'invalid_sender_info';
+  constructor(detail: string) {
+    super(`Invalid sender_info: ${detail}`);
+  }
+}
+
 /** 400: a delegation chain that is too long, cyclic, badly signed or has too many targets. */
 export class InvalidDelegationError extends HttpInterfaceError {
   override readonly name = 'InvalidDelegationError';

@@ -232,6 +232,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       effectiveCanisterId: route.target.kind === 'canister' ? route.target.id : MANAGEMENT_CANISTER_ID,
     };
     if (content.nonce !== undefined) call.nonce = content.nonce;
+    if (content.senderInfo !== undefined) call.senderInfo = content.senderInfo;
     if (route.target.kind === 'subnet') call.effectiveSubnetId = route.target.id;
     const traceparent = traceparentFromHeaders(headers);
     if (traceparent !== undefined) call.traceparent = traceparent;
@@ -272,6 +273,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       effectiveCanisterId: route.target.kind === 'canister' ? route.target.id : MANAGEMENT_CANISTER_ID,
     };
     if (content.nonce !== undefined) query.nonce = content.nonce;
+    if (content.senderInfo !== undefined) query.senderInfo = content.senderInfo;
     if (route.target.kind === 'subnet') query.effectiveSubnetId = route.target.id;
     let outcome: QueryOutcome;
     try {

@@ -43,8 +43,7 @@ export interface AuthenticatedCall {
   /** W3C trace context of the HTTP request, carried into the message's execution. */
   traceparent?: string;
   /**
-   * Spec `sender_info`. Always undefined today: it is passed to the canister, which this
-   * replica's system API does not offer yet, so requests carrying it are refused.
+   * Spec `sender_info`, verified: the canister receives it as caller info (`ic0.msg_caller_info_*`).
    */
   senderInfo?: SenderInfo;
 }

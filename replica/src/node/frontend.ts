@@ -143,6 +143,7 @@ export class NodeFrontend implements ReplicaFrontend {
         arg: call.arg,
         ...(about ? { effectiveCanisterId: about } : {}),
         ...(call.traceparent ? { traceparent: call.traceparent } : {}),
+        ...(call.senderInfo ? { callerInfo: { data: call.senderInfo.info, signer: Principal.fromUint8Array(call.senderInfo.signer) } } : {}),
       });
     } catch (e) {
       ingress.delete(id);
@@ -208,14 +209,18 @@ export class NodeFrontend implements ReplicaFrontend {
       balance: canister.balance,
       status: canister.status,
     };
-    const key = env && this.#queryCache.capacityBytes > 0 ? queryCacheKey(q.canisterId, q.methodName, q.arg, q.sender) : undefined;
+    const key = env && this.#queryCache.capacityBytes > 0 ? queryCacheKey(q.canisterId, q.methodName, q.arg, q.sender, q.senderInfo) : undefined;
     if (key !== undefined && env !== undefined) {
       const cached = this.#queryCache.get(key, env);
       if (cached !== undefined) return cached;
     }
     const certificate = this.host.certification.dataCertificate(snapshot, q.canisterId);
     if (canister) this.#queryCache.countExecution();
-    const r = await this.host.queries.execute({ canisterId, method: q.methodName, arg: q.arg, caller: q.sender, ...(certificate ? { certificate } : {}) });
+    const r = await this.host.queries.execute({
+      canisterId, method: q.methodName, arg: q.arg, caller: q.sender,
+      ...(certificate ? { certificate } : {}),
+      ...(q.senderInfo ? { callerInfo: { data: q.senderInfo.info, signer: q.senderInfo.signer } } : {}),
+    });
     const outcome: QueryOutcome = r.status === 'replied'
       ? { status: 'replied', reply: r.reply }
       : { status: 'rejected', rejectCode: r.code, rejectMessage: r.message, errorCode: r.errorCode };

@@ -5,7 +5,7 @@
 // while that certified state's height and time, the canister's version, balance and status are
 // the ones it was computed on. Bounded by bytes, least recently used entries go first.
 
-import type { QueryOutcome } from '../http/index.js';
+import type { QueryOutcome, SenderInfo } from '../http/index.js';
 import { hexOf } from '../bytes.js';
 
 /** What a query's outcome depends on besides its key. */
@@ -52,9 +52,15 @@ interface Entry {
 }
 
 
-export function queryCacheKey(canisterId: Uint8Array, method: string, arg: Uint8Array, caller: Uint8Array): string {
-  // Principals are at most 29 bytes, so their hex never contains the separator.
-  return `${hexOf(canisterId)}/${hexOf(caller)}/${method.length}:${method}/${Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength).toString('base64')}`;
+export function queryCacheKey(canisterId: Uint8Array, method: string, arg: Uint8Array, caller: Uint8Array, senderInfo?: SenderInfo): string {
+  // Principals are at most 29 bytes, so their hex never contains the separator. Caller info is
+  // what the canister sees of `sender_info` (its signer and data), as the caller id is.
+  const base = `${hexOf(canisterId)}/${hexOf(caller)}/${method.length}:${method}/${base64(arg)}`;
+  return senderInfo === undefined ? base : `${base}/${hexOf(senderInfo.signer)}/${base64(senderInfo.info)}`;
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 function sameEnv(a: QueryCacheEnv, b: QueryCacheEnv): boolean {

@@ -132,7 +132,7 @@ class CallGraph {
   /** A `canister_query` from a user: one execution, rolled back. */
   #plain(canister: QueryCanister): QueryResult {
     const frame = this.#frame(canister, this.request.caller, true, false);
-    const r = this.#run(frame, { kind: 'export', name: `canister_query ${this.request.method}` }, this.#input('NRQ', this.request.caller, this.request.arg));
+    const r = this.#run(frame, { kind: 'export', name: `canister_query ${this.request.method}` }, this.#input('NRQ', this.request.caller, this.request.arg, this.request.callerInfo));
     if (!r.ok) return rejected(withCanister(canister.id, r.error), this.#executed);
     const response = r.outcome.response;
     if (!response) {
@@ -144,7 +144,7 @@ class CallGraph {
   #compositeQuery(canister: QueryCanister): QueryResult {
     const root = this.#frame(canister, this.request.caller, true, true);
     const step = this.#step(root, this.#run(root, { kind: 'export', name: `canister_composite_query ${this.request.method}` },
-      this.#input('CQ', this.request.caller, this.request.arg)));
+      this.#input('CQ', this.request.caller, this.request.arg, this.request.callerInfo)));
     if (step.kind !== 'calls') return this.#userResult(step);
     root.requests.push(...step.calls);
     return this.#userResult(this.#graph(root));
@@ -238,9 +238,10 @@ class CallGraph {
 
   /** The caller's reply or reject callback for `call`, with its cleanup if it traps. */
   #callback(frame: Frame, call: OutgoingCall, payload: Payload): Step {
+    const info = frame.topLevel ? this.request.callerInfo : undefined;
     const input: MessageInput = payload.kind === 'reply'
-      ? this.#input('CRy', frame.caller, payload.data)
-      : { ...this.#input('CRt', frame.caller, EMPTY), rejectCode: payload.code, rejectMessage: payload.message };
+      ? this.#input('CRy', frame.caller, payload.data, info)
+      : { ...this.#input('CRt', frame.caller, EMPTY, info), rejectCode: payload.code, rejectMessage: payload.message };
     const closure = payload.kind === 'reply' ? call.reply : call.reject;
     const r = this.#run(frame, { kind: 'callback', fn: closure.fn, env: closure.env }, input);
     if (r.ok || !call.cleanup) return this.#step(frame, r);
@@ -264,8 +265,9 @@ class CallGraph {
     return frame;
   }
 
-  #input(context: MessageInput['context'], caller: Uint8Array, arg: Uint8Array): MessageInput {
-    return { context, caller, arg, cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n, needsResponse: true, replicated: false };
+  #input(context: MessageInput['context'], caller: Uint8Array, arg: Uint8Array, callerInfo?: MessageInput['callerInfo']): MessageInput {
+    const input: MessageInput = { context, caller, arg, cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n, needsResponse: true, replicated: false };
+    return callerInfo === undefined ? input : { ...input, callerInfo };
   }
 
   /** One execution in `frame`'s call context, within what is left of both limits. */

@@ -5,7 +5,7 @@
 import type { WirePages } from '../execution/job.js';
 import type { GlobalValue, SandboxLimits, SandboxModule } from '../execution/sandbox.js';
 import type { QueryResult } from '../execution/types.js';
-import type { CanisterView } from '../system-api/index.js';
+import type { CanisterView, MessageInput } from '../system-api/index.js';
 
 export interface QueryLimits {
   /** Instructions of one query or callback execution (IC: 5 B). */
@@ -72,6 +72,8 @@ export interface QueryRequest {
   readonly method: string;
   readonly arg: Uint8Array;
   readonly caller: Uint8Array;
+  /** The caller's verified `sender_info` (the top-level call context only). */
+  readonly callerInfo?: MessageInput['callerInfo'];
   /** The data certificate of the receiver at the executors' height (the top-level canister only). */
   readonly certificate?: Uint8Array;
 }

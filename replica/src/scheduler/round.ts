@@ -169,7 +169,9 @@ export class Scheduler {
       if (state.ingressHistory.has(m.messageId)) continue; // duplicates are executed once
       const request: Request = {
         kind: 'request', sender: m.sender, receiver: m.receiver, method: m.method, arg: m.arg, cycles: 0n,
-        origin: { kind: 'ingress', messageId: m.messageId, sender: m.sender }, traceparent: m.traceparent,
+        origin: m.callerInfo === undefined ? { kind: 'ingress', messageId: m.messageId, sender: m.sender }
+          : { kind: 'ingress', messageId: m.messageId, sender: m.sender, callerInfo: m.callerInfo },
+        traceparent: m.traceparent,
       };
       // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept
       // ('received' is recorded first on a reject, whose entry takes sender and receiver from it).

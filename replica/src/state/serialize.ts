@@ -19,7 +19,7 @@ import { CanisterState, type CanisterChange, type ExecutionState } from './canis
 import { PageMap, isZero } from './page-map.js';
 import { ReplicatedState } from './replicated-state.js';
 import type {
-  CallContext, CallOrigin, Callback, CanisterLogRecord, CanisterMessage, CanisterSchedulerState, CanisterSettings,
+  CallContext, CallOrigin, CallerInfo, Callback, CanisterLogRecord, CanisterMessage, CanisterSchedulerState, CanisterSettings,
   ExecutionWork, IngressStatus, LogVisibility, PausedExecution, Request, Response, ResponsePayload,
 } from './types.js';
 
@@ -403,7 +403,7 @@ export const settingsCodec = record<CanisterSettings>('CanisterSettings', {
 });
 
 const callOrigin = union<CallOrigin>('CallOrigin', 'kind', {
-  ingress: record('CallOrigin.ingress', { messageId: text, sender: principal }),
+  ingress: record('CallOrigin.ingress', { messageId: text, sender: principal, callerInfo: opt(record<CallerInfo>('CallerInfo', { data: bytes, signer: principal })) }),
   canister: record('CallOrigin.canister', { caller: principal, callbackId: num, deadline: nat }),
   system: record('CallOrigin.system', {}),
 });

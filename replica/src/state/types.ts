@@ -21,9 +21,19 @@ export interface CanisterSettings {
   environmentVariables: [string, string][];
 }
 
+/**
+ * What a canister signed about an ingress message's sender (spec `sender_info`, e.g. attributes
+ * Internet Identity certifies), handed to the receiver as caller info (`ic0.msg_caller_info_*`).
+ */
+export interface CallerInfo {
+  readonly data: Uint8Array;
+  /** The canister that signed `data`. */
+  readonly signer: Principal;
+}
+
 /** Who is waiting for the outcome of a call context. */
 export type CallOrigin =
-  | { readonly kind: 'ingress'; readonly messageId: string; readonly sender: Principal }
+  | { readonly kind: 'ingress'; readonly messageId: string; readonly sender: Principal; readonly callerInfo?: CallerInfo }
   | { readonly kind: 'canister'; readonly caller: Principal; readonly callbackId: number; readonly deadline: bigint }
   /** Heartbeat, global timer: nobody waits for a response. */
   | { readonly kind: 'system' };

@@ -25,6 +25,7 @@ const CONTEXT_NAMES: Record<ApiContext, string> = {
   CC: 'composite cleanup', F: 'inspect message', T: 'system task', s: 'start',
 };
 
+const EMPTY = new Uint8Array(0);
 const U64_MAX = (1n << 64n) - 1n;
 /** Curves/algorithms the spec defines: ecdsa secp256k1 (0); schnorr bip340secp256k1 (0), ed25519 (1); vetkd bls12_381_g2 (0). */
 const THRESHOLD_VARIANTS = { ecdsa: 1, schnorr: 2, vetkd: 1 } as const;
@@ -203,15 +204,15 @@ export class SystemApi {
         this.copy('msg_caller_copy', this.message.caller, dst, off, size);
       },
       // Caller info is only set for callers authenticated by canister signatures, which we do not issue.
-      msg_caller_info_data_size: () => (this.enter('msg_caller_info_data_size'), 0),
+      msg_caller_info_data_size: () => (this.enter('msg_caller_info_data_size'), this.message.callerInfo?.data.length ?? 0),
       msg_caller_info_data_copy: (dst: number, off: number, size: number) => {
         this.enter('msg_caller_info_data_copy', size >>> 0);
-        this.copy('msg_caller_info_data_copy', new Uint8Array(0), dst, off, size);
+        this.copy('msg_caller_info_data_copy', this.message.callerInfo?.data ?? EMPTY, dst, off, size);
       },
-      msg_caller_info_signer_size: () => (this.enter('msg_caller_info_signer_size'), 0),
+      msg_caller_info_signer_size: () => (this.enter('msg_caller_info_signer_size'), this.message.callerInfo?.signer.length ?? 0),
       msg_caller_info_signer_copy: (dst: number, off: number, size: number) => {
         this.enter('msg_caller_info_signer_copy', size >>> 0);
-        this.copy('msg_caller_info_signer_copy', new Uint8Array(0), dst, off, size);
+        this.copy('msg_caller_info_signer_copy', this.message.callerInfo?.signer ?? EMPTY, dst, off, size);
       },
       msg_reject_code: () => (this.enter('msg_reject_code'), this.message.rejectCode),
       msg_reject_msg_size: () => (this.enter('msg_reject_msg_size'), this.rejectMessage('msg_reject_msg_size').length),

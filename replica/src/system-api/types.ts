@@ -28,6 +28,8 @@ export interface StableMemoryAccess {
 export interface MessageInput {
   readonly context: ApiContext;
   readonly caller: Uint8Array;
+  /** The caller's verified `sender_info` (ingress messages and their callbacks only). */
+  readonly callerInfo?: { readonly data: Uint8Array; readonly signer: Uint8Array };
   readonly arg: Uint8Array;
   readonly methodName?: string;
   /** Cycles attached by the caller and not yet accepted by earlier messages of the call context. */
