@@ -1,18 +1,26 @@
 // A node with a data directory survives a restart: checkpoint + block log replay give back the
-// same state, and the same root key, so clients keep working.
+// same state, and the same root key, so clients keep working; a checkpoint store that fails
+// (a real S3 server stopped and started again) costs no state and holds up no round.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import * as Minio from 'minio';
+import { pino } from 'pino';
 import { Actor, HttpAgent } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Node } from '../src/node/index.js';
+import { S3CheckpointStore } from '../src/checkpoint/index.js';
 import { managementCanister } from '../src/cli/management.js';
 import { stateHash } from '../src/state/serialize.js';
 import { compileMotoko } from '../../test/support/motoko.js';
+
+interface S3rverInstance { run(): Promise<{ port: number }>; close(): Promise<void>; httpServer: import('node:http').Server }
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: Record<string, unknown>) => S3rverInstance;
 
 const counterIdl: IDL.InterfaceFactory = ({ IDL }) =>
   IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']) });
@@ -51,6 +59,76 @@ test('a node restarted on its data directory has the same state hash and serves 
       await node.close();
     }
   } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint store that goes away holds up nothing and loses nothing; checkpoints resume when it is back', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'icpk-node-'));
+  const s3Dir = join(dataDir, 's3');
+  const { wasm } = await compileMotoko('counter');
+  const identity = Ed25519KeyIdentity.generate();
+  const startS3 = async (port = 0) => {
+    const s3 = new S3rver({ port, address: '127.0.0.1', directory: s3Dir, silent: true });
+    return { s3, port: (await s3.run()).port };
+  };
+  let { s3, port } = await startS3();
+  const client = new Minio.Client({
+    endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', pathStyle: true, region: 'us-east-1',
+  });
+  const checkpointStore = await S3CheckpointStore.open(client, 'checkpoints', 'replica');
+  const logged: { msg: string; height?: number }[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line) as { msg: string; height?: number }) });
+  const published = async () => (await checkpointStore.list('checkpoints/')).filter((k) => k.endsWith('manifest.json')).length;
+  try {
+    let node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
+    let agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
+    const { canister_id } = await managementCanister(agent).provisional_create_canister_with_cycles({
+      amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [],
+    });
+    await managementCanister(agent).install_code({
+      mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
+    });
+    let counter = Actor.createActor<{ inc(): Promise<bigint>; get(): Promise<bigint> }>(counterIdl, { agent, canisterId: canister_id });
+    for (let i = 1n; i <= 3n; i++) assert.equal(await counter.inc(), i);
+    assert.ok((await published()) > 0);
+
+    // The store goes away: updates keep completing, rounds pass several checkpoint heights.
+    s3.httpServer.closeAllConnections();
+    await s3.close();
+    const downAt = node.replica.state.height;
+    for (let i = 4n; i <= 8n; i++) assert.equal(await counter.inc(), i);
+    while (!logged.some((l) => /checkpoint failed/.test(l.msg))) {
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(node.replica.state.height < downAt + 500n, 'the failed checkpoint is reported');
+    }
+    assert.ok(node.replica.state.height > downAt + 8n, 'rounds went on past checkpoint heights');
+    assert.ok(logged.some((l) => /checkpoint failed/.test(l.msg)), 'the failure is logged');
+
+    // Back on the same port: the next checkpoint due is written.
+    ({ s3 } = await startS3(port));
+    const before = await published();
+    const backAt = node.replica.state.height;
+    while ((await published()) === before) {
+      await node.round();
+      assert.ok(node.replica.state.height < backAt + 40n, 'a checkpoint is written once the store is back');
+    }
+    assert.equal(await counter.inc(), 9n);
+    await node.close();
+    const hash = stateHash(node.replica.state);
+
+    // A restart from that checkpoint and the block log has everything.
+    node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
+    try {
+      assert.deepEqual(node.restored?.stateHash, hash);
+      agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
+      counter = Actor.createActor(counterIdl, { agent, canisterId: canister_id });
+      assert.equal(await counter.get(), 9n);
+    } finally {
+      await node.close();
+    }
+  } finally {
+    await s3.close();
     await rm(dataDir, { recursive: true, force: true });
   }
 });

@@ -105,6 +105,8 @@ export class Checkpointer {
   private last: CheckpointManifest | undefined;
   private retained: bigint[] = [];
   private writing: Promise<unknown> = Promise.resolve();
+  /** Checkpoints captured and not yet published or failed. */
+  private inFlight = 0;
 
   constructor(
     readonly store: CheckpointStore,
@@ -143,6 +145,11 @@ export class Checkpointer {
     return this.retained.length === 0 ? 0n : this.retained.reduce((a, b) => (a < b ? a : b));
   }
 
+  /** Whether a checkpoint is still being written. */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
   isDue(height: bigint): boolean {
     return height > 0n && height % this.config.interval === 0n;
   }
@@ -176,6 +183,11 @@ export class Checkpointer {
       },
     );
     this.writing = done;
+    this.inFlight++;
+    const settled = () => {
+      this.inFlight--;
+    };
+    done.then(settled, settled);
     return done;
   }
 

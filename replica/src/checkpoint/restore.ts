@@ -93,12 +93,20 @@ export interface RoundOptions {
   /** Traces the checkpoint as a phase of the open round. */
   readonly tracer?: RoundTracer;
   readonly metrics?: ReplicaMetrics;
+  /**
+   * Write the checkpoint without waiting for it (a replica serving clients): rounds go on while it
+   * uploads, and a slow or unreachable store never holds them up. A checkpoint that falls due
+   * while an earlier one is still being written is skipped. The outcome is in `written`.
+   */
+  readonly background?: boolean;
 }
 
 export interface RoundResult {
   readonly summary: RoundSummary;
-  /** The checkpoint written after the round, if one was due. */
+  /** The checkpoint written after the round, if one was due (not with `background`). */
   readonly checkpoint: CheckpointResult | undefined;
+  /** With `background`, the checkpoint being written, if one was due. */
+  readonly written?: Promise<CheckpointResult | undefined>;
 }
 
 /**
@@ -107,9 +115,16 @@ export interface RoundResult {
  */
 export async function executeRound(replica: Replica, checkpointer: Checkpointer | undefined, options: RoundOptions = {}): Promise<RoundResult> {
   // The round before a checkpoint aborts long (DTS) executions: a checkpoint holds none.
-  const due = options.checkpoint !== false && checkpointer !== undefined && checkpointer.isDue(options.block?.height ?? replica.state.height + 1n);
+  const height = options.block?.height ?? replica.state.height + 1n;
+  const due = options.checkpoint !== false && checkpointer !== undefined && checkpointer.isDue(height) && !(options.background && checkpointer.busy);
   const summary = await replica.executeRound(options.block, { checkpoint: due });
   if (!due || !checkpointer) return { summary, checkpoint: undefined };
+  const written = writeCheckpoint(replica, checkpointer, options);
+  return options.background ? { summary, checkpoint: undefined, written } : { summary, checkpoint: await written };
+}
+
+/** Captures the checkpoint now (synchronously), then writes it, records it and prunes the block log. */
+async function writeCheckpoint(replica: Replica, checkpointer: Checkpointer, options: RoundOptions): Promise<CheckpointResult | undefined> {
   const started = performance.now(); // wall-clock-ok: checkpoint duration metric only
   const write = () => checkpointer.maybeCheckpoint(replica.state);
   const checkpoint = options.tracer
@@ -130,5 +145,5 @@ export async function executeRound(replica: Replica, checkpointer: Checkpointer 
   if (checkpoint && options.prune !== false && replica.blocks instanceof FileBlockLog) {
     await replica.blocks.pruneThrough(checkpointer.oldestRetainedHeight);
   }
-  return { summary, checkpoint };
+  return checkpoint;
 }

@@ -137,6 +137,8 @@ export class Node {
   /** Height and state hash the node restored to at start (persistent nodes only). */
   restored: { readonly height: bigint; readonly stateHash: Uint8Array } | undefined;
   #checkpointer: Checkpointer | undefined;
+  /** The checkpoint being written in the background, settled (never rejected) once it is done. */
+  #checkpointWrite: Promise<void> = Promise.resolve();
   /** Per canister (id text): the next log record index not yet written to the node's logger. */
   #logCursors: Map<string, bigint> | undefined;
   /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
@@ -290,6 +292,7 @@ export class Node {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#loop.stop();
+      await this.#checkpointWrite;
       this.ingress.close();
       const server = this.#http.server;
       const force = setTimeout(() => server.closeAllConnections(), 1000);
@@ -313,7 +316,8 @@ export class Node {
     const body = async (round?: OpenRound): Promise<RoundOutcome> => {
       // What canisters printed before this node's first round (restored state) is not news.
       if (this.#logCursors === undefined && this.#logger !== silent) this.#logCursors = this.#currentLogCursors();
-      const { summary } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics });
+      const { summary, written } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics, background: true });
+      if (written) this.#checkpointWrite = written.then(() => undefined, (e: unknown) => this.#checkpointFailed(e, summary.height));
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
       // The state stays as it is until the signature is back: the round is not over before.
@@ -417,6 +421,19 @@ export class Node {
       consumedCyclesTotal: state.cyclesBurned,
       updateTransactionsTotal: this.#messagesExecuted,
     };
+  }
+
+  /**
+   * A store that fails (MinIO down, a full disk) loses nothing: the block log keeps every block
+   * since the last checkpoint that was written, a restart replays them, and the next checkpoint
+   * due is written in full. Rounds and clients are not held up.
+   */
+  #checkpointFailed(error: unknown, height: bigint): void {
+    this.#options.metrics?.recordCheckpointFailure();
+    this.#logger.error(
+      { err: error, height: Number(height) },
+      'checkpoint failed: blocks since the last checkpoint are kept, the next one due is written in full',
+    );
   }
 
   #fatal(error: unknown): void {

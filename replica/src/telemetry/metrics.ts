@@ -87,6 +87,10 @@ export const METRICS = {
     name: 'icpk_checkpoint_pages_total', kind: 'counter', unit: '{page}',
     description: '4 KiB pages written by checkpoints.', labels: [],
   },
+  checkpointFailures: {
+    name: 'icpk_checkpoint_failures_total', kind: 'counter', unit: '{checkpoint}',
+    description: 'Checkpoints that could not be written (the store failed); the blocks since the last one are kept.', labels: [],
+  },
   xnetMessages: {
     name: 'icpk_xnet_messages_total', kind: 'counter', unit: '{message}',
     description: 'Cross-subnet messages, by direction and remote subnet.', labels: [LABEL.direction, LABEL.remoteSubnet],
@@ -144,6 +148,7 @@ export class ReplicaMetrics {
   readonly checkpointDuration: Histogram;
   readonly checkpointBytes: Counter;
   readonly checkpointPages: Counter;
+  readonly checkpointFailures: Counter;
   readonly xnetMessages: Counter;
   readonly xnetLag: Gauge;
   readonly queryTotal: Counter;
@@ -166,6 +171,7 @@ export class ReplicaMetrics {
     this.checkpointDuration = histogram(meter, METRICS.checkpointDuration);
     this.checkpointBytes = counter(meter, METRICS.checkpointBytes);
     this.checkpointPages = counter(meter, METRICS.checkpointPages);
+    this.checkpointFailures = counter(meter, METRICS.checkpointFailures);
     this.xnetMessages = counter(meter, METRICS.xnetMessages);
     this.xnetLag = meter.createGauge(METRICS.xnetLag.name, options(METRICS.xnetLag));
     this.queryTotal = counter(meter, METRICS.queryTotal);
@@ -221,6 +227,10 @@ export class ReplicaMetrics {
     this.checkpointDuration.record(c.seconds);
     this.checkpointBytes.add(Number(c.bytes));
     this.checkpointPages.add(Number(c.pages));
+  }
+
+  recordCheckpointFailure(): void {
+    this.checkpointFailures.add(1);
   }
 
   recordXnet(direction: XnetDirection, remoteSubnet: string, messages: number): void {
