@@ -140,11 +140,12 @@ export function readableSpans(batch: SpanBatch, resource: Resource): ReadableSpa
   for (let i = 0; i < batch.executionCount; i++) out.push(executionSpan(batch, i * STRIDE, resource));
   for (const d of batch.spans) {
     out.push(new RecordedSpan(d.name, d.kind, d.context, d.parent, d.startTime, d.endTime, d.status, d.attributes,
-      d.links as Link[], d.events as TimedEvent[], resource, d.scope, d.dropped));
+      d.links as Link[], d.events as TimedEvent[], resource, d.scope, ...d.dropped));
   }
   return out;
 }
 
+// No closures in here: this runs once per span (under tsx every closure costs a defineProperty).
 function executionSpan(batch: SpanBatch, o: number, resource: Resource): ReadableSpan {
   const s = batch.strings;
   const e = batch.executions;
@@ -155,15 +156,16 @@ function executionSpan(batch: SpanBatch, o: number, resource: Resource): Readabl
   const parent: SpanContext | undefined = parentIndex === NONE ? undefined
     : { traceId, spanId: s[parentIndex]!, traceFlags, isRemote: (flags & PARENT_REMOTE) !== 0 };
   const attributes: Attributes = { [ATTR.canisterId]: s[e[o + SLOT.canisterId]!]!, [ATTR.messageMethod]: s[e[o + SLOT.method]!]! };
-  const optional = (slot: number, key: string) => {
-    const v = e[o + slot]!;
-    if (v !== NONE) attributes[key] = s[v]!;
-  };
-  optional(SLOT.kind, ATTR.messageKind);
-  optional(SLOT.messageId, ATTR.messageId);
-  optional(SLOT.caller, ATTR.messageCaller);
-  if (e[o + SLOT.dtsSlice] !== NONE) attributes[ATTR.dtsSlice] = e[o + SLOT.dtsSlice]!;
-  attributes[ATTR.messageOutcome] = s[e[o + SLOT.outcome]!]!;
+  const kind = e[o + SLOT.kind]!;
+  if (kind !== NONE) attributes[ATTR.messageKind] = s[kind]!;
+  const messageId = e[o + SLOT.messageId]!;
+  if (messageId !== NONE) attributes[ATTR.messageId] = s[messageId]!;
+  const caller = e[o + SLOT.caller]!;
+  if (caller !== NONE) attributes[ATTR.messageCaller] = s[caller]!;
+  const dtsSlice = e[o + SLOT.dtsSlice]!;
+  if (dtsSlice !== NONE) attributes[ATTR.dtsSlice] = dtsSlice;
+  const outcome = s[e[o + SLOT.outcome]!]!;
+  attributes[ATTR.messageOutcome] = outcome;
   attributes[ATTR.messageInstructions] = e[o + SLOT.instructions]!;
   const links: Link[] = [];
   const first = e[o + SLOT.linkStart]!;
@@ -172,17 +174,17 @@ function executionSpan(batch: SpanBatch, o: number, resource: Resource): Readabl
     links.push({ context: { traceId: s[batch.links[j]!]!, spanId: s[batch.links[j + 1]!]!, traceFlags: batch.links[j + 2]! } });
   }
   // A trap is the canister's failure, not the replica's; an error status makes it easy to find.
-  const status: SpanStatus = attributes[ATTR.messageOutcome] === 'trapped' ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET };
+  const status: SpanStatus = outcome === 'trapped' ? TRAPPED : UNSET;
   return new RecordedSpan(SPAN.executeMessage, SpanKind.INTERNAL, { traceId, spanId: s[e[o + SLOT.spanId]!]!, traceFlags }, parent,
-    millisToHrTime(e[o + SLOT.start]!), millisToHrTime(e[o + SLOT.end]!), status, attributes, links, [], resource, batch.scope, [0, 0, 0]);
+    millisToHrTime(e[o + SLOT.start]!), millisToHrTime(e[o + SLOT.end]!), status, attributes, links, [], resource, batch.scope, 0, 0, 0);
 }
+
+const TRAPPED: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
+const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 
 /** A finished span as the SDK's exporters read it. */
 class RecordedSpan implements ReadableSpan {
   readonly ended = true;
-  readonly droppedAttributesCount: number;
-  readonly droppedEventsCount: number;
-  readonly droppedLinksCount: number;
 
   constructor(
     readonly name: string,
@@ -197,10 +199,10 @@ class RecordedSpan implements ReadableSpan {
     readonly events: TimedEvent[],
     readonly resource: Resource,
     readonly instrumentationScope: InstrumentationScope,
-    dropped: readonly [number, number, number],
-  ) {
-    [this.droppedAttributesCount, this.droppedEventsCount, this.droppedLinksCount] = dropped;
-  }
+    readonly droppedAttributesCount: number,
+    readonly droppedEventsCount: number,
+    readonly droppedLinksCount: number,
+  ) {}
 
   spanContext(): SpanContext {
     return this.context;
