@@ -7,7 +7,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ExporterThreadData, FromExporterThread, ToExporterThread } from './span-export.js';
-import { readableSpans } from './span-records.js';
+import { readableSpans, unpackBatch } from './span-records.js';
 
 const data = workerData as ExporterThreadData;
 const port = parentPort!;
@@ -33,7 +33,7 @@ port.on('message', (m: ToExporterThread) => {
   }
   queued += size;
   chain = chain.then(() => new Promise<void>((resolve) => {
-    exporter.export(readableSpans(m.batch, resource), (result) => {
+    exporter.export(readableSpans(unpackBatch(m.batch), resource), (result) => {
       queued -= size;
       if (result.code !== ExportResultCode.SUCCESS) post({ type: 'warn', message: `span export failed: ${String(result.error ?? 'unknown error')}` });
       resolve();

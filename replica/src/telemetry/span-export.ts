@@ -10,7 +10,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { workerEntry } from '../worker-entry.js';
 import type { FastIdGenerator } from './span-ids.js';
-import { readableSpans, SpanBatcher, type SpanBatch } from './span-records.js';
+import { packBatch, readableSpans, SpanBatcher, type PackedSpanBatch, type SpanBatch } from './span-records.js';
 import { TRACER_NAME, type ExecutionRecord, type ExecutionSink } from './tracing.js';
 
 /** Where batches go. */
@@ -132,7 +132,7 @@ export interface ExporterThreadData {
 }
 
 export type ToExporterThread =
-  | { readonly type: 'batch'; readonly batch: SpanBatch }
+  | { readonly type: 'batch'; readonly batch: PackedSpanBatch }
   | { readonly type: 'flush'; readonly id: number };
 
 export type FromExporterThread =
@@ -162,7 +162,8 @@ export class ExporterThread implements SpanDestination {
 
   send(batch: SpanBatch): void {
     if (this.exited) return;
-    this.worker.postMessage({ type: 'batch', batch } satisfies ToExporterThread, [batch.executions.buffer]);
+    const packed = packBatch(batch);
+    this.worker.postMessage({ type: 'batch', batch: packed } satisfies ToExporterThread, [packed.executions.buffer, packed.lengths.buffer]);
   }
 
   flush(): Promise<void> {

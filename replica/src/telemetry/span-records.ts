@@ -44,6 +44,33 @@ export interface SpanBatch {
   readonly scope: InstrumentationScope;
 }
 
+/**
+ * A batch as it crosses to the exporter thread: its strings joined into one, which a worker's
+ * postMessage copies at once (an array of strings is copied string by string).
+ */
+export interface PackedSpanBatch extends Omit<SpanBatch, 'strings'> {
+  readonly text: string;
+  readonly lengths: Uint32Array<ArrayBuffer>;
+}
+
+export function packBatch(batch: SpanBatch): PackedSpanBatch {
+  const { strings, ...rest } = batch;
+  const lengths = new Uint32Array(strings.length);
+  for (let i = 0; i < strings.length; i++) lengths[i] = strings[i]!.length;
+  return { ...rest, text: strings.join(''), lengths };
+}
+
+export function unpackBatch(packed: PackedSpanBatch): SpanBatch {
+  const { text, lengths, ...rest } = packed;
+  const strings: string[] = [];
+  let at = 0;
+  for (const n of lengths) {
+    strings.push(text.slice(at, at + n));
+    at += n;
+  }
+  return { ...rest, strings };
+}
+
 /** Slots of one execution record. */
 const SLOT = {
   traceId: 0, spanId: 1, parentSpanId: 2, flags: 3, start: 4, end: 5, canisterId: 6, method: 7, kind: 8,
@@ -61,6 +88,9 @@ export class SpanBatcher {
   private executionCount = 0;
   private strings: string[] = [];
   private interned = new Map<string, number>();
+  /** The string each slot interned last and its index: consecutive executions mostly share them. */
+  private readonly lastString: (string | undefined)[] = new Array<string | undefined>(STRIDE).fill(undefined);
+  private readonly lastIndex = new Float64Array(STRIDE);
   private links: number[] = [];
   private spans: SpanData[] = [];
 
@@ -79,19 +109,19 @@ export class SpanBatcher {
     }
     const e = this.executions;
     const o = this.executionCount++ * STRIDE;
-    e[o + SLOT.traceId] = this.intern(r.traceId);
+    e[o + SLOT.traceId] = this.internAt(SLOT.traceId, r.traceId);
     e[o + SLOT.spanId] = this.strings.push(r.spanId) - 1; // unique: not worth a table lookup
-    e[o + SLOT.parentSpanId] = r.parentSpanId === undefined ? NONE : this.intern(r.parentSpanId);
+    e[o + SLOT.parentSpanId] = r.parentSpanId === undefined ? NONE : this.internAt(SLOT.parentSpanId, r.parentSpanId);
     e[o + SLOT.flags] = (r.parentRemote ? PARENT_REMOTE : 0) | SAMPLED;
     e[o + SLOT.start] = r.startTime;
     e[o + SLOT.end] = r.endTime;
-    e[o + SLOT.canisterId] = this.intern(r.canisterId);
-    e[o + SLOT.method] = this.intern(r.method);
-    e[o + SLOT.kind] = r.kind === undefined ? NONE : this.intern(r.kind);
+    e[o + SLOT.canisterId] = this.internAt(SLOT.canisterId, r.canisterId);
+    e[o + SLOT.method] = this.internAt(SLOT.method, r.method);
+    e[o + SLOT.kind] = r.kind === undefined ? NONE : this.internAt(SLOT.kind, r.kind);
     e[o + SLOT.messageId] = r.messageId === undefined ? NONE : this.strings.push(r.messageId) - 1;
     e[o + SLOT.caller] = r.caller === undefined ? NONE : this.intern(r.caller);
     e[o + SLOT.dtsSlice] = r.dtsSlice ?? NONE;
-    e[o + SLOT.outcome] = this.intern(r.outcome);
+    e[o + SLOT.outcome] = this.internAt(SLOT.outcome, r.outcome);
     e[o + SLOT.instructions] = r.instructions;
     const links = r.links;
     e[o + SLOT.linkStart] = this.links.length;
@@ -119,9 +149,18 @@ export class SpanBatcher {
     this.executionCount = 0;
     this.strings = [];
     this.interned = new Map();
+    this.lastString.fill(undefined);
     this.links = [];
     this.spans = [];
     return batch;
+  }
+
+  private internAt(slot: number, s: string): number {
+    if (this.lastString[slot] === s) return this.lastIndex[slot]!;
+    const i = this.intern(s);
+    this.lastString[slot] = s;
+    this.lastIndex[slot] = i;
+    return i;
   }
 
   private intern(s: string): number {
