@@ -14,8 +14,10 @@
 // baseline (median of the ratios of adjacent samples). Then the absolute CPU cost of the
 // telemetry calls around an empty message, without awaits. Last, the real thing: round throughput
 // of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
-// to a counting exporter and, over OTLP/HTTP, to a collector in another process.
-// Run: npx tsx bench/telemetry.ts [--only synthetic|replica]
+// to a counting exporter in this process and, over OTLP/HTTP, to a collector in another process
+// (the OTLP payloads are built on the replica's exporter thread: its CPU shows in the CPU column,
+// not in the main thread's).
+// Run: npx tsx bench/telemetry.ts [--only synthetic|replica] [--samples N (replica part, default 5)]
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -24,6 +26,7 @@ import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetric
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
@@ -239,6 +242,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     // One sample of the replica part, in a child process.
     sample: { type: 'string' }, collector: { type: 'string' }, canisters: { type: 'string' }, rounds: { type: 'string' },
+    // Samples per variant of the replica part (default 5).
+    samples: { type: 'string' },
   },
 });
 const part = (name: 'synthetic' | 'replica') => args.sample === undefined && (args.only === undefined || args.only === name);
@@ -278,8 +283,20 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
 const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP'] as const;
 type ReplicaVariant = typeof REPLICA_VARIANTS[number];
 
-/** Per message of a sample: wall time of the rounds (their throughput) and CPU time of all threads. */
-interface ReplicaCost { readonly wall: number; readonly cpu: number }
+/**
+ * Per message of a sample: wall time of the rounds (their throughput), CPU time of the main thread
+ * (which runs the rounds; NaN where Linux's schedstat is not available) and of all threads.
+ */
+interface ReplicaCost { readonly wall: number; readonly main: number; readonly cpu: number }
+
+/** Nanoseconds the main thread has run on a CPU (Linux), NaN elsewhere. */
+function mainThreadNanos(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
 
 /** One sample (run in a child process): `rounds` rounds and the flush of their spans. */
 async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
@@ -291,13 +308,16 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
     let cpu = 0;
     let wall = 0;
+    let main = 0;
     const timed = async <T>(fn: () => Promise<T>, count: boolean): Promise<T> => {
       const c0 = process.cpuUsage();
+      const m0 = mainThreadNanos();
       const w0 = performance.now();
       const result = await fn();
       const used = process.cpuUsage(c0);
       if (count) {
         wall += (performance.now() - w0) * 1000;
+        main += (mainThreadNanos() - m0) / 1000;
         cpu += used.user + used.system;
       }
       return result;
@@ -309,7 +329,7 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     }
     await timed(() => telemetry.forceFlush(), true);
     const messages = canisters * rounds;
-    return { wall: wall / messages, cpu: cpu / messages };
+    return { wall: wall / messages, main: main / messages, cpu: cpu / messages };
   } finally {
     await telemetry.shutdown();
     await t.close();
@@ -333,17 +353,20 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
       }
     }
     console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);
-    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'main µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
     const base = results.get('off')!;
     const overhead = (xs: number[], ys: number[]) => `${((median(xs.map((x, j) => x / ys[j]!)) - 1) * 100).toFixed(1)}%`;
     for (const v of REPLICA_VARIANTS) {
       const xs = results.get(v)!;
-      const wall = xs.map((x) => x.wall);
-      const cpu = xs.map((x) => x.cpu);
       const first = v === 'off';
-      console.log(`${v.padEnd(12)} ${(1e6 / median(wall)).toFixed(0).padStart(10)} ${median(wall).toFixed(2).padStart(12)} ${(first ? '' : overhead(wall, base.map((b) => b.wall))).padStart(9)} ${median(cpu).toFixed(2).padStart(11)} ${(first ? '' : overhead(cpu, base.map((b) => b.cpu))).padStart(9)}`);
+      const column = (key: keyof ReplicaCost, width: number) => {
+        const ys = xs.map((x) => x[key]);
+        return `${median(ys).toFixed(2).padStart(width)} ${(first ? '' : overhead(ys, base.map((b) => b[key]))).padStart(9)}`;
+      };
+      console.log(`${v.padEnd(12)} ${(1e6 / median(xs.map((x) => x.wall))).toFixed(0).padStart(10)} ${column('wall', 12)} ${column('main', 12)} ${column('cpu', 11)}`);
     }
-    console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; CPU: all threads of the process, background GC included)');
+    console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; main: CPU time of the main thread, which runs');
+    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included)');
   } finally {
     collector.stop();
   }
@@ -353,5 +376,5 @@ if (args.sample !== undefined) {
   const cost = await replicaSample(args.sample as ReplicaVariant, Number(args.canisters), Number(args.rounds), args.collector!);
   process.stdout.write(`${JSON.stringify(cost)}\n`);
 } else if (part('replica')) {
-  await replicaRounds(300, 20, 5);
+  await replicaRounds(300, 20, Number(args.samples ?? 5));
 }
