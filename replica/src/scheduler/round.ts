@@ -145,20 +145,6 @@ export class Scheduler {
     return this.tracer ? this.tracer.phase(name, fn) : fn();
   }
 
-  /** What the span of one execution (or one DTS slice of it) says about it. */
-  private static messageAttributes(c: CanisterState, job: HostJob, work: ExecutionWork | undefined, message: CanisterMessage | undefined): MessageAttributes {
-    const paused = c.scheduler.paused;
-    return {
-      canisterId: c.idText,
-      method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
-      kind: work?.kind === 'task' ? (work.task === 'heartbeat' ? 'heartbeat' : 'global_timer')
-        : message?.kind === 'response' ? 'response'
-        : message?.origin.kind === 'ingress' ? 'ingress' : 'request',
-      messageId: message?.kind === 'request' && message.origin.kind === 'ingress' ? message.origin.messageId : undefined,
-      dtsSlice: job.kind === 'resume' && paused ? paused.slices : undefined,
-    };
-  }
-
   /** Ingress induction: charge the receiver, queue the message, record its status. */
   private induct(state: ReplicatedState, ingress: readonly IngressMessage[], router: Router, subnetQueue: Request[]): void {
     subnetQueue.push(...state.pendingSubnetCalls.splice(0));
@@ -392,7 +378,7 @@ export class Scheduler {
     this.metrics?.recordMessage(result.outcome, result.instructions);
     if (started !== undefined) {
       this.started.delete(job);
-      traceparent = tracer!.execution(Scheduler.messageAttributes(job.canister, job, work, message), result, started, traceparent);
+      traceparent = tracer!.execution(messageAttributes(job, work, message), result, started, traceparent);
     }
     this.commit(state, job, outcome, prepared, tasks, router, tally, traceparent);
   }
@@ -449,6 +435,20 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
   if (!main.ok) return 'trapped';
   const response = main.outcome.response;
   return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
+/** What the span of one execution (or one DTS slice of it) says about it. */
+function messageAttributes(job: HostJob, work: ExecutionWork | undefined, message: CanisterMessage | undefined): MessageAttributes {
+  const paused = job.canister.scheduler.paused;
+  return {
+    canisterId: idOf(job.canister), // cached: `idText` computes the checksum and base32 each time
+    method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
+    kind: work?.kind === 'task' ? (work.task === 'heartbeat' ? 'heartbeat' : 'global_timer')
+      : message?.kind === 'response' ? 'response'
+      : message?.origin.kind === 'ingress' ? 'ingress' : 'request',
+    messageId: message?.kind === 'request' && message.origin.kind === 'ingress' ? message.origin.messageId : undefined,
+    dtsSlice: job.kind === 'resume' && paused ? paused.slices : undefined,
+  };
 }
 
 /** An ingress message refused at induction: 'received', then rejected (the reject takes sender and receiver from it). */

@@ -1,18 +1,26 @@
-// The exporter thread: turns span batches from the main thread into OTLP/HTTP (JSON) requests with
-// the SDK's exporter. One export at a time, in order; batches that arrive while too many spans
-// wait for a slow collector are dropped (with a warning), as the SDK's batch processor drops them.
+// The exporter thread: turns span batches from the main thread into OTLP/HTTP (JSON) requests
+// (otlp-json.ts) and posts them to the collector, one at a time, in order. Batches that arrive
+// while too many spans wait for a slow collector are dropped (with a warning), as the SDK's batch
+// processor drops them; transient failures (the statuses OTLP/HTTP says to retry, network errors)
+// are retried a few times with backoff.
 
+import http from 'node:http';
+import https from 'node:https';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ExportResultCode } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { attributesJson, exportTraceRequest } from './otlp-json.js';
 import type { ExporterThreadData, FromExporterThread, ToExporterThread } from './span-export.js';
-import { readableSpans, unpackBatch } from './span-records.js';
+import { unpackBatch } from './span-records.js';
 
 const data = workerData as ExporterThreadData;
 const port = parentPort!;
-const exporter = new OTLPTraceExporter({ url: data.url, headers: data.headers });
-const resource = resourceFromAttributes(data.resourceAttributes);
+const url = new URL(data.url);
+const client = url.protocol === 'https:' ? https : http;
+const agent = new client.Agent({ keepAlive: true });
+const headers = { ...data.headers, 'content-type': 'application/json' };
+const resource = attributesJson(data.resourceAttributes);
+const TIMEOUT_MS = 10_000;
+const ATTEMPTS = 4;
+const RETRYABLE = new Set([429, 502, 503, 504]);
 
 let chain: Promise<void> = Promise.resolve();
 let queued = 0;
@@ -22,7 +30,7 @@ const post = (m: FromExporterThread) => port.postMessage(m);
 
 port.on('message', (m: ToExporterThread) => {
   if (m.type === 'flush') {
-    chain = chain.then(() => exporter.forceFlush()).then(() => post({ type: 'flushed', id: m.id }));
+    chain = chain.then(() => post({ type: 'flushed', id: m.id }));
     return;
   }
   const size = m.batch.executionCount + m.batch.spans.length;
@@ -32,11 +40,36 @@ port.on('message', (m: ToExporterThread) => {
     return;
   }
   queued += size;
-  chain = chain.then(() => new Promise<void>((resolve) => {
-    exporter.export(readableSpans(unpackBatch(m.batch), resource), (result) => {
+  chain = chain.then(async () => {
+    try {
+      await send(Buffer.from(exportTraceRequest(unpackBatch(m.batch), resource), 'utf8'));
+    } catch (e) {
+      post({ type: 'warn', message: `span export to ${data.url} failed: ${e instanceof Error ? e.message : String(e)}` });
+    } finally {
       queued -= size;
-      if (result.code !== ExportResultCode.SUCCESS) post({ type: 'warn', message: `span export failed: ${String(result.error ?? 'unknown error')}` });
-      resolve();
-    });
-  }));
+    }
+  });
 });
+
+async function send(body: Buffer): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const status = await request(body).catch((e: unknown) => (attempt < ATTEMPTS ? undefined : Promise.reject(e)));
+    if (status !== undefined && status >= 200 && status < 300) return;
+    if (attempt >= ATTEMPTS || (status !== undefined && !RETRYABLE.has(status))) throw new Error(`HTTP status ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+  }
+}
+
+/** One POST; resolves with the response status. */
+function request(body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': body.length }, timeout: TIMEOUT_MS }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,7 +1,7 @@
 // How finished spans leave the main thread. One span processor (for the SDK's spans) that is also
 // the RoundTracer's execution sink (for message executions, which never become span objects):
-// both go into compact batches (span-records.ts), shipped to an exporter — on the exporter thread
-// for OTLP, where the payloads are built and sent, or to an SDK exporter in this process (tests).
+// both go into compact batches (span-records.ts), shipped to an exporter — the exporter thread for
+// OTLP, which writes and sends the OTLP/HTTP JSON itself, or an SDK exporter in this process (tests).
 
 import { Worker } from 'node:worker_threads';
 import { diag, TraceFlags, type Attributes, type Context } from '@opentelemetry/api';
@@ -139,7 +139,7 @@ export type FromExporterThread =
   | { readonly type: 'flushed'; readonly id: number }
   | { readonly type: 'warn'; readonly message: string };
 
-/** The OTLP exporter on a thread of its own: JSON and HTTP never run on the main thread. */
+/** OTLP export on a thread of its own (export-worker.ts): JSON and HTTP never run on the main thread. */
 export class ExporterThread implements SpanDestination {
   private readonly worker: Worker;
   private readonly flushes = new Map<number, () => void>();

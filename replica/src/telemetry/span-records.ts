@@ -72,15 +72,16 @@ export function unpackBatch(packed: PackedSpanBatch): SpanBatch {
 }
 
 /** Slots of one execution record. */
-const SLOT = {
+export const SLOT = {
   traceId: 0, spanId: 1, parentSpanId: 2, flags: 3, start: 4, end: 5, canisterId: 6, method: 7, kind: 8,
   messageId: 9, caller: 10, dtsSlice: 11, outcome: 12, instructions: 13, linkStart: 14, linkCount: 15,
 } as const;
-const STRIDE = 16;
+export const STRIDE = 16;
 /** `flags`: the parent is a remote span (a traceparent the message brought); W3C sampled. */
-const PARENT_REMOTE = 1;
-const SAMPLED = 2;
-const NONE = -1;
+export const PARENT_REMOTE = 1;
+export const SAMPLED = 2;
+/** An absent optional field. */
+export const NONE = -1;
 
 /** Collects finished spans into batches; used by the main thread only. */
 export class SpanBatcher {
