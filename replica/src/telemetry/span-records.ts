@@ -267,7 +267,10 @@ function spanData(span: ReadableSpan): SpanData {
     endTime: span.endTime,
     status: span.status,
     attributes: span.attributes,
-    links: span.links.map((l) => ({ context: { traceId: l.context.traceId, spanId: l.context.spanId, traceFlags: l.context.traceFlags }, ...(l.attributes ? { attributes: l.attributes } : {}) })),
+    links: span.links.map((l) => ({
+      context: { traceId: l.context.traceId, spanId: l.context.spanId, traceFlags: l.context.traceFlags, isRemote: l.context.isRemote },
+      ...(l.attributes ? { attributes: l.attributes } : {}),
+    })),
     events: span.events,
     scope: { name: span.instrumentationScope.name, version: span.instrumentationScope.version, schemaUrl: span.instrumentationScope.schemaUrl },
     dropped: [span.droppedAttributesCount, span.droppedEventsCount, span.droppedLinksCount],
