@@ -16,8 +16,11 @@ const IS_REMOTE = 0x200;
 const KIND_INTERNAL = 1;
 const STATUS_ERROR = 2;
 
-/** The request body for `batch`; `resource` is the JSON of the resource's attributes (`attributesJson`). */
-export function exportTraceRequest(batch: SpanBatch, resource: string): string {
+/**
+ * The request body for `batch`, or for its executions `from` to `to` (and its SDK spans if
+ * `withSpans`); `resource` is the JSON of the resource's attributes (`attributesJson`).
+ */
+export function exportTraceRequest(batch: SpanBatch, resource: string, from = 0, to = batch.executionCount, withSpans = true): string {
   const scopes = new Map<string, { scope: InstrumentationScope; spans: string[] }>();
   const scopeOf = (scope: InstrumentationScope) => {
     const key = `${scope.name}@${scope.version ?? ''}:${scope.schemaUrl ?? ''}`;
@@ -25,12 +28,12 @@ export function exportTraceRequest(batch: SpanBatch, resource: string): string {
     if (entry === undefined) scopes.set(key, entry = { scope, spans: [] });
     return entry.spans;
   };
-  if (batch.executionCount > 0) {
+  if (to > from) {
     const spans = scopeOf(batch.scope);
-    const quoted = batch.strings.map((s) => JSON.stringify(s));
-    for (let i = 0; i < batch.executionCount; i++) spans.push(execution(batch, quoted, i * STRIDE));
+    const quoted = quotedStrings(batch);
+    for (let i = from; i < to; i++) spans.push(execution(batch, quoted, i * STRIDE));
   }
-  for (const d of batch.spans) scopeOf(d.scope).push(span(d));
+  if (withSpans) for (const d of batch.spans) scopeOf(d.scope).push(span(d));
   const scopeSpans: string[] = [];
   for (const { scope, spans } of scopes.values()) {
     const version = scope.version === undefined ? '' : `,"version":${JSON.stringify(scope.version)}`;
@@ -38,6 +41,14 @@ export function exportTraceRequest(batch: SpanBatch, resource: string): string {
     scopeSpans.push(`{"scope":{"name":${JSON.stringify(scope.name)}${version}},"spans":[${spans.join(',')}]${schema}}`);
   }
   return `{"resourceSpans":[{"resource":{"attributes":${resource},"droppedAttributesCount":0},"scopeSpans":[${scopeSpans.join(',')}]}]}`;
+}
+
+/** The batch's strings as JSON strings, made once for all the requests of a batch. */
+const quotedOf = new WeakMap<SpanBatch, string[]>();
+function quotedStrings(batch: SpanBatch): string[] {
+  let q = quotedOf.get(batch);
+  if (q === undefined) quotedOf.set(batch, q = batch.strings.map((s) => JSON.stringify(s)));
+  return q;
 }
 
 /** One execution record; `q` holds the batch's strings as JSON strings. */
