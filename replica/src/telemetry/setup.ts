@@ -79,7 +79,7 @@ export interface Telemetry {
 }
 
 /** Spans go to the exporter in batches of this size, or after this delay. */
-const BATCH: BatchOptions = { maxBatchSize: 1024, delayMillis: 500 };
+const BATCH: BatchOptions = { maxBatchSize: 256, delayMillis: 500 };
 /** `simple`: each span goes to the exporter when it ends (tests read them at once). */
 const SIMPLE: BatchOptions = { maxBatchSize: 1, delayMillis: 0 };
 /** Spans waiting for a slow collector beyond which new ones are dropped (rounds of a thousand messages). */
