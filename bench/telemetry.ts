@@ -12,7 +12,8 @@
 // Reported: messages per CPU-second of this process (median of interleaved samples; CPU time, not
 // wall time, so other processes on the same cores do not count) and the overhead against the
 // baseline (median of the ratios of adjacent samples). Then the absolute CPU cost of the
-// telemetry calls around an empty message, without awaits. Last, the real thing: round throughput
+// telemetry calls around an empty message, without awaits: through `RoundTracer.message` (a span
+// object per message) and, rows "exec", as the scheduler traces (`RoundTracer.execution`). Last, the real thing: round throughput
 // of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
 // to a counting exporter in this process and, over OTLP/HTTP, to a collector in another process
 // (the OTLP payloads are built on the replica's exporter thread: its CPU shows in the CPU column,
@@ -191,7 +192,7 @@ async function compare(title: string, payloadBytes: number, rounds: number, vari
  * The absolute cost of the per-message calls (span, result, metric) around a message that does
  * nothing, synchronously: what telemetry adds to every message whatever its size.
  */
-async function perMessageCost(variants: { name: string; setup: () => Telemetry | undefined }[]): Promise<void> {
+async function perMessageCost(variants: { name: string; setup: () => Telemetry | undefined; executions?: boolean }[]): Promise<void> {
   const N = 200_000;
   console.log(`\nper-message cost of the telemetry calls around an empty message (${N} messages in open rounds of 1000, median of ${SAMPLES})`);
   console.log(`${'variant'.padEnd(12)} ${'CPU ns/msg'.padStart(11)}`);
@@ -207,6 +208,15 @@ async function perMessageCost(variants: { name: string; setup: () => Telemetry |
           for (let i = 0; i < 1000; i++) {
             if (t === undefined && v.name === 'baseline') { direct(i); continue; }
             const canisterId = CANISTERS[i % MESSAGES_PER_ITERATION]!;
+            if (v.executions) {
+              // As the scheduler traces an execution: its start taken, a record once its outcome is known.
+              const started = rt.tracing ? rt.now() : 0;
+              const used = direct(i);
+              const result = { outcome: 'replied', instructions: used } as const;
+              if (rt.tracing) sink += rt.execution({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, result, started)?.length ?? 0;
+              metrics.recordMessage('replied', used);
+              continue;
+            }
             rt.message({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, (span) => {
               const used = direct(i);
               recordMessageResult(span, { outcome: 'replied', instructions: used, cycles: used * 4 });
@@ -260,6 +270,9 @@ if (part('synthetic')) {
     { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
     { name: 'on (100%)', setup: countingSdk(1) },
     { name: 'on (1%)', setup: countingSdk(0.01) },
+    // The scheduler's path: executions recorded after the fact (RoundTracer.execution), no span objects.
+    { name: 'off, exec', setup: () => setupTelemetry({ serviceName: 'bench' }), executions: true },
+    { name: 'on, exec', setup: countingSdk(1), executions: true },
   ]);
 }
 
