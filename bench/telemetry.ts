@@ -12,10 +12,13 @@
 // Reported: messages per CPU-second of this process (median of interleaved samples; CPU time, not
 // wall time, so other processes on the same cores do not count) and the overhead against the
 // baseline (median of the ratios of adjacent samples). Then the absolute CPU cost of the
-// telemetry calls around an empty message, without awaits. Last, the real thing: round throughput
+// telemetry calls around an empty message, without awaits: through `RoundTracer.message` (a span
+// object per message) and, rows "exec", as the scheduler traces (`RoundTracer.execution`). Last, the real thing: round throughput
 // of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
-// to a counting exporter and, over OTLP/HTTP, to a collector in another process.
-// Run: npx tsx bench/telemetry.ts [--only synthetic|replica]
+// to a counting exporter in this process and, over OTLP/HTTP, to a collector in another process
+// (the OTLP payloads are built on the replica's exporter thread: its CPU shows in the CPU column,
+// not in the main thread's).
+// Run: npx tsx bench/telemetry.ts [--only synthetic|replica] [--samples N (replica part, default 5)]
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -24,6 +27,7 @@ import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetric
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
@@ -188,7 +192,7 @@ async function compare(title: string, payloadBytes: number, rounds: number, vari
  * The absolute cost of the per-message calls (span, result, metric) around a message that does
  * nothing, synchronously: what telemetry adds to every message whatever its size.
  */
-async function perMessageCost(variants: { name: string; setup: () => Telemetry | undefined }[]): Promise<void> {
+async function perMessageCost(variants: { name: string; setup: () => Telemetry | undefined; executions?: boolean }[]): Promise<void> {
   const N = 200_000;
   console.log(`\nper-message cost of the telemetry calls around an empty message (${N} messages in open rounds of 1000, median of ${SAMPLES})`);
   console.log(`${'variant'.padEnd(12)} ${'CPU ns/msg'.padStart(11)}`);
@@ -204,6 +208,15 @@ async function perMessageCost(variants: { name: string; setup: () => Telemetry |
           for (let i = 0; i < 1000; i++) {
             if (t === undefined && v.name === 'baseline') { direct(i); continue; }
             const canisterId = CANISTERS[i % MESSAGES_PER_ITERATION]!;
+            if (v.executions) {
+              // As the scheduler traces an execution: its start taken, a record once its outcome is known.
+              const started = rt.tracing ? rt.now() : 0;
+              const used = direct(i);
+              const result = { outcome: 'replied', instructions: used } as const;
+              if (rt.tracing) sink += rt.execution({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, result, started)?.length ?? 0;
+              metrics.recordMessage('replied', used);
+              continue;
+            }
             rt.message({ canisterId, method: 'transfer', kind: 'ingress', messageId: canisterId }, (span) => {
               const used = direct(i);
               recordMessageResult(span, { outcome: 'replied', instructions: used, cycles: used * 4 });
@@ -239,6 +252,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     // One sample of the replica part, in a child process.
     sample: { type: 'string' }, collector: { type: 'string' }, canisters: { type: 'string' }, rounds: { type: 'string' },
+    // Samples per variant of the replica part (default 5).
+    samples: { type: 'string' },
   },
 });
 const part = (name: 'synthetic' | 'replica') => args.sample === undefined && (args.only === undefined || args.only === name);
@@ -255,6 +270,9 @@ if (part('synthetic')) {
     { name: 'off', setup: () => setupTelemetry({ serviceName: 'bench' }) },
     { name: 'on (100%)', setup: countingSdk(1) },
     { name: 'on (1%)', setup: countingSdk(0.01) },
+    // The scheduler's path: executions recorded after the fact (RoundTracer.execution), no span objects.
+    { name: 'off, exec', setup: () => setupTelemetry({ serviceName: 'bench' }), executions: true },
+    { name: 'on, exec', setup: countingSdk(1), executions: true },
   ]);
 }
 
@@ -278,8 +296,20 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
 const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP'] as const;
 type ReplicaVariant = typeof REPLICA_VARIANTS[number];
 
-/** Per message of a sample: wall time of the rounds (their throughput) and CPU time of all threads. */
-interface ReplicaCost { readonly wall: number; readonly cpu: number }
+/**
+ * Per message of a sample: wall time of the rounds (their throughput), CPU time of the main thread
+ * (which runs the rounds; NaN where Linux's schedstat is not available) and of all threads.
+ */
+interface ReplicaCost { readonly wall: number; readonly main: number; readonly cpu: number }
+
+/** Nanoseconds the main thread has run on a CPU (Linux), NaN elsewhere. */
+function mainThreadNanos(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
 
 /** One sample (run in a child process): `rounds` rounds and the flush of their spans. */
 async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
@@ -291,13 +321,16 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
     let cpu = 0;
     let wall = 0;
+    let main = 0;
     const timed = async <T>(fn: () => Promise<T>, count: boolean): Promise<T> => {
       const c0 = process.cpuUsage();
+      const m0 = mainThreadNanos();
       const w0 = performance.now();
       const result = await fn();
       const used = process.cpuUsage(c0);
       if (count) {
         wall += (performance.now() - w0) * 1000;
+        main += (mainThreadNanos() - m0) / 1000;
         cpu += used.user + used.system;
       }
       return result;
@@ -309,7 +342,7 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     }
     await timed(() => telemetry.forceFlush(), true);
     const messages = canisters * rounds;
-    return { wall: wall / messages, cpu: cpu / messages };
+    return { wall: wall / messages, main: main / messages, cpu: cpu / messages };
   } finally {
     await telemetry.shutdown();
     await t.close();
@@ -333,17 +366,20 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
       }
     }
     console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);
-    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'main µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
     const base = results.get('off')!;
     const overhead = (xs: number[], ys: number[]) => `${((median(xs.map((x, j) => x / ys[j]!)) - 1) * 100).toFixed(1)}%`;
     for (const v of REPLICA_VARIANTS) {
       const xs = results.get(v)!;
-      const wall = xs.map((x) => x.wall);
-      const cpu = xs.map((x) => x.cpu);
       const first = v === 'off';
-      console.log(`${v.padEnd(12)} ${(1e6 / median(wall)).toFixed(0).padStart(10)} ${median(wall).toFixed(2).padStart(12)} ${(first ? '' : overhead(wall, base.map((b) => b.wall))).padStart(9)} ${median(cpu).toFixed(2).padStart(11)} ${(first ? '' : overhead(cpu, base.map((b) => b.cpu))).padStart(9)}`);
+      const column = (key: keyof ReplicaCost, width: number) => {
+        const ys = xs.map((x) => x[key]);
+        return `${median(ys).toFixed(2).padStart(width)} ${(first ? '' : overhead(ys, base.map((b) => b[key]))).padStart(9)}`;
+      };
+      console.log(`${v.padEnd(12)} ${(1e6 / median(xs.map((x) => x.wall))).toFixed(0).padStart(10)} ${column('wall', 12)} ${column('main', 12)} ${column('cpu', 11)}`);
     }
-    console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; CPU: all threads of the process, background GC included)');
+    console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; main: CPU time of the main thread, which runs');
+    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included)');
   } finally {
     collector.stop();
   }
@@ -353,5 +389,5 @@ if (args.sample !== undefined) {
   const cost = await replicaSample(args.sample as ReplicaVariant, Number(args.canisters), Number(args.rounds), args.collector!);
   process.stdout.write(`${JSON.stringify(cost)}\n`);
 } else if (part('replica')) {
-  await replicaRounds(300, 20, 5);
+  await replicaRounds(300, 20, Number(args.samples ?? 5));
 }

@@ -8,10 +8,15 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ATTR, METRICS, ReplicaMetrics, RoundTracer, SPAN, recordMessageResult } from '../src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../src/telemetry/setup.js';
+import { compileMotoko } from '../../test/support/motoko.js';
+import { ExecutionTest, TEST_USER, candid } from '../../test/support/execution-test.js';
 
 interface OtlpValue { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean }
 interface OtlpAttribute { key: string; value: OtlpValue }
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: OtlpAttribute[] }
+interface OtlpSpan {
+  traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: OtlpAttribute[];
+  links?: { traceId: string; spanId: string }[]; startTimeUnixNano?: string; endTimeUnixNano?: string;
+}
 interface OtlpTraces { resourceSpans: { resource: { attributes: OtlpAttribute[] }; scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
 interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: unknown[]; isMonotonic?: boolean }; histogram?: { dataPoints: unknown[] }; gauge?: { dataPoints: unknown[] } }
 interface OtlpMetrics { resourceMetrics: { resource: { attributes: OtlpAttribute[] }; scopeMetrics: { metrics: OtlpMetric[] }[] }[] }
@@ -116,6 +121,48 @@ describe('OTLP/HTTP export to a real receiver', () => {
     assert.equal(res('service.instance.id'), 'subnet-a-0');
     assert.equal(res(ATTR.subnetId), 'yndj2-3ybaa-aaaaa-aaaap-yai');
     assert.ok([...receiver.contentTypes].every((c) => c.startsWith('application/json')));
+  });
+
+  it('delivers the executions of real rounds (built on the exporter thread) with their trace, parents and attributes', async () => {
+    const t = new ExecutionTest({ tracer: new RoundTracer(telemetry.tracerProvider) });
+    try {
+      const counter = await t.createAndInstall((await compileMotoko('counter')).wasm);
+      // An ingress call whose HTTP request carried a W3C trace context, and one without.
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const clientSpan = '00f067aa0ba902b7';
+      const traced = 'cc'.repeat(32);
+      await t.replica.submit({ messageId: traced, sender: TEST_USER, receiver: counter, method: 'inc', arg: candid(), traceparent: `00-${traceId}-${clientSpan}-01` });
+      const plain = await t.submit(counter, 'inc', candid());
+      assert.equal((await t.awaitStatus(traced)).status, 'replied');
+      await t.awaitStatus(plain);
+      await telemetry.forceFlush();
+
+      const spans = receiver.spans();
+      const byId = new Map(spans.map((s) => [s.spanId, s]));
+      const inc = spans.find((s) => s.name === SPAN.executeMessage && attr(s, ATTR.messageId)?.stringValue === traced)!;
+      assert.ok(inc, 'the ingress execution arrives');
+      assert.equal(inc.traceId, traceId);
+      assert.equal(inc.parentSpanId, clientSpan);
+      assert.equal(attr(inc, ATTR.canisterId)?.stringValue, counter.toText());
+      assert.equal(attr(inc, ATTR.messageMethod)?.stringValue, 'inc');
+      assert.equal(attr(inc, ATTR.messageKind)?.stringValue, 'ingress');
+      assert.equal(attr(inc, ATTR.messageOutcome)?.stringValue, 'replied');
+      assert.ok(Number(attr(inc, ATTR.messageInstructions)?.intValue) > 0);
+      assert.ok(BigInt(inc.startTimeUnixNano!) <= BigInt(inc.endTimeUnixNano!));
+      // Linked to the iteration it ran in, which is in its round's trace.
+      const iteration = byId.get(inc.links?.[0]?.spanId ?? '');
+      assert.equal(iteration?.name, SPAN.iteration);
+      assert.equal(byId.get(iteration!.parentSpanId!)?.name, SPAN.round);
+
+      // Without a traceparent: a child of the iteration, in the round's trace.
+      const untraced = spans.find((s) => s.name === SPAN.executeMessage && attr(s, ATTR.messageId)?.stringValue === plain)!;
+      const phase = byId.get(untraced.parentSpanId!)!;
+      assert.equal(phase.name, SPAN.iteration);
+      assert.equal(untraced.traceId, phase.traceId);
+      assert.equal(attr(untraced, ATTR.messageOutcome)?.stringValue, 'replied');
+    } finally {
+      await t.close();
+    }
   });
 
   it('delivers the replica\'s metrics', async () => {

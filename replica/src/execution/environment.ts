@@ -4,7 +4,6 @@
 // rolls back, and routes the outputs. Only the main thread calls these; everything they do is
 // deterministic given the order the scheduler calls them in.
 
-import { traceparentOf } from '../telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
 import {
@@ -260,9 +259,10 @@ export class ExecutionEnvironment {
 
   /**
    * Applies a finished execution (`result` undefined when there was no job). The scheduler has
-   * removed the work from the queue. Returns the instructions charged for.
+   * removed the work from the queue. Returns the instructions charged for. `traceparent` is the
+   * execution's trace context (telemetry, never state): its outgoing calls carry it to the callees.
    */
-  finish(state: ReplicatedState, prepared: PreparedExecution, result: JobResult | undefined, sink: MessageSink): bigint {
+  finish(state: ReplicatedState, prepared: PreparedExecution, result: JobResult | undefined, sink: MessageSink, traceparent?: string): bigint {
     const { canister, plan } = prepared;
     const wasPaused = canister.scheduler.paused !== undefined;
     if (wasPaused) {
@@ -297,11 +297,11 @@ export class ExecutionEnvironment {
         return 0n;
       }
       case 'request':
-        return this.finishRequest(state, prepared, plan.request, result!, sink);
+        return this.finishRequest(state, prepared, plan.request, result!, sink, traceparent);
       case 'response':
-        return this.finishResponse(state, prepared, plan.response, plan.callback, result!, sink);
+        return this.finishResponse(state, prepared, plan.response, plan.callback, result!, sink, traceparent);
       case 'task':
-        return this.finishTask(state, prepared, plan.task, result!, sink);
+        return this.finishTask(state, prepared, plan.task, result!, sink, traceparent);
       case 'install':
         return this.finishInstall(state, prepared, plan, result!, sink);
       case 'installRefused':
@@ -310,7 +310,9 @@ export class ExecutionEnvironment {
     }
   }
 
-  private finishRequest(state: ReplicatedState, prepared: PreparedExecution, request: Request, result: JobResult, sink: MessageSink): bigint {
+  private finishRequest(
+    state: ReplicatedState, prepared: PreparedExecution, request: Request, result: JobResult, sink: MessageSink, traceparent: string | undefined,
+  ): bigint {
     const { canister } = prepared;
     const ctx = this.openCallContext(canister, request.origin, request.method, request.cycles);
     this.settle(state, canister, prepared.prepaid, result.instructions, prepared.job!.limits.instructions);
@@ -321,13 +323,14 @@ export class ExecutionEnvironment {
       this.respond(canister, ctx, rejectOf(withCanister(canister, r.error)), sink);
       return result.instructions;
     }
-    this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink);
+    this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink, traceparent);
     this.closeIfDone(canister, ctx, sink);
     return result.instructions;
   }
 
   private finishResponse(
     state: ReplicatedState, prepared: PreparedExecution, response: Response, callback: Callback, result: JobResult, sink: MessageSink,
+    traceparent: string | undefined,
   ): bigint {
     const { canister } = prepared;
     canister.callbacks.delete(callback.id);
@@ -337,13 +340,13 @@ export class ExecutionEnvironment {
     ctx.instructions += result.instructions;
     const viewBalance = prepared.job!.view.balance;
     if (result.main.ok) {
-      this.commit(state, canister, ctx, result.main, viewBalance, sink);
+      this.commit(state, canister, ctx, result.main, viewBalance, sink, traceparent);
       this.closeIfDone(canister, ctx, sink);
       return result.instructions;
     }
     this.logTrap(state, canister, result.main);
     let error = withCanister(canister, result.main.error);
-    if (result.cleanup?.ok) this.commit(state, canister, ctx, result.cleanup, viewBalance, sink);
+    if (result.cleanup?.ok) this.commit(state, canister, ctx, result.cleanup, viewBalance, sink, traceparent);
     else if (result.cleanup) {
       // As the IC reports it: the callback's error, then the cleanup's.
       this.logTrap(state, canister, result.cleanup);
@@ -353,13 +356,15 @@ export class ExecutionEnvironment {
     return result.instructions;
   }
 
-  private finishTask(state: ReplicatedState, prepared: PreparedExecution, task: SystemTask, result: JobResult, sink: MessageSink): bigint {
+  private finishTask(
+    state: ReplicatedState, prepared: PreparedExecution, task: SystemTask, result: JobResult, sink: MessageSink, traceparent: string | undefined,
+  ): bigint {
     const { canister } = prepared;
     const exportName = task === 'heartbeat' ? 'canister_heartbeat' : 'canister_global_timer';
     const ctx = this.openCallContext(canister, { kind: 'system' }, exportName, 0n);
     this.settle(state, canister, prepared.prepaid, result.instructions, prepared.job!.limits.instructions);
     const r = result.main;
-    if (r.ok) this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink);
+    if (r.ok) this.commit(state, canister, ctx, r, prepared.job!.view.balance, sink, traceparent);
     else this.logTrap(state, canister, r);
     this.closeIfDone(canister, ctx, sink);
     return result.instructions;
@@ -649,7 +654,7 @@ export class ExecutionEnvironment {
   /** Applies a successful execution: memories, system state, outgoing calls, the response. */
   private commit(
     state: ReplicatedState, canister: CanisterState, ctx: CallContext, result: Extract<SandboxResult, { ok: true }>,
-    viewBalance: bigint, sink: MessageSink,
+    viewBalance: bigint, sink: MessageSink, traceparent: string | undefined,
   ): void {
     const exec = canister.execution!;
     // `write` copies into the page the map already has (setPage would allocate a new one).
@@ -674,8 +679,8 @@ export class ExecutionEnvironment {
       sink.request({
         kind: 'request', sender: canister.id, receiver: Principal.fromUint8Array(call.callee), method: call.method,
         arg: call.arg, cycles: call.cycles, origin: { kind: 'canister', caller: canister.id, callbackId: id, deadline },
-        // The active span is the caller's message execution (telemetry on): the callee's span is its child.
-        ...withTraceparent(traceparentOf()),
+        // The caller's execution span (telemetry on): the callee's span is its child.
+        ...withTraceparent(traceparent),
       });
     }
     if (o.response) {

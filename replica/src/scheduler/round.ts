@@ -8,10 +8,9 @@
 // which worker) never changes what the round does.
 
 import { RandomTapeRng } from '../randomness/index.js';
-import type { Span } from '@opentelemetry/api';
 import { SPAN, type MessageOutcome, type PhaseName } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
-import { endMessage, withActiveSpan, type MessageAttributes, type RoundTracer } from '../telemetry/tracing.js';
+import type { MessageAttributes, RoundTracer } from '../telemetry/tracing.js';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode } from '../errors.js';
 import type { Block, IngressMessage } from '../consensus/types.js';
@@ -55,8 +54,8 @@ export class Scheduler {
   /** Ingress induction fees by message size. */
   private readonly inductionFees = new Map<number, bigint>();
 
-  /** Spans of the executions in flight this round (telemetry on only). */
-  private readonly spans = new Map<HostJob, Span>();
+  /** When the executions in flight were handed to the host (telemetry on only). */
+  private readonly started = new Map<HostJob, number>();
 
   constructor(
     private readonly env: ExecutionEnvironment,
@@ -144,22 +143,6 @@ export class Scheduler {
 
   private phase<T>(name: PhaseName, fn: () => T): T {
     return this.tracer ? this.tracer.phase(name, fn) : fn();
-  }
-
-  /** The span of one execution (or one DTS slice of it), child of the message's trace if it has one. */
-  private startSpan(c: CanisterState, job: HostJob, work: ExecutionWork | undefined): Span {
-    const paused = c.scheduler.paused;
-    const message = work?.kind === 'message' ? work.message : work?.kind === 'install' ? work.request : undefined;
-    const attrs: MessageAttributes = {
-      canisterId: c.idText,
-      method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
-      kind: work?.kind === 'task' ? (work.task === 'heartbeat' ? 'heartbeat' : 'global_timer')
-        : message?.kind === 'response' ? 'response'
-        : message?.origin.kind === 'ingress' ? 'ingress' : 'request',
-      ...(message?.kind === 'request' && message.origin.kind === 'ingress' ? { messageId: message.origin.messageId } : {}),
-      ...(job.kind === 'resume' && paused ? { dtsSlice: paused.slices } : {}),
-    };
-    return this.tracer!.startMessage(attrs, { traceparent: message?.kind === 'request' ? message.traceparent : undefined });
   }
 
   /** Ingress induction: charge the receiver, queue the message, record its status. */
@@ -322,7 +305,8 @@ export class Scheduler {
           prepared.set(c, p);
           job = p.job ? { kind: 'start', canister: c, job: p.job } : { kind: 'none', canister: c };
         }
-        if (this.tracer && job.kind !== 'none') this.spans.set(job, this.startSpan(c, job, work));
+        // The span is made after the fact, when the outcome is committed: only its start is taken here.
+        if (job.kind !== 'none' && this.tracer?.tracing) this.started.set(job, this.tracer.now());
         plan[k]!.push(job);
         ranks.set(job, rank);
         batch.push(job);
@@ -370,6 +354,7 @@ export class Scheduler {
       },
     });
     commitDecided();
+    this.started.clear(); // executions the cores had no room for: they start over in a later iteration
     if (cursor !== inOrder.length) throw new Error('an iteration ended with executions neither run nor refused');
     let most = 0n;
     for (const used of result.used) if (used > most) most = used;
@@ -383,20 +368,26 @@ export class Scheduler {
     state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
     tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
   ): void {
-    const span = this.spans.get(job);
-    if (!span && !this.metrics) return this.commit(state, job, outcome, prepared, tasks, router, tally);
+    const tracer = this.tracer;
+    if ((tracer === undefined && !this.metrics) || job.kind === 'none') return this.commit(state, job, outcome, prepared, tasks, router, tally, undefined);
+    const work = job.kind === 'resume' ? job.canister.scheduler.paused?.work : prepared?.work;
+    const message = work?.kind === 'message' ? work.message : work?.kind === 'install' ? work.request : undefined;
+    // The sender's trace context: outgoing calls carry it on (or the execution's own, when traced).
+    let traceparent = message?.kind === 'request' ? message.traceparent : undefined;
+    const started = this.started.get(job);
+    if (started === undefined && !this.metrics) return this.commit(state, job, outcome, prepared, tasks, router, tally, traceparent);
     const result = { outcome: outcomeOf(outcome), instructions: outcome.kind === 'none' ? 0n : outcome.slice };
-    if (job.kind !== 'none') this.metrics?.recordMessage(result.outcome, result.instructions);
-    if (!span) return this.commit(state, job, outcome, prepared, tasks, router, tally);
-    this.spans.delete(job);
-    // Committed inside the message's span: outgoing calls carry it to the callee.
-    withActiveSpan(span, () => this.commit(state, job, outcome, prepared, tasks, router, tally));
-    endMessage(span, result);
+    this.metrics?.recordMessage(result.outcome, result.instructions);
+    if (started !== undefined) {
+      this.started.delete(job);
+      traceparent = tracer!.execution(messageAttributes(job, work, message), result, started, traceparent);
+    }
+    this.commit(state, job, outcome, prepared, tasks, router, tally, traceparent);
   }
 
   private commit(
     state: ReplicatedState, job: HostJob, outcome: HostOutcome, prepared: PreparedExecution | undefined,
-    tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally,
+    tasks: Map<CanisterState, SystemTask[]>, router: Router, tally: RoundTally, traceparent: string | undefined,
   ): void {
     const c = job.canister;
     if (outcome.kind !== 'none') tally.instructions += outcome.slice;
@@ -408,7 +399,7 @@ export class Scheduler {
       const long = this.long.get(idOf(c));
       if (!long || outcome.kind !== 'done') throw new Error(`canister ${c.idText}: a resumed execution must pause or finish`);
       this.long.delete(idOf(c));
-      this.env.finish(state, long, outcome.result, router);
+      this.env.finish(state, long, outcome.result, router, traceparent);
       tally.executed++;
       return;
     }
@@ -418,7 +409,7 @@ export class Scheduler {
       this.long.set(idOf(c), prepared!);
       return;
     }
-    this.env.finish(state, prepared!, outcome.kind === 'done' ? outcome.result : undefined, router);
+    this.env.finish(state, prepared!, outcome.kind === 'done' ? outcome.result : undefined, router, traceparent);
     tally.executed++;
   }
 
@@ -446,6 +437,20 @@ function outcomeOf(outcome: HostOutcome): MessageOutcome {
   if (!main.ok) return 'trapped';
   const response = main.outcome.response;
   return response === undefined ? 'completed' : response.kind === 'reply' ? 'replied' : 'rejected';
+}
+
+/** What the span of one execution (or one DTS slice of it) says about it. */
+function messageAttributes(job: HostJob, work: ExecutionWork | undefined, message: CanisterMessage | undefined): MessageAttributes {
+  const paused = job.canister.scheduler.paused;
+  return {
+    canisterId: idOf(job.canister), // cached: `idText` computes the checksum and base32 each time
+    method: work?.kind === 'task' ? `canister_${work.task}` : message?.kind === 'request' ? message.method : 'callback',
+    kind: work?.kind === 'task' ? (work.task === 'heartbeat' ? 'heartbeat' : 'global_timer')
+      : message?.kind === 'response' ? 'response'
+      : message?.origin.kind === 'ingress' ? 'ingress' : 'request',
+    messageId: message?.kind === 'request' && message.origin.kind === 'ingress' ? message.origin.messageId : undefined,
+    dtsSlice: job.kind === 'resume' && paused ? paused.slices : undefined,
+  };
 }
 
 /** An ingress message refused at induction: 'received', then rejected (the reject takes sender and receiver from it). */

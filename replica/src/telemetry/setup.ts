@@ -22,19 +22,18 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import {
-  BatchSpanProcessor,
   ParentBasedSampler,
-  SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
   type SpanExporter,
-  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR } from './attributes.js';
+import { BatchingSpanSink, ExecutionFanOut, ExporterThread, InProcessExport, type BatchOptions } from './span-export.js';
+import { FastIdGenerator } from './span-ids.js';
+import { EXECUTION_SINK } from './tracing.js';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
 export interface TelemetryOptions {
@@ -79,8 +78,12 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-/** Batch sizes for rounds of a thousand messages: the SDK defaults (2048 queued) drop spans. */
-const BATCH = { maxQueueSize: 16_384, maxExportBatchSize: 2048, scheduledDelayMillis: 1000 } as const;
+/** Spans go to the exporter in batches of this size, or after this delay. */
+const BATCH: BatchOptions = { maxBatchSize: 256, delayMillis: 500 };
+/** `simple`: each span goes to the exporter when it ends (tests read them at once). */
+const SIMPLE: BatchOptions = { maxBatchSize: 1, delayMillis: 0 };
+/** Spans waiting for a slow collector beyond which new ones are dropped (rounds of a thousand messages). */
+const MAX_QUEUED_SPANS = 16_384;
 
 /** The telemetry this process installed and has not shut down: the SDK's providers are global. */
 let installed: Telemetry | undefined;
@@ -159,21 +162,31 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
 
 interface Otlp { readonly base: string; readonly headers?: Record<string, string> }
 
-/** Tracer provider, W3C propagation and the async context manager, installed globally. */
+/**
+ * Tracer provider, W3C propagation and the async context manager, installed globally. Message
+ * executions skip the SDK's span objects: the RoundTracer hands them to the provider's execution
+ * sink as records, batched with the SDK's other spans; OTLP payloads are built on a thread of their own.
+ */
 function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp | undefined): NodeTracerProvider {
-  const processors: SpanProcessor[] = [];
-  if (otlp) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${otlp.base}/v1/traces`, headers: otlp.headers }), BATCH));
+  const ids = new FastIdGenerator();
+  const sinks: BatchingSpanSink[] = [];
+  if (otlp) {
+    const thread = new ExporterThread({
+      url: `${otlp.base}/v1/traces`, headers: otlp.headers, resourceAttributes: resource.attributes, maxQueuedSpans: MAX_QUEUED_SPANS,
+    });
+    sinks.push(new BatchingSpanSink(ids, thread, BATCH));
+  }
   if (options.spanExporter) {
-    processors.push(options.spanProcessor === 'simple'
-      ? new SimpleSpanProcessor(options.spanExporter)
-      : new BatchSpanProcessor(options.spanExporter, BATCH));
+    sinks.push(new BatchingSpanSink(ids, new InProcessExport(options.spanExporter, resource), options.spanProcessor === 'simple' ? SIMPLE : BATCH));
   }
   const provider = new NodeTracerProvider({
     resource,
     // Rounds are sampled by ratio; a message follows the decision of its sender (parent-based).
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(clampRatio(options.sampleRatio ?? 1)) }),
-    spanProcessors: processors,
+    spanProcessors: sinks,
+    idGenerator: ids,
   });
+  Object.defineProperty(provider, EXECUTION_SINK, { value: sinks.length === 1 ? sinks[0] : new ExecutionFanOut(sinks, ids) });
   registerOrThrow(trace.setGlobalTracerProvider(provider), 'tracer provider');
   registerOrThrow(context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable()), 'context manager');
   registerOrThrow(propagation.setGlobalPropagator(new CompositePropagator({

@@ -16,6 +16,7 @@ import {
   ROOT_CONTEXT,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Attributes,
   type Context,
   type Link,
@@ -33,6 +34,40 @@ export const TRACER_NAME = '@icpk/replica';
 export { TRACE_PARENT_HEADER };
 
 const w3c = new W3CTraceContextPropagator();
+/**
+ * The provider property (set by `setupTelemetry`) through which the RoundTracer hands message
+ * executions over as records instead of SDK spans.
+ */
+export const EXECUTION_SINK = Symbol.for('icpk.telemetry.executionSink');
+
+/** One message execution, reported after the fact: the `execute_message` span without a span object. */
+export interface ExecutionRecord {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  /** The parent is the span named by the message's traceparent (the sender's), not a phase. */
+  parentRemote: boolean;
+  links: readonly SpanContext[] | undefined;
+  /** Epoch milliseconds, with sub-millisecond digits. */
+  startTime: number;
+  endTime: number;
+  canisterId: string;
+  method: string;
+  kind: MessageKind | undefined;
+  messageId: string | undefined;
+  caller: string | undefined;
+  dtsSlice: number | undefined;
+  outcome: MessageOutcome;
+  instructions: number;
+}
+
+/** Where execution records go (the SDK set up by `setupTelemetry`); only sampled ones are given. */
+export interface ExecutionSink {
+  newSpanId(): string;
+  /** Copies the record: the caller reuses it. */
+  addExecution(record: Readonly<ExecutionRecord>): void;
+}
+
 /** The span handed to callbacks when no SDK is installed: records nothing, costs nothing. */
 const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
@@ -195,8 +230,15 @@ interface RoundState {
   /** No SDK installed: every phase and message takes the free path. */
   readonly noop: boolean;
   /** Open phases, innermost last: the parent of a message when the active context has lost the round. */
-  readonly phases: Context[];
+  readonly phases: OpenPhase[];
   ended: boolean;
+}
+
+interface OpenPhase {
+  readonly ctx: Context;
+  readonly span: SpanContext;
+  /** [span]: the link of an execution whose parent is remote (made once per phase). */
+  readonly asLink: readonly SpanContext[];
 }
 
 /**
@@ -206,10 +248,86 @@ interface RoundState {
  */
 export class RoundTracer {
   private readonly tracer: Tracer;
+  private readonly sink: ExecutionSink | undefined;
   private current: RoundState | undefined;
+  /** Date.now() - performance.now() when the open round started: turns execution times into epoch times. */
+  private epochOffset = 0;
+  /** Reused for every execution record (the sink copies it). */
+  private readonly record: ExecutionRecord = {
+    traceId: '', spanId: '', parentSpanId: undefined, parentRemote: false, links: undefined, startTime: 0, endTime: 0,
+    canisterId: '', method: '', kind: undefined, messageId: undefined, caller: undefined, dtsSlice: undefined,
+    outcome: 'completed', instructions: 0,
+  };
 
   constructor(provider: TracerProvider = trace.getTracerProvider()) {
     this.tracer = provider.getTracer(TRACER_NAME);
+    this.sink = sinkOf(provider);
+  }
+
+  /**
+   * Whether executions are traced (an SDK is installed): only then does the scheduler take their
+   * times and call `execution`. Otherwise a message's traceparent passes through unchanged.
+   */
+  get tracing(): boolean {
+    const round = this.current;
+    return round === undefined ? this.sink !== undefined : !round.noop;
+  }
+
+  /** The clock of execution start times (`performance.now()`): telemetry only, never state. */
+  now(): number {
+    return performance.now();
+  }
+
+  /**
+   * Records a message execution (or one DTS slice of it) that started at `startTime` (from
+   * `now()`) and ends now, as an `execute_message` span: a child of the message's `traceparent`
+   * (the sender's span) when it has one, linked to the current phase, else a child of the current
+   * phase. Returns the traceparent its outgoing calls carry (its own, or, when it is not sampled,
+   * its parent's so that callees are not sampled either).
+   */
+  execution(attrs: MessageAttributes, result: MessageResult, startTime: number, traceparent?: string): string | undefined {
+    const round = this.current;
+    const sink = this.sink;
+    if (sink === undefined || round === undefined || round.ended) return this.executionSpan(attrs, result, startTime, traceparent);
+    const phase = round.phases[round.phases.length - 1];
+    let parent: SpanContext | undefined = phase?.span ?? round.span.spanContext();
+    let remote = false;
+    if (traceparent !== undefined) {
+      const sc = parseTraceParent(traceparent);
+      if (sc && isSpanContextValid(sc)) {
+        parent = sc;
+        remote = true;
+      }
+    }
+    // Parent-based sampling, as the SDK's sampler decides it.
+    if ((parent.traceFlags & TraceFlags.SAMPLED) === 0) return remote ? traceparent : traceparentOfContext(parent);
+    const r = this.record;
+    r.traceId = parent.traceId;
+    r.spanId = sink.newSpanId();
+    r.parentSpanId = parent.spanId;
+    r.parentRemote = remote;
+    r.links = remote ? phase?.asLink ?? [round.span.spanContext()] : undefined;
+    r.startTime = startTime + this.epochOffset;
+    r.endTime = performance.now() + this.epochOffset;
+    r.canisterId = text(attrs.canisterId);
+    r.method = attrs.method;
+    r.kind = attrs.kind;
+    r.messageId = attrs.messageId;
+    r.caller = attrs.caller === undefined ? undefined : text(attrs.caller);
+    r.dtsSlice = attrs.dtsSlice;
+    r.outcome = result.outcome;
+    r.instructions = Number(result.instructions);
+    sink.addExecution(r);
+    return `00-${r.traceId}-${r.spanId}-01`;
+  }
+
+  /** `execution` through the tracer's API (a provider not set up here, or no open round). */
+  private executionSpan(attrs: MessageAttributes, result: MessageResult, startTime: number, traceparent: string | undefined): string | undefined {
+    const { span } = this.openMessage(attrs, { traceparent }, startTime);
+    recordMessageResult(span, result);
+    const out = traceparentOf(span);
+    span.end();
+    return out;
   }
 
   /** Opens the span of round `height`, a new trace. Prefer `round()`, which also ends it. */
@@ -227,6 +345,7 @@ export class RoundTracer {
       noop: !isSpanContextValid(sc), phases: [], ended: false,
     };
     this.current = state;
+    if (!state.noop) this.epochOffset = Date.now() - performance.now();
     return {
       height: h,
       span,
@@ -274,9 +393,11 @@ export class RoundTracer {
     const span = this.tracer.startSpan(name, { attributes }, parent);
     const ctx = trace.setSpan(parent, span);
     if (!round) return runInSpan(span, ctx, fn);
-    round.phases.push(ctx);
+    const sc = span.spanContext();
+    const open: OpenPhase = { ctx, span: sc, asLink: [sc] };
+    round.phases.push(open);
     return runInSpan(span, ctx, fn, () => {
-      const i = round.phases.lastIndexOf(ctx);
+      const i = round.phases.lastIndexOf(open);
       if (i >= 0) round.phases.splice(i, 1);
     });
   }
@@ -302,7 +423,7 @@ export class RoundTracer {
   }
 
   /** The span of a message, and the context to run it in (none: no span of its own, run as is). */
-  private openMessage(attrs: MessageAttributes, carrier: MessageTrace | undefined): { span: Span; ctx?: Context } {
+  private openMessage(attrs: MessageAttributes, carrier: MessageTrace | undefined, startTime?: number): { span: Span; ctx?: Context } {
     const traceparent = carrier?.traceparent;
     if (this.current?.noop) {
       // No SDK: still hand the sender's context through, so outgoing messages keep the trace.
@@ -321,7 +442,7 @@ export class RoundTracer {
       const phase = trace.getSpanContext(local);
       if (phase && isSpanContextValid(phase)) (links ??= []).push({ context: phase });
     }
-    const span = this.tracer.startSpan(SPAN.executeMessage, { links }, parent);
+    const span = this.tracer.startSpan(SPAN.executeMessage, { links, startTime }, parent);
     if (span.isRecording()) setMessageAttributes(span, attrs);
     return { span, ctx: trace.setSpan(parent, span) };
   }
@@ -339,7 +460,7 @@ export class RoundTracer {
     const round = this.current;
     if (!round || round.ended) return active;
     if (trace.getSpanContext(active)?.traceId === round.traceId) return active;
-    return round.phases[round.phases.length - 1] ?? round.ctx;
+    return round.phases[round.phases.length - 1]?.ctx ?? round.ctx;
   }
 
   private finish(state: RoundState): void {
@@ -402,6 +523,17 @@ function toLinks(links: readonly (string | Link | undefined)[] | undefined): Lin
     if (link) out.push(link);
   }
   return out.length > 0 ? out : undefined;
+}
+
+function sinkOf(provider: TracerProvider): ExecutionSink | undefined {
+  type WithSink = { [EXECUTION_SINK]?: ExecutionSink; getDelegate?: () => TracerProvider };
+  const p = provider as WithSink;
+  return p[EXECUTION_SINK] ?? (p.getDelegate?.() as WithSink | undefined)?.[EXECUTION_SINK];
+}
+
+/** The W3C traceparent of a span context. */
+function traceparentOfContext(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & TraceFlags.SAMPLED}`;
 }
 
 function passThrough(traceparent: string): Span {
