@@ -17,13 +17,15 @@ import type { AddressInfo } from 'node:net';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode } from '../errors.js';
 import {
-  authenticate,
+  authenticateWith,
   checkTargetAllowed,
   equalBytes,
   MAX_INGRESS_TTL_MS,
   PERMITTED_DRIFT_MS,
   principalText,
+  verifyHere,
   type AuthenticatedScope,
+  type SignatureVerifier,
 } from './auth.js';
 import { ClientGoneError, readBoundedBody } from './body.js';
 import { encodeCbor } from './cbor.js';
@@ -105,6 +107,23 @@ interface Reply {
 const cbor = (value: unknown, status = 200): Reply => ({ status, body: encodeCbor(value), contentType: 'application/cbor' });
 const empty = (status: number): Reply => ({ status, body: '' });
 
+/**
+ * Ids of recent URLs, by their text: decoding a principal's text (base32 and its CRC, checked by
+ * encoding it again) is work every request to the same canister would repeat. Only ids that
+ * decoded are kept; bounded.
+ */
+const urlIds = new Map<string, Uint8Array>();
+const MAX_URL_IDS = 4096;
+
+function urlId(text: string): Uint8Array {
+  let id = urlIds.get(text);
+  if (id !== undefined) return id;
+  id = Principal.fromText(text).toUint8Array();
+  if (urlIds.size >= MAX_URL_IDS) urlIds.clear();
+  urlIds.set(text, id);
+  return id;
+}
+
 function parseRoute(method: string, pathname: string): Route {
   if (pathname === '/api/v2/status') {
     if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError(method, pathname, 'GET');
@@ -121,7 +140,7 @@ function parseRoute(method: string, pathname: string): Route {
   let id: Uint8Array;
   try {
     text = decodeURIComponent(m[3]!);
-    id = Principal.fromText(text).toUint8Array();
+    id = urlId(text);
   } catch (e) {
     throw new MalformedRequestError(
       'url',
@@ -163,6 +182,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     maxIngressTtlMs: options.maxIngressTtlMs ?? MAX_INGRESS_TTL_MS,
     permittedDriftMs: options.permittedDriftMs ?? PERMITTED_DRIFT_MS,
   });
+  const verifier: SignatureVerifier = options.verifier ?? (async (checks) => verifyHere(checks));
   let inFlight = 0;
 
   function reportInternal(e: unknown): void {
@@ -217,7 +237,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
         `Request 0x${Buffer.from(requestId).toString('hex')} is too large. Message byte size ${messageBytes} is larger than the max allowed ${maxIngressBytes}.`,
       );
     }
-    const scope: AuthenticatedScope = authenticate(envelope, authOptions());
+    const scope: AuthenticatedScope = await authenticateWith(envelope, authOptions(), verifier);
     checkTargetAllowed(scope, content.canisterId);
     if (scope.permissions === 'queries') throw new UpdateNotPermittedError();
 
@@ -258,7 +278,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     const envelope: Envelope<QueryContent> = decodeEnvelope(body, 'query');
     const { content, requestId } = envelope;
     checkEffectiveTarget(route.target, content, SUBNET_QUERY_METHODS, 'query');
-    const scope = authenticate(envelope, authOptions());
+    const scope = await authenticateWith(envelope, authOptions(), verifier);
     checkTargetAllowed(scope, content.canisterId);
 
     const query: AuthenticatedQuery = {
@@ -280,7 +300,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       if (!(e instanceof CanisterError)) throw e;
       outcome = { status: 'rejected', rejectCode: e.rejectCode, rejectMessage: e.message, errorCode: e.errorCode };
     }
-    return cbor(signQueryResponse(outcome, requestId));
+    return cbor(await signQueryResponse(outcome, requestId));
   }
 
   /**
@@ -288,7 +308,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
    * hash_of_map({status, reply | reject fields, timestamp, request_id}), which agent-js checks
    * against /subnet/<subnet_id>/node/<node_id>/public_key from a read_state certificate.
    */
-  function signQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Record<string, unknown> {
+  async function signQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Promise<Record<string, unknown>> {
     const timestamp = now();
     const signer = frontend.nodeSigner();
     const fields: Record<string, unknown> =
@@ -311,7 +331,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
             timestamp,
             request_id: requestId,
           });
-    const signature = signer.sign(responseSignaturePayload(hash));
+    const signature = await signer.sign(responseSignaturePayload(hash));
     return { ...fields, signatures: [{ timestamp, signature, identity: signer.nodeId }] };
   }
 
@@ -326,7 +346,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       checkSubnet(route.target);
       endpoint = { kind: 'subnet', apiVersion: route.version, effectiveSubnetId: route.target.id };
     }
-    const scope = authenticate(envelope, authOptions());
+    const scope = await authenticateWith(envelope, authOptions(), verifier);
     authorizeReadStatePaths(content.paths, {
       endpoint,
       sender: content.sender,
