@@ -44,7 +44,8 @@ import {
   UpdateNotPermittedError,
 } from './errors.js';
 import { authorizeReadStatePaths, type ReadStateEndpoint } from './read-state-paths.js';
-import { hashOfMap, responseSignaturePayload } from './request-id.js';
+import { encodeQueryResponse, queryResponseHash } from './query-response.js';
+import { responseSignaturePayload } from './request-id.js';
 import type { AuthenticatedCall, AuthenticatedQuery, HttpServerOptions, QueryOutcome, ReadStateContext, ReplicaFrontend } from './types.js';
 
 /** Version of the interface spec this front end follows, reported in /api/v2/status. */
@@ -300,7 +301,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       if (!(e instanceof CanisterError)) throw e;
       outcome = { status: 'rejected', rejectCode: e.rejectCode, rejectMessage: e.message, errorCode: e.errorCode };
     }
-    return cbor(await signQueryResponse(outcome, requestId));
+    return signedQueryResponse(outcome, requestId);
   }
 
   /**
@@ -308,31 +309,11 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
    * hash_of_map({status, reply | reject fields, timestamp, request_id}), which agent-js checks
    * against /subnet/<subnet_id>/node/<node_id>/public_key from a read_state certificate.
    */
-  async function signQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Promise<Record<string, unknown>> {
+  async function signedQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Promise<Reply> {
     const timestamp = now();
     const signer = frontend.nodeSigner();
-    const fields: Record<string, unknown> =
-      outcome.status === 'replied'
-        ? { status: 'replied', reply: { arg: outcome.reply } }
-        : {
-            status: 'rejected',
-            reject_code: outcome.rejectCode,
-            reject_message: outcome.rejectMessage,
-            error_code: outcome.errorCode,
-          };
-    const hash =
-      outcome.status === 'replied'
-        ? hashOfMap({ status: 'replied', reply: { arg: outcome.reply }, timestamp, request_id: requestId })
-        : hashOfMap({
-            status: 'rejected',
-            reject_code: BigInt(outcome.rejectCode),
-            reject_message: outcome.rejectMessage,
-            error_code: outcome.errorCode,
-            timestamp,
-            request_id: requestId,
-          });
-    const signature = await signer.sign(responseSignaturePayload(hash));
-    return { ...fields, signatures: [{ timestamp, signature, identity: signer.nodeId }] };
+    const signature = await signer.sign(responseSignaturePayload(queryResponseHash(outcome, timestamp, requestId)));
+    return { status: 200, body: encodeQueryResponse(outcome, { timestamp, signature, identity: signer.nodeId }), contentType: 'application/cbor' };
   }
 
   async function handleReadState(route: Extract<Route, { op: 'read_state' }>, body: Uint8Array): Promise<Reply> {
@@ -398,12 +379,10 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
   function send(res: http.ServerResponse, reply: Reply, head = false): void {
     if (res.headersSent || res.destroyed) return;
     const body = typeof reply.body === 'string' ? Buffer.from(reply.body, 'utf8') : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-    const headers: http.OutgoingHttpHeaders = {
-      ...CORS_HEADERS,
-      'content-length': String(body.length),
-    };
-    if (body.length > 0) headers['content-type'] = reply.contentType ?? 'text/plain; charset=utf-8';
-    if (reply.closeConnection) headers.connection = 'close';
+    // Name-value pairs: node:http writes them as they are, without walking an object's keys.
+    const headers = ['access-control-allow-origin', CORS_HEADERS['access-control-allow-origin'], 'content-length', String(body.length)];
+    if (body.length > 0) headers.push('content-type', reply.contentType ?? 'text/plain; charset=utf-8');
+    if (reply.closeConnection) headers.push('connection', 'close');
     res.writeHead(reply.status, headers);
     res.end(head ? undefined : body);
   }
