@@ -29,6 +29,9 @@ type Job =
   | { readonly message: Uint8Array; readonly signed: (signature: Uint8Array) => void };
 
 class SignatureThread {
+  /** Resolves when the thread is up (or gone). */
+  readonly started: Promise<void>;
+  markStarted!: () => void;
   /** Sent batches not answered yet, by batch number. */
   readonly sent = new Map<number, readonly Job[]>();
   queue: Job[] = [];
@@ -36,12 +39,14 @@ class SignatureThread {
   ready = false;
   #referenced = false;
 
-  constructor(readonly worker: Worker) {}
+  constructor(readonly worker: Worker) {
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+  }
 
   /** Keeps the process alive only while jobs are outstanding. */
-  refresh(): void {
+  refresh(force = false): void {
     const busy = this.outstanding > 0;
-    if (busy === this.#referenced) return;
+    if (busy === this.#referenced && !force) return;
     this.#referenced = busy;
     if (busy) this.worker.ref();
     else this.worker.unref();
@@ -63,6 +68,20 @@ export class SignaturePool {
         ? undefined
         : createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.signingSeed]), format: 'der', type: 'pkcs8' });
     for (let i = 0; i < options.threads; i++) this.#spawn();
+  }
+
+  /** Resolves when every thread is up: until then, work is done on the calling thread. */
+  async started(): Promise<void> {
+    const threads = [...this.#threads];
+    // Waiting for them keeps the process alive meanwhile.
+    for (const t of threads) t.worker.ref();
+    await Promise.all(threads.map((t) => t.started));
+    for (const t of threads) t.refresh(true);
+  }
+
+  /** The threads (for tests). */
+  get threads(): readonly Worker[] {
+    return this.#threads.map((t) => t.worker);
   }
 
   /** Checks signatures; each is true when it verifies (a `SignatureVerifier`). */
@@ -140,6 +159,7 @@ export class SignaturePool {
     worker.on('message', (m: FromSignatureWorker) => {
       if ('ready' in m) {
         thread.ready = !this.#closed;
+        thread.markStarted();
         return;
       }
       this.#answered(thread, m);
@@ -170,6 +190,7 @@ export class SignaturePool {
 
   /** A thread died (a bug, or out of memory): its jobs are done here, and another takes its place. */
   #lost(thread: SignatureThread): void {
+    thread.markStarted();
     const i = this.#threads.indexOf(thread);
     if (i < 0) return;
     this.#threads.splice(i, 1);
