@@ -188,14 +188,18 @@ export class SignaturePool {
     });
   }
 
-  /** A thread died (a bug, or out of memory): its jobs are done here, and another takes its place. */
+  /**
+   * A thread died (a bug, or out of memory): its jobs are done here, and another takes its place,
+   * unless it never came up (then neither would another: the work stays on this thread).
+   */
   #lost(thread: SignatureThread): void {
     thread.markStarted();
     const i = this.#threads.indexOf(thread);
     if (i < 0) return;
     this.#threads.splice(i, 1);
+    const started = thread.ready;
     this.#doHere(thread);
-    if (!this.#closed) this.#spawn();
+    if (started && !this.#closed) this.#spawn();
   }
 
   /** Every job of `thread` not answered yet, done on this thread. */
