@@ -87,8 +87,9 @@ export interface NodeOptions {
   /** Query worker threads (default 1); 0 runs queries on the main thread (still on the certified state). */
   readonly queryWorkers?: number;
   /**
-   * Threads checking request signatures and signing query responses (default one per core); 0
-   * does it on the main thread, which then spends most of an authenticated query's time there.
+   * Threads checking request signatures and signing query responses (default one per core but
+   * the main thread's, at least one); 0 does it on the main thread, which then spends most of an
+   * authenticated query's time there.
    */
   readonly signatureThreads?: number;
   /** Limits of queries and composite query call graphs (IC defaults). */
