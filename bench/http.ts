@@ -3,13 +3,15 @@
 // with the Internet Computer's published figures. The node runs in this process; the load comes
 // from a child process (this file with --load) so client work does not eat the server's thread.
 //
-//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000] [--tree DIR]
+//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000 (0: none)] [--tree DIR]
 //
 // `--tree DIR` measures the replica of another checkout (e.g. the previous commit) with this
 // load generator, so two versions can be compared side by side on the same machine.
 //
 // Requests are signed (Ed25519) ahead of time, so the client measures the server rather than its
-// own signing; responses are checked for status 200 but not verified (agents would verify them).
+// own signing, each with its own nonce; anonymous queries (sender 0x04, no signature, what browser
+// frontends mostly send) are measured too. Responses are checked for status 200 but not verified
+// (agents would verify them).
 
 import { fork } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -29,6 +31,8 @@ interface LoadJob {
   readonly url: string;
   readonly canisterId: string;
   readonly kind: 'query' | 'update';
+  /** Queries from the anonymous principal: no key, no signature (what browser frontends mostly send). */
+  readonly anonymous?: boolean;
   readonly concurrency: number;
   readonly maxRequests: number;
   readonly seconds: number;
@@ -41,6 +45,8 @@ interface LoadResult {
   readonly seconds: number;
   /** Latencies of successful requests, ms. */
   readonly latencies: number[];
+  /** CPU time (user + system) the load generator spent sending them and reading the answers, µs. */
+  readonly cpuMicros: number;
 }
 
 // ---- the load generator (child process) --------------------------------------------------------
@@ -54,9 +60,12 @@ function signer(): { key: KeyObject; der: Uint8Array; sender: Principal } {
   return { key, der, sender: Principal.selfAuthenticating(der) };
 }
 
-/** Signed request bodies, each with its own nonce (so every update is a new message). */
+/**
+ * Request bodies, each with its own nonce (so every update is a new message and every signature
+ * is new to the server): signed with an Ed25519 key, or anonymous (no key, no signature).
+ */
 function envelopes(job: LoadJob, count: number): Uint8Array[] {
-  const { key, der, sender } = signer();
+  const { key, der, sender } = job.anonymous ? { key: undefined, der: undefined, sender: Principal.anonymous() } : signer();
   const canisterId = Principal.fromText(job.canisterId);
   const arg = new Uint8Array(IDL.encode([], []));
   const expiry = BigInt(Date.now() + 4 * 60_000) * 1_000_000n;
@@ -71,6 +80,10 @@ function envelopes(job: LoadJob, count: number): Uint8Array[] {
       nonce: new Uint8Array(randomBytes(8)),
       ingress_expiry: expiry,
     };
+    if (key === undefined) {
+      out.push(Cbor.encode({ content }));
+      continue;
+    }
     const sig = sign(null, Buffer.concat([IC_REQUEST, requestIdOf(content)]), key);
     out.push(Cbor.encode({ content, sender_pubkey: der, sender_sig: new Uint8Array(sig) }));
   }
@@ -154,6 +167,9 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
   const failures: Record<string, number> = {};
   const fail = (what: string) => (failures[what] = (failures[what] ?? 0) + 1);
   let next = 0;
+  // The driver starts counting the server's CPU time now.
+  await new Promise<void>((resolve) => process.send!('started', () => resolve()));
+  const cpu = process.cpuUsage();
   const deadline = performance.now() + job.seconds * 1000;
   const started = performance.now();
   const worker = async () => {
@@ -177,16 +193,26 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: job.concurrency }, worker));
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-  return { ok: latencies.length, failed, failures, seconds: (performance.now() - started) / 1000, latencies };
+  const { user, system } = process.cpuUsage(cpu);
+  return { ok: latencies.length, failed, failures, seconds: (performance.now() - started) / 1000, latencies, cpuMicros: user + system };
 }
 
 // ---- the driver (this process) -----------------------------------------------------------------
 
-function load(job: LoadJob): Promise<LoadResult> {
+/** A load's result, with the CPU time the server's process (all its threads) spent meanwhile, µs. */
+type Measured = LoadResult & { readonly serverCpuMicros: number };
+
+function load(job: LoadJob): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(import.meta.url), ['--load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (result: LoadResult) => {
-      resolve(result);
+    let cpu: NodeJS.CpuUsage | undefined;
+    child.on('message', (message: 'started' | LoadResult) => {
+      if (message === 'started') {
+        cpu = process.cpuUsage();
+        return;
+      }
+      const { user, system } = process.cpuUsage(cpu);
+      resolve({ ...message, serverCpuMicros: user + system });
       child.kill();
     });
     child.once('error', reject);
@@ -217,43 +243,58 @@ async function main(): Promise<void> {
   const { node, base } = await start({});
   // Warm-up: JIT on both sides, connections, the module's first instantiation.
   await load({ ...base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
-  await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
-  const queries = await load({ ...base, kind: 'query', concurrency: 32, maxRequests: Number(values.queries ?? 20_000) });
-  const updates = await load({ ...base, kind: 'update', concurrency: 200, maxRequests: Number(values.updates ?? 4_000) });
+  await load({ ...base, kind: 'query', anonymous: true, concurrency: 8, maxRequests: 500, seconds: 1 });
+  const updateCount = Number(values.updates ?? 4_000);
+  if (updateCount > 0) await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
+  const queryCount = Number(values.queries ?? 20_000);
+  const queries = await load({ ...base, kind: 'query', concurrency: 32, maxRequests: queryCount });
+  const anonymous = await load({ ...base, kind: 'query', anonymous: true, concurrency: 32, maxRequests: queryCount });
+  const updates = updateCount > 0 ? await load({ ...base, kind: 'update', concurrency: 200, maxRequests: updateCount }) : undefined;
   const rounds = node.height;
   await node.close();
   // Without the query cache every query runs the canister (on the query worker where there is one).
   const uncached = await start({ queryCache: false });
   await load({ ...uncached.base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
-  const executed = await load({ ...uncached.base, kind: 'query', concurrency: 32, maxRequests: Number(values.queries ?? 20_000) });
+  const executed = await load({ ...uncached.base, kind: 'query', concurrency: 32, maxRequests: queryCount });
   await uncached.node.close();
 
-  const row = (r: LoadResult) => {
+  const row = (r: Measured) => {
     const sorted = [...r.latencies].sort((a, b) => a - b);
-    return { rate: r.ok / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    return { rate: r.ok / r.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), server: r.serverCpuMicros / r.ok, client: r.cpuMicros / r.ok };
   };
   const q = row(queries);
+  const a = row(anonymous);
   const x = row(executed);
-  const u = row(updates);
   const f0 = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 0 });
   const f1 = (x: number) => x.toFixed(1);
   const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}×`;
+  const cpu = (r: ReturnType<typeof row>) => `| its CPU per query, server / load generator (µs) | ${f0(r.server)} / ${f0(r.client)} | | |`;
+  const all = [queries, anonymous, executed, ...(updates ? [updates] : [])];
   console.log('## HTTP interface on loopback: one node, trivial canister methods\n');
   console.log(
     `Node ${process.version}, ${availableParallelism()} cores (1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after), ` +
-      `${queries.ok + updates.ok + executed.ok} requests, ${rounds} rounds; client in a separate process.\n`,
+      `${all.reduce((n, r) => n + r.ok, 0)} requests, ${rounds} rounds; client in a separate process.\n`,
   );
   console.log('| metric | this replica | IC (published) | ratio |');
   console.log('|---|---|---|---|');
-  console.log(`| queries/s (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
+  console.log(`| queries/s, signed (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
   console.log(`| query latency p50 / p99 (ms) | ${f1(q.p50)} / ${f1(q.p99)} | ~170 | ${ratio(q.p50, 170)} (p50) |`);
-  console.log(`| queries/s, query cache off (each runs the canister) | ${f0(x.rate)} | ~7,000 per node | ${ratio(x.rate, 7000)} |`);
+  console.log(cpu(q));
+  console.log(`| queries/s, anonymous (no signature to verify) | ${f0(a.rate)} | ~7,000 per node | ${ratio(a.rate, 7000)} |`);
+  console.log(`| its latency p50 / p99 (ms) | ${f1(a.p50)} / ${f1(a.p99)} | ~170 | ${ratio(a.p50, 170)} (p50) |`);
+  console.log(cpu(a));
+  console.log(`| queries/s, signed, query cache off (each runs the canister) | ${f0(x.rate)} | ~7,000 per node | ${ratio(x.rate, 7000)} |`);
   console.log(`| its latency p50 / p99 (ms) | ${f1(x.p50)} / ${f1(x.p99)} | ~170 | ${ratio(x.p50, 170)} (p50) |`);
-  console.log(`| updates/s (1 subnet, 200 concurrent) | ${f0(u.rate)} | 1,200–2,000 per subnet | ${ratio(u.rate, 1600)} (vs 1,600) |`);
-  console.log(`| update latency p50 / p99 (ms) | ${f1(u.p50)} / ${f1(u.p99)} | ~1,750 | ${ratio(u.p50, 1750)} (p50) |`);
+  console.log(cpu(x));
+  if (updates) {
+    const u = row(updates);
+    console.log(`| updates/s (1 subnet, 200 concurrent) | ${f0(u.rate)} | 1,200–2,000 per subnet | ${ratio(u.rate, 1600)} (vs 1,600) |`);
+    console.log(`| update latency p50 / p99 (ms) | ${f1(u.p50)} / ${f1(u.p99)} | ~1,750 | ${ratio(u.p50, 1750)} (p50) |`);
+  }
   console.log('\nIC latencies are as users see them across the internet and a 13-node consensus; these are loopback on one node.');
-  for (const [name, r] of [['queries', queries], ['uncached queries', executed], ['updates', updates]] as const) {
-    if (r.failed > 0) console.log(`\n${name}: ${r.failed} failed: ${JSON.stringify(r.failures)}`);
+  console.log('CPU per query: all threads of the server\'s process, and the load generator\'s, while the load ran (both share the machine\'s cores).');
+  for (const [name, r] of [['queries', queries], ['anonymous queries', anonymous], ['uncached queries', executed], ['updates', updates]] as const) {
+    if (r !== undefined && r.failed > 0) console.log(`\n${name}: ${r.failed} failed: ${JSON.stringify(r.failures)}`);
   }
 }
 

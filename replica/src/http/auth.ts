@@ -1,7 +1,6 @@
 // Request authentication (interface spec, "Authentication"; the IC's ingress validator):
 // ingress expiry, sender vs. public key, the delegation chain and the request signature.
 
-import { sha224 } from '@noble/hashes/sha2.js';
 import { Principal } from '@icp-sdk/core/principal';
 import type { DelegationPermissions, Envelope, RequestContent } from './envelope.js';
 import {
@@ -15,8 +14,10 @@ import {
   SenderMismatchError,
   UnsupportedSignatureSchemeError,
 } from './errors.js';
-import { parseUserPublicKey, verifySignature } from './public-key.js';
-import { delegationSignaturePayload, requestSignaturePayload } from './request-id.js';
+import {
+  checkSignatureForm, isVerifiableKey, parseUserPublicKey, signatureMismatch, signatureVerifies, verifySignature, type UserPublicKey, type VerifiableKey,
+} from './public-key.js';
+import { delegationSignaturePayload, digestInto, requestSignaturePayload } from './request-id.js';
 import type { CanisterSignatureContext } from './canister-signature.js';
 import type { SenderInfo } from './types.js';
 import { domainSeparator } from '../certification/index.js';
@@ -68,7 +69,7 @@ export function isAnonymous(principal: Uint8Array): boolean {
 /** Self-authenticating id: sha224(DER public key) · 0x02 (spec, "Special forms of Principals"). */
 export function selfAuthenticatingId(derPublicKey: Uint8Array): Uint8Array {
   const out = new Uint8Array(29);
-  out.set(sha224(derPublicKey));
+  digestInto('sha224', derPublicKey, out, 0);
   out[28] = SELF_AUTHENTICATING_SUFFIX;
   return out;
 }
@@ -103,6 +104,39 @@ function intersect(a: 'all' | ReadonlySet<string>, b: 'all' | ReadonlySet<string
   return new Set([...a].filter((x) => b.has(x)));
 }
 
+/** A signature a request carries, in a scheme this replica verifies, still to be checked. */
+export interface SignatureCheck {
+  readonly key: VerifiableKey;
+  readonly message: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Checks signatures, each true when it verifies: here (`verifyHere`) or on other threads (the
+ * node's signature pool), so that the HTTP thread does not spend its time in Ed25519.
+ */
+export type SignatureVerifier = (checks: readonly SignatureCheck[]) => Promise<readonly boolean[]>;
+
+export function verifyHere(checks: readonly SignatureCheck[]): boolean[] {
+  return checks.map((c) => signatureVerifies(c.key, c.message, c.signature));
+}
+
+/**
+ * One step of the IC validator's walk down the chain, in its order: a signature to check (and
+ * the error it is reported with if it does not verify), or a refusal found without cryptography.
+ */
+type Step =
+  | { readonly kind: 'verify'; readonly check: SignatureCheck; readonly fails: () => Error }
+  /** Checked here, in its turn: canister signatures and WebAuthn (see `VerifiableKey`), sender_info. */
+  | { readonly kind: 'check'; readonly run: () => void }
+  | { readonly kind: 'refuse'; readonly error: Error };
+
+/** What is left to authenticate a request once everything but its signatures is checked. */
+interface Authentication {
+  readonly scope: AuthenticatedScope;
+  readonly steps: readonly Step[];
+}
+
 /**
  * Authenticates a decoded request. Order as the IC's validator: ingress expiry (skipped for
  * anonymous query and read_state requests, which the spec lets the IC accept with any expiry),
@@ -113,18 +147,50 @@ function intersect(a: 'all' | ReadonlySet<string>, b: 'all' | ReadonlySet<string
  * `checkTargetAllowed` (call/query) and the read_state path rules.
  */
 export function authenticate(envelope: Envelope<RequestContent>, opts: AuthenticationOptions): AuthenticatedScope {
+  const { scope, steps } = prepareAuthentication(envelope, opts);
+  const checks = steps.flatMap((s) => (s.kind === 'verify' ? [s.check] : []));
+  return conclude(scope, steps, checks.length === 0 ? [] : verifyHere(checks));
+}
+
+/**
+ * As `authenticate`, with the signatures checked by `verifier` (all of them at once, so a chain
+ * costs one trip to another thread). The first failure in the validator's order is the one
+ * reported, as when they are checked one after the other.
+ */
+export async function authenticateWith(
+  envelope: Envelope<RequestContent>,
+  opts: AuthenticationOptions,
+  verifier: SignatureVerifier,
+): Promise<AuthenticatedScope> {
+  const { scope, steps } = prepareAuthentication(envelope, opts);
+  const checks = steps.flatMap((s) => (s.kind === 'verify' ? [s.check] : []));
+  return conclude(scope, steps, checks.length === 0 ? [] : await verifier(checks));
+}
+
+function conclude(scope: AuthenticatedScope, steps: readonly Step[], verified: readonly boolean[]): AuthenticatedScope {
+  let next = 0;
+  for (const step of steps) {
+    if (step.kind === 'refuse') throw step.error;
+    if (step.kind === 'check') step.run();
+    else if (verified[next++] !== true) throw step.fails();
+  }
+  return scope;
+}
+
+/** Everything but the signatures themselves: throws what needs no cryptography to find. */
+function prepareAuthentication(envelope: Envelope<RequestContent>, opts: AuthenticationOptions): Authentication {
   const { content } = envelope;
   const anonymous = isAnonymous(content.sender);
   if (!(anonymous && content.requestType !== 'call')) checkIngressExpiry(content.ingressExpiry, opts);
+
+  const senderInfo = content.requestType !== 'read_state' ? content.senderInfo : undefined;
 
   if (anonymous) {
     if (envelope.senderPubkey !== undefined || envelope.senderSig !== undefined || envelope.senderDelegation !== undefined) {
       throw new AnonymousSignatureError();
     }
-    if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
-      throw new InvalidSenderInfoError('an anonymous request has no sender_pubkey to verify sender_info under');
-    }
-    return { targets: 'all', permissions: 'all' };
+    if (senderInfo !== undefined) throw new InvalidSenderInfoError('an anonymous request has no sender_pubkey to verify sender_info under');
+    return { scope: { targets: 'all', permissions: 'all' }, steps: [] };
   }
   if (envelope.senderPubkey === undefined || envelope.senderSig === undefined) {
     throw new MissingSignatureError(principalText(content.sender));
@@ -133,7 +199,6 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
     throw new SenderMismatchError(principalText(content.sender), hexOf(envelope.senderPubkey));
   }
 
-  const context = opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
   const delegations = envelope.senderDelegation ?? [];
   if (delegations.length > MAX_DELEGATIONS) {
     throw new InvalidDelegationError(
@@ -148,7 +213,7 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
     }
   }
   // The spec: every public key appears once in the chain; cycles and self-delegations are refused.
-  const seen = new Set([hexOf(envelope.senderPubkey)]);
+  const seen = new Set(delegations.length > 0 ? [hexOf(envelope.senderPubkey)] : []);
   for (const { delegation } of delegations) {
     const key = hexOf(delegation.pubkey);
     if (seen.has(key)) {
@@ -162,31 +227,56 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
     }
   }
 
+  // The chain, key by key: each delegation is signed by the key before it, the request by the
+  // last. Signatures are collected to be checked together; the first problem in this order wins.
   let signer = parseUserPublicKey(envelope.senderPubkey);
   let targets: 'all' | ReadonlySet<string> = 'all';
   let permissions: DelegationPermissions = 'all';
-  delegations.forEach(({ delegation, signature, delegationHash }, i) => {
-    try {
-      verifySignature(signer, delegationSignaturePayload(delegationHash), signature, `delegation ${i}`, context);
-    } catch (e) {
-      if (e instanceof UnsupportedSignatureSchemeError) throw e;
-      throw new InvalidDelegationError(e instanceof Error ? e.message : String(e));
+  const steps: Step[] = [];
+  const context = opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
+  const signed = (key: UserPublicKey, message: Uint8Array, signature: Uint8Array, what: string, wrap: (e: Error) => Error): Step => {
+    if (!isVerifiableKey(key)) {
+      return {
+        kind: 'check',
+        run: () => {
+          try {
+            verifySignature(key, message, signature, what, context);
+          } catch (e) {
+            throw wrap(e as Error);
+          }
+        },
+      };
     }
+    try {
+      checkSignatureForm(key, signature, what);
+    } catch (e) {
+      return { kind: 'refuse', error: wrap(e as Error) };
+    }
+    return { kind: 'verify', check: { key, message, signature }, fails: () => wrap(signatureMismatch(key, what)) };
+  };
+  const asDelegationError = (e: Error) =>
+    e instanceof UnsupportedSignatureSchemeError ? e : new InvalidDelegationError(e.message);
+  for (let i = 0; i < delegations.length; i++) {
+    const { delegation, signature, delegationHash } = delegations[i]!;
+    const step = signed(signer, delegationSignaturePayload(delegationHash), signature, `delegation ${i}`, asDelegationError);
+    steps.push(step);
+    if (step.kind === 'refuse') return { scope: { targets, permissions }, steps };
     if (delegation.targets) targets = intersect(targets, new Set(delegation.targets.map(hexOf)));
     if (delegation.permissions === 'queries') permissions = 'queries';
     try {
       signer = parseUserPublicKey(delegation.pubkey);
     } catch (e) {
-      if (e instanceof UnsupportedSignatureSchemeError) throw e;
-      throw new InvalidDelegationError(`public key of delegation ${i}: ${e instanceof Error ? e.message : String(e)}`);
+      const error = e instanceof UnsupportedSignatureSchemeError
+        ? e
+        : new InvalidDelegationError(`public key of delegation ${i}: ${e instanceof Error ? e.message : String(e)}`);
+      steps.push({ kind: 'refuse', error });
+      return { scope: { targets, permissions }, steps };
     }
-  });
-
-  verifySignature(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig', context);
-  if (content.requestType !== 'read_state' && content.senderInfo !== undefined) {
-    checkSenderInfo(content.senderInfo, envelope.senderPubkey, context);
   }
-  return { targets, permissions };
+  steps.push(signed(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig', (e) => e));
+  const senderPubkey = envelope.senderPubkey;
+  if (senderInfo !== undefined) steps.push({ kind: 'check', run: () => checkSenderInfo(senderInfo, senderPubkey, context) });
+  return { scope: { targets, permissions }, steps };
 }
 
 const SENDER_INFO_DOMAIN = domainSeparator('ic-sender-info');

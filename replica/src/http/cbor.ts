@@ -24,14 +24,22 @@ const MAX_DEPTH = 64;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A head's argument: a number when it is a safe integer, else a bigint; null for indefinite length. */
+type Argument = number | bigint | null;
+
 class Decoder {
   private pos = 0;
-  private readonly path: string[] = [];
+  /** Where the decoder is: map keys and array indices, formatted only for an error message. */
+  private readonly path: (string | number)[] = [];
+  /** The same bytes, to read ASCII text without copying it first. */
+  private readonly view: Buffer;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly integerKeys = false,
-  ) {}
+  ) {
+    this.view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
 
   decodeTop(): CborValue {
     const value = this.item(0);
@@ -42,7 +50,8 @@ class Decoder {
   }
 
   private fail(reason: string): never {
-    throw new CborDecodeError(reason, this.pos, this.path.join(''));
+    const where = this.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+    throw new CborDecodeError(reason, this.pos, where);
   }
 
   private byte(): number {
@@ -50,28 +59,47 @@ class Decoder {
     return this.bytes[this.pos++]!;
   }
 
+  /** Fails unless `n` more bytes are there. */
+  private need(n: number | bigint): void {
+    const remaining = this.bytes.length - this.pos;
+    if (n > remaining) this.fail(`declared length ${n} exceeds the ${remaining} remaining byte(s)`);
+  }
+
+  /** A copy of the next `n` bytes (a request body is not kept alive by what was decoded from it). */
   private take(n: number): Uint8Array {
-    if (n > this.bytes.length - this.pos) {
-      this.fail(`declared length ${n} exceeds the ${this.bytes.length - this.pos} remaining byte(s)`);
-    }
+    this.need(n);
     const out = this.bytes.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
 
-  /** The argument of a head (RFC 8949 §3): a number, or null for indefinite length. */
-  private argument(info: number): bigint | null {
-    if (info < 24) return BigInt(info);
+  /** The argument of a head (RFC 8949 §3). */
+  private argument(info: number): Argument {
+    if (info < 24) return info;
+    const bytes = this.bytes;
     switch (info) {
       case 24:
-        return BigInt(this.byte());
-      case 25:
-      case 26:
+        return this.byte();
+      case 25: {
+        this.need(2);
+        const at = this.pos;
+        this.pos += 2;
+        return (bytes[at]! << 8) | bytes[at + 1]!;
+      }
+      case 26: {
+        this.need(4);
+        const at = this.pos;
+        this.pos += 4;
+        return bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+      }
       case 27: {
-        const size = info === 25 ? 2 : info === 26 ? 4 : 8;
-        let v = 0n;
-        for (const b of this.take(size)) v = (v << 8n) | BigInt(b);
-        return v;
+        this.need(8);
+        const at = this.pos;
+        this.pos += 8;
+        const high = bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+        const low = bytes[at + 4]! * 0x1000000 + ((bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!);
+        // Below 2^53 a number holds it exactly.
+        return high < 0x200000 ? high * 0x100000000 + low : (BigInt(high) << 32n) | BigInt(low);
       }
       case 31:
         return null;
@@ -81,10 +109,9 @@ class Decoder {
   }
 
   /** A definite length or count, bounded by the remaining input (each element takes a byte). */
-  private length(arg: bigint): number {
-    const remaining = this.bytes.length - this.pos;
-    if (arg > BigInt(remaining)) this.fail(`declared length ${arg} exceeds the ${remaining} remaining byte(s)`);
-    return Number(arg);
+  private length(arg: number | bigint): number {
+    this.need(arg);
+    return arg as number;
   }
 
   private isBreak(): boolean {
@@ -106,14 +133,14 @@ class Decoder {
     switch (major) {
       case 0:
         if (arg === null) return this.fail('indefinite length is not allowed for an integer');
-        return arg;
+        return BigInt(arg);
       case 1:
         if (arg === null) return this.fail('indefinite length is not allowed for an integer');
-        return -1n - arg;
+        return -1n - BigInt(arg);
       case 2:
         return arg === null ? this.indefiniteString(2) : this.take(this.length(arg));
       case 3:
-        return this.text(arg === null ? this.indefiniteString(3) : this.take(this.length(arg)));
+        return arg === null ? this.utf8(this.indefiniteString(3)) : this.text(this.length(arg));
       case 4:
         return this.array(arg, depth);
       case 5:
@@ -124,7 +151,24 @@ class Decoder {
     }
   }
 
-  private text(bytes: Uint8Array): string {
+  /** The next `n` bytes as text: ASCII (every key and most values) read in place. */
+  private text(n: number): string {
+    const start = this.pos;
+    const end = start + n;
+    const bytes = this.bytes;
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii) return this.utf8(this.take(n));
+    this.pos = end;
+    return this.view.toString('latin1', start, end);
+  }
+
+  private utf8(bytes: Uint8Array): string {
     try {
       return utf8.decode(bytes);
     } catch {
@@ -139,18 +183,18 @@ class Decoder {
       const initial = this.byte();
       if (initial >> 5 !== major) this.fail('chunk of an indefinite-length string has the wrong major type');
       const arg = this.argument(initial & 0x1f);
-      if (arg === null) this.fail('nested indefinite-length string chunk');
+      if (arg === null) return this.fail('nested indefinite-length string chunk');
       const chunk = this.take(this.length(arg));
       chunks.push(chunk);
     }
     return concatBytes(chunks);
   }
 
-  private array(arg: bigint | null, depth: number): CborValue[] {
+  private array(arg: Argument, depth: number): CborValue[] {
     const out: CborValue[] = [];
     if (arg === null) {
       while (!this.isBreak()) {
-        this.path.push(`[${out.length}]`);
+        this.path.push(out.length);
         out.push(this.item(depth + 1));
         this.path.pop();
       }
@@ -158,48 +202,50 @@ class Decoder {
     }
     const count = this.length(arg);
     for (let i = 0; i < count; i++) {
-      this.path.push(`[${i}]`);
+      this.path.push(i);
       out.push(this.item(depth + 1));
       this.path.pop();
     }
     return out;
   }
 
-  private map(arg: bigint | null, depth: number): CborMap {
+  private map(arg: Argument, depth: number): CborMap {
     const out: CborMap = new Map();
-    const entry = () => {
-      const keyStart = this.pos;
-      const initial = this.byte();
-      let key: string;
-      if (this.integerKeys && initial >> 5 <= 1) {
-        this.pos = keyStart;
-        key = String(this.item(depth + 1));
-      } else if (initial >> 5 === 3) {
-        const karg = this.argument(initial & 0x1f);
-        key = this.text(karg === null ? this.indefiniteString(3) : this.take(this.length(karg)));
-      } else {
-        this.pos = keyStart;
-        this.fail(this.integerKeys ? 'map keys must be integers or text strings' : 'map keys must be text strings');
-      }
-      if (out.has(key)) {
-        this.pos = keyStart;
-        this.fail(`duplicate map key '${key}'`);
-      }
-      this.path.push(this.path.length === 0 ? key : `.${key}`);
-      out.set(key, this.item(depth + 1));
-      this.path.pop();
-    };
     if (arg === null) {
-      while (!this.isBreak()) entry();
+      while (!this.isBreak()) this.entry(out, depth);
       return out;
     }
     // Each entry takes at least two bytes: bound the count before looping.
     const count = this.length(arg);
-    for (let i = 0; i < count; i++) entry();
+    for (let i = 0; i < count; i++) this.entry(out, depth);
     return out;
   }
 
-  private tag(tag: bigint, depth: number): CborValue {
+  private entry(out: CborMap, depth: number): void {
+    const keyStart = this.pos;
+    const initial = this.byte();
+    let key: string;
+    if (this.integerKeys && initial >> 5 <= 1) {
+      this.pos = keyStart;
+      key = String(this.item(depth + 1));
+    } else if (initial >> 5 === 3) {
+      const karg = this.argument(initial & 0x1f);
+      key = karg === null ? this.utf8(this.indefiniteString(3)) : this.text(this.length(karg));
+    } else {
+      this.pos = keyStart;
+      this.fail(this.integerKeys ? 'map keys must be integers or text strings' : 'map keys must be text strings');
+    }
+    if (out.has(key)) {
+      this.pos = keyStart;
+      this.fail(`duplicate map key '${key}'`);
+    }
+    this.path.push(key);
+    out.set(key, this.item(depth + 1));
+    this.path.pop();
+  }
+
+  private tag(arg: number | bigint, depth: number): CborValue {
+    const tag = BigInt(arg);
     if (tag === SELF_DESCRIBED_TAG) return this.item(depth + 1);
     if (tag === TAG_POSITIVE_BIGNUM || tag === TAG_NEGATIVE_BIGNUM) {
       // RFC 8949 §3.4.3; the spec: nats too large for major type 0 use the bignum format.

@@ -98,9 +98,9 @@ function bad(field: string, problem: string): never {
  */
 function expectMap(value: CborValue, field: string): CborMap {
   if (!(value instanceof Map)) bad(field, `expected a map, got ${describeCbor(value)}`);
-  const present: CborMap = new Map();
-  for (const [k, v] of value) if (v !== null && v !== undefined) present.set(k, v);
-  return present;
+  // The decoded map is the request's own: it is filtered in place, not copied.
+  for (const [k, v] of value) if (v === null || v === undefined) value.delete(k);
+  return value;
 }
 
 function onlyFields(map: CborMap, allowed: Set<string>, where: string): void {

@@ -42,6 +42,8 @@ export {
 } from './request-id.js';
 export {
   authenticate,
+  authenticateWith,
+  verifyHere,
   checkIngressExpiry,
   checkTargetAllowed,
   isAnonymous,
@@ -52,7 +54,10 @@ export {
   PERMITTED_DRIFT_MS,
   type AuthenticatedScope,
   type AuthenticationOptions,
+  type SignatureCheck,
+  type SignatureVerifier,
 } from './auth.js';
+export { SignaturePool, type SignaturePoolOptions } from './signature-pool.js';
 export { parseUserPublicKey, verifySignature, type UserPublicKey } from './public-key.js';
 export { authorizeReadStatePaths, formatPath, type ReadStateEndpoint, type PathAuthorizationContext } from './read-state-paths.js';
 export { decodeCbor, encodeCbor, SELF_DESCRIBED_TAG } from './cbor.js';

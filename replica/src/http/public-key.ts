@@ -151,61 +151,84 @@ function parseDer(der: Uint8Array): UserPublicKey {
 }
 
 /**
- * Verifies `signature` over `message` (domain separator · payload). Throws InvalidSignatureError
- * if it does not verify. Canister signatures need the root of trust of `context`; without it
- * they are refused with UnsupportedSignatureSchemeError.
+ * Verifies `signature` over `message` (domain separator · payload) on this thread. Throws
+ * InvalidSignatureError if it does not verify. Canister signatures need the root of trust of
+ * `context`; without it they are refused with UnsupportedSignatureSchemeError.
+ */
+export function verifySignature(key: UserPublicKey, message: Uint8Array, signature: Uint8Array, what: string, context?: CanisterSignatureContext): void {
+  if (key.scheme === 'canister-signature') {
+    if (context === undefined) throw new UnsupportedSignatureSchemeError(`${what}: canister signatures need the root key to verify against`);
+    verifyCanisterSignature(key, message, signature, context, what);
+    return;
+  }
+  if (key.scheme === 'webauthn-cose') {
+    verifyWebAuthnSignature(key.cose, message, signature, what);
+    return;
+  }
+  checkSignatureForm(key, signature, what);
+  if (!signatureVerifies(key, message, signature)) throw signatureMismatch(key, what);
+}
+
+/**
+ * Plain keys: their signatures are checked by `signatureVerifies` alone, so on any thread.
+ * Canister signatures (a certificate against the root key) and WebAuthn assertions (JSON client
+ * data, COSE keys) are checked by `verifySignature` on the calling thread.
+ */
+export type VerifiableKey = Extract<UserPublicKey, { scheme: 'ed25519' | 'ecdsa-secp256k1' | 'ecdsa-p256' }>;
+
+export function isVerifiableKey(key: UserPublicKey): key is VerifiableKey {
+  return key.scheme === 'ed25519' || key.scheme === 'ecdsa-secp256k1' || key.scheme === 'ecdsa-p256';
+}
+
+/** What can be told about a plain signature without checking it: its length. Throws as `verifySignature` does. */
+export function checkSignatureForm(key: VerifiableKey, signature: Uint8Array, what: string): void {
+  switch (key.scheme) {
+    case 'ed25519':
+      if (signature.length !== 64) throw new InvalidSignatureError(`${what}: Ed25519 signature of ${signature.length} bytes, expected 64`);
+      return;
+    case 'ecdsa-secp256k1':
+    case 'ecdsa-p256':
+      if (signature.length !== 64) {
+        throw new InvalidSignatureError(`${what}: ECDSA signature of ${signature.length} bytes, expected r · s (64 bytes)`);
+      }
+      return;
+  }
+}
+
+/** The error of a well-formed signature that does not verify. */
+export function signatureMismatch(key: VerifiableKey, what: string): InvalidSignatureError {
+  const scheme = key.scheme === 'ed25519' ? 'Ed25519' : `ECDSA ${key.scheme === 'ecdsa-secp256k1' ? 'secp256k1' : 'P-256'}`;
+  return new InvalidSignatureError(`${what}: ${scheme} signature does not verify`);
+}
+
+/**
+ * The cryptographic check alone, on a signature `checkSignatureForm` accepted: pure, so it can run
+ * on any thread.
  *
  * ECDSA: the spec's encoding is r · s, 32 bytes each, big-endian, over SHA-256 of the message.
  * High-S signatures are accepted: the IC verifies malleable signatures (OpenSSL legacy), and
  * WebCrypto (ECDSAKeyIdentity) does not normalise S.
  */
-export function verifySignature(
-  key: UserPublicKey,
-  message: Uint8Array,
-  signature: Uint8Array,
-  what: string,
-  context?: CanisterSignatureContext,
-): void {
-  switch (key.scheme) {
-    case 'ed25519': {
-      if (signature.length !== 64) throw new InvalidSignatureError(`${what}: Ed25519 signature of ${signature.length} bytes, expected 64`);
-      let ok = false;
-      try {
-        // OpenSSL's native Ed25519 (RFC 8032) is ~20x faster than the pure-JS verifier: it is
-        // most of the cost of an authenticated query.
-        let native = nativeKeys.get(key);
-        if (native === undefined) {
-          native = createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' });
-          nativeKeys.set(key, native);
-        }
-        ok = verifyNative(null, message, native, signature);
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw new InvalidSignatureError(`${what}: Ed25519 signature does not verify`);
-      return;
+export function signatureVerifies(key: VerifiableKey, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    if (key.scheme === 'ed25519') {
+      // OpenSSL's native Ed25519 (RFC 8032) is ~20x faster than the pure-JS verifier: it is
+      // most of the cost of an authenticated query.
+      return verifyNative(null, message, nativeKey(key), signature);
     }
-    case 'ecdsa-secp256k1':
-    case 'ecdsa-p256': {
-      if (signature.length !== 64) {
-        throw new InvalidSignatureError(`${what}: ECDSA signature of ${signature.length} bytes, expected r · s (64 bytes)`);
-      }
-      const curve = key.scheme === 'ecdsa-secp256k1' ? secp256k1 : p256;
-      let ok = false;
-      try {
-        ok = curve.verify(signature, message, key.raw, { prehash: true, lowS: false, format: 'compact' });
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw new InvalidSignatureError(`${what}: ECDSA ${key.scheme === 'ecdsa-secp256k1' ? 'secp256k1' : 'P-256'} signature does not verify`);
-      return;
-    }
-    case 'canister-signature':
-      if (context === undefined) throw new UnsupportedSignatureSchemeError(`${what}: canister signatures need the root key to verify against`);
-      verifyCanisterSignature(key, message, signature, context, what);
-      return;
-    case 'webauthn-cose':
-      verifyWebAuthnSignature(key.cose, message, signature, what);
-      return;
+    const curve = key.scheme === 'ecdsa-secp256k1' ? secp256k1 : p256;
+    return curve.verify(signature, message, key.raw, { prehash: true, lowS: false, format: 'compact' });
+  } catch {
+    return false;
   }
+}
+
+/** The OpenSSL key object of an Ed25519 key, made once per parsed key. */
+function nativeKey(key: VerifiableKey): KeyObject {
+  let native = nativeKeys.get(key);
+  if (native === undefined) {
+    native = createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' });
+    nativeKeys.set(key, native);
+  }
+  return native;
 }

@@ -2,7 +2,7 @@
 // structured data") and request ids (spec, "Request ids"), plus the domain separators of the
 // signatures that cover them (spec, "Authentication" and "Request: Query call").
 
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createHash, hash } from 'node:crypto';
 import { compareBytes, concatBytes, encodeUleb128 } from '../bytes.js';
 
 export { encodeUleb128 };
@@ -15,6 +15,65 @@ export const IC_REQUEST_DOMAIN_SEPARATOR = text.encode('\x0Aic-request');
 export const IC_REQUEST_AUTH_DELEGATION_DOMAIN_SEPARATOR = text.encode('\x1Aic-request-auth-delegation');
 /** `\x0Bic-response`: prefix of the bytes a node signs for a query response. */
 export const IC_RESPONSE_DOMAIN_SEPARATOR = text.encode('\x0Bic-response');
+
+/**
+ * A digest of `data` written at `out[at, ...)`. OpenSSL's one-shot hash: a request id and a query
+ * response take some 15 SHA-256 hashes of a few bytes each, where the cost is in the call, not in
+ * the compression function. The digest as a one-byte string, copied in place, spares allocating
+ * a Buffer per hash (`crypto.hash` is Node 20.12+; `createHash` before). Strings are hashed as UTF-8.
+ */
+export const digestInto: (algorithm: 'sha256' | 'sha224', data: Uint8Array | string, out: Uint8Array, at: number) => void =
+  typeof hash === 'function'
+    ? (algorithm, data, out, at) => {
+        const digest = hash(algorithm, data, 'binary');
+        for (let i = 0; i < digest.length; i++) out[at + i] = digest.charCodeAt(i);
+      }
+    : (algorithm, data, out, at) => out.set(createHash(algorithm).update(data).digest(), at);
+
+function sha256(data: Uint8Array | string): Uint8Array {
+  const out = new Uint8Array(32);
+  digestInto('sha256', data, out, 0);
+  return out;
+}
+
+/**
+ * Hashes of short texts seen before: map keys (the few field names of the spec) and values such
+ * as `request_type` and method names recur in every request. Bounded: once full, new texts are
+ * hashed each time rather than remembered.
+ */
+const textHashes = new Map<string, Uint8Array>();
+const MAX_TEXT_HASHES = 1024;
+const MAX_REMEMBERED_TEXT = 64;
+
+function textHashInto(value: string, out: Uint8Array, at: number): void {
+  const known = textHashes.get(value);
+  if (known !== undefined) {
+    out.set(known, at);
+    return;
+  }
+  digestInto('sha256', value, out, at);
+  if (value.length <= MAX_REMEMBERED_TEXT && textHashes.size < MAX_TEXT_HASHES) textHashes.set(value, out.slice(at, at + 32));
+}
+
+/** LEB128 of integers up to 64 bits is at most 10 bytes; views of each length, made once. */
+const leb = new Uint8Array(10);
+const lebViews = Array.from({ length: 11 }, (_, n) => leb.subarray(0, n));
+
+/**
+ * Scratch space of the maps being hashed, one per nesting level (a value can be a map): the
+ * pairs H(key) · H(value) of a map are written, sorted and hashed there.
+ */
+const pairBuffers: Uint8Array[] = [];
+let nesting = 0;
+
+function pairBuffer(level: number, bytes: number): Uint8Array {
+  let buffer = pairBuffers[level];
+  if (buffer === undefined || buffer.length < bytes) {
+    buffer = new Uint8Array(Math.max(bytes, 1024));
+    pairBuffers[level] = buffer;
+  }
+  return buffer;
+}
 
 /**
  * What can be hashed: nats/ints (bigint, or number for small non-negative integers), blobs,
@@ -50,38 +109,108 @@ export function encodeSleb128(n: bigint): Uint8Array {
 
 /** The hash of one field value. */
 export function hashValue(value: Hashable): Uint8Array {
-  if (typeof value === 'bigint') {
-    // Nats: unsigned LEB128; (negative) integers: signed LEB128.
-    return sha256(value >= 0n ? encodeUleb128(value) : encodeSleb128(value));
-  }
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new TypeError(`cannot hash the non-integer number ${value}`);
-    return hashValue(BigInt(value));
-  }
-  if (typeof value === 'string') return sha256(text.encode(value));
-  if (value instanceof Uint8Array) return sha256(value);
-  if (Array.isArray(value)) return sha256(concatBytes((value as readonly Hashable[]).map(hashValue)));
-  if (value === null || typeof value !== 'object') {
-    throw new TypeError(`the representation-independent hash has no encoding for ${value === null ? 'null' : typeof value}`);
-  }
-  return hashOfMap(value as ReadonlyMap<string, Hashable | undefined> | { readonly [key: string]: Hashable | undefined });
+  const out = new Uint8Array(32);
+  hashValueInto(value, out, 0);
+  return out;
 }
 
-/**
- * hash_of_map: sha256 of the sorted concatenations H(key) · H(value) of the present fields.
- */
+/** hash_of_map: sha256 of the sorted concatenations H(key) · H(value) of the present fields. */
 export function hashOfMap(
   map: ReadonlyMap<string, Hashable | undefined> | { readonly [key: string]: Hashable | undefined },
 ): Uint8Array {
-  const entries: [string, Hashable | undefined][] =
-    map instanceof Map ? [...map.entries()] : Object.entries(map as { [key: string]: Hashable | undefined });
-  const pairs: Uint8Array[] = [];
-  for (const [key, value] of entries) {
-    if (value === undefined) continue;
-    pairs.push(concatBytes([sha256(text.encode(key)), hashValue(value)]));
+  const out = new Uint8Array(32);
+  hashOfMapInto(map, out, 0);
+  return out;
+}
+
+function hashValueInto(value: Hashable, out: Uint8Array, at: number): void {
+  if (typeof value === 'string') return textHashInto(value, out, at);
+  if (value instanceof Uint8Array) return digestInto('sha256', value, out, at);
+  if (typeof value === 'bigint') {
+    // Nats: unsigned LEB128; (negative) integers: signed LEB128.
+    if (value >= 0n && value < 1n << 64n) return digestInto('sha256', lebViews[uleb64(value)]!, out, at);
+    return digestInto('sha256', value >= 0n ? encodeUleb128(value) : encodeSleb128(value), out, at);
   }
-  pairs.sort(compareBytes);
-  return sha256(concatBytes(pairs));
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`cannot hash the non-integer number ${value}`);
+    return hashValueInto(BigInt(value), out, at);
+  }
+  if (Array.isArray(value)) {
+    const items = value as readonly Hashable[];
+    const hashes = new Uint8Array(32 * items.length);
+    items.forEach((item, i) => hashValueInto(item, hashes, 32 * i));
+    return digestInto('sha256', hashes, out, at);
+  }
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError(`the representation-independent hash has no encoding for ${value === null ? 'null' : typeof value}`);
+  }
+  hashOfMapInto(value as ReadonlyMap<string, Hashable | undefined> | { readonly [key: string]: Hashable | undefined }, out, at);
+}
+
+/** Unsigned LEB128 of a value below 2^64 into `leb`; its length. */
+function uleb64(value: bigint): number {
+  let n = 0;
+  let low = Number(value & 0xffffffffn);
+  let high = Number(value >> 32n);
+  do {
+    // 7 bits at a time from a 64-bit value held as two 32-bit halves.
+    let b = low & 0x7f;
+    low = (low >>> 7) | ((high & 0x7f) << 25);
+    high >>>= 7;
+    if (low !== 0 || high !== 0) b |= 0x80;
+    leb[n++] = b;
+  } while (low !== 0 || high !== 0);
+  return n;
+}
+
+function hashOfMapInto(
+  map: ReadonlyMap<string, Hashable | undefined> | { readonly [key: string]: Hashable | undefined },
+  out: Uint8Array,
+  at: number,
+): void {
+  const entries: Iterable<[string, Hashable | undefined]> =
+    map instanceof Map ? map.entries() : Object.entries(map as { [key: string]: Hashable | undefined });
+  const level = nesting++;
+  try {
+    let pairs = pairBuffer(level, 0);
+    let n = 0;
+    for (const [key, value] of entries) {
+      if (value === undefined) continue;
+      if (pairs.length < 64 * (n + 1)) {
+        const grown = pairBuffer(level, 128 * (n + 1));
+        grown.set(pairs.subarray(0, 64 * n));
+        pairs = grown;
+      }
+      textHashInto(key, pairs, 64 * n);
+      hashValueInto(value, pairs, 64 * n + 32);
+      n++;
+    }
+    sortPairs(pairs, n);
+    digestInto('sha256', pairs.subarray(0, 64 * n), out, at);
+  } finally {
+    nesting--;
+  }
+}
+
+/** Insertion sort of the first `n` 64-byte pairs (maps have a handful of fields). */
+function sortPairs(pairs: Uint8Array, n: number): void {
+  for (let i = 1; i < n; i++) {
+    for (let j = i; j > 0 && comparePairs(pairs, 64 * (j - 1), 64 * j) > 0; j--) {
+      for (let k = 0; k < 64; k++) {
+        const t = pairs[64 * (j - 1) + k]!;
+        pairs[64 * (j - 1) + k] = pairs[64 * j + k]!;
+        pairs[64 * j + k] = t;
+      }
+    }
+  }
+}
+
+function comparePairs(pairs: Uint8Array, a: number, b: number): number {
+  for (let k = 0; k < 64; k++) {
+    const d = pairs[a + k]! - pairs[b + k]!;
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 /** The request id: hash_of_map of the request's `content` map; always 32 bytes. */

@@ -17,13 +17,15 @@ import type { AddressInfo } from 'node:net';
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode } from '../errors.js';
 import {
-  authenticate,
+  authenticateWith,
   checkTargetAllowed,
   equalBytes,
   MAX_INGRESS_TTL_MS,
   PERMITTED_DRIFT_MS,
   principalText,
+  verifyHere,
   type AuthenticatedScope,
+  type SignatureVerifier,
 } from './auth.js';
 import { ClientGoneError, readBoundedBody } from './body.js';
 import { encodeCbor } from './cbor.js';
@@ -42,7 +44,8 @@ import {
   UpdateNotPermittedError,
 } from './errors.js';
 import { authorizeReadStatePaths, type ReadStateEndpoint } from './read-state-paths.js';
-import { hashOfMap, responseSignaturePayload } from './request-id.js';
+import { encodeQueryResponse, queryResponseHash } from './query-response.js';
+import { responseSignaturePayload } from './request-id.js';
 import type { AuthenticatedCall, AuthenticatedQuery, HttpServerOptions, QueryOutcome, ReadStateContext, ReplicaFrontend } from './types.js';
 
 /** Version of the interface spec this front end follows, reported in /api/v2/status. */
@@ -105,6 +108,23 @@ interface Reply {
 const cbor = (value: unknown, status = 200): Reply => ({ status, body: encodeCbor(value), contentType: 'application/cbor' });
 const empty = (status: number): Reply => ({ status, body: '' });
 
+/**
+ * Ids of recent URLs, by their text: decoding a principal's text (base32 and its CRC, checked by
+ * encoding it again) is work every request to the same canister would repeat. Only ids that
+ * decoded are kept; bounded.
+ */
+const urlIds = new Map<string, Uint8Array>();
+const MAX_URL_IDS = 4096;
+
+function urlId(text: string): Uint8Array {
+  let id = urlIds.get(text);
+  if (id !== undefined) return id;
+  id = Principal.fromText(text).toUint8Array();
+  if (urlIds.size >= MAX_URL_IDS) urlIds.clear();
+  urlIds.set(text, id);
+  return id;
+}
+
 function parseRoute(method: string, pathname: string): Route {
   if (pathname === '/api/v2/status') {
     if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError(method, pathname, 'GET');
@@ -121,7 +141,7 @@ function parseRoute(method: string, pathname: string): Route {
   let id: Uint8Array;
   try {
     text = decodeURIComponent(m[3]!);
-    id = Principal.fromText(text).toUint8Array();
+    id = urlId(text);
   } catch (e) {
     throw new MalformedRequestError(
       'url',
@@ -164,6 +184,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     permittedDriftMs: options.permittedDriftMs ?? PERMITTED_DRIFT_MS,
     rootKey: frontend.rootKey(),
   });
+  const verifier: SignatureVerifier = options.verifier ?? (async (checks) => verifyHere(checks));
   let inFlight = 0;
 
   function reportInternal(e: unknown): void {
@@ -218,7 +239,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
         `Request 0x${Buffer.from(requestId).toString('hex')} is too large. Message byte size ${messageBytes} is larger than the max allowed ${maxIngressBytes}.`,
       );
     }
-    const scope: AuthenticatedScope = authenticate(envelope, authOptions());
+    const scope: AuthenticatedScope = await authenticateWith(envelope, authOptions(), verifier);
     checkTargetAllowed(scope, content.canisterId);
     if (scope.permissions === 'queries') throw new UpdateNotPermittedError();
 
@@ -260,7 +281,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     const envelope: Envelope<QueryContent> = decodeEnvelope(body, 'query');
     const { content, requestId } = envelope;
     checkEffectiveTarget(route.target, content, SUBNET_QUERY_METHODS, 'query');
-    const scope = authenticate(envelope, authOptions());
+    const scope = await authenticateWith(envelope, authOptions(), verifier);
     checkTargetAllowed(scope, content.canisterId);
 
     const query: AuthenticatedQuery = {
@@ -283,7 +304,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       if (!(e instanceof CanisterError)) throw e;
       outcome = { status: 'rejected', rejectCode: e.rejectCode, rejectMessage: e.message, errorCode: e.errorCode };
     }
-    return cbor(signQueryResponse(outcome, requestId));
+    return signedQueryResponse(outcome, requestId);
   }
 
   /**
@@ -291,31 +312,11 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
    * hash_of_map({status, reply | reject fields, timestamp, request_id}), which agent-js checks
    * against /subnet/<subnet_id>/node/<node_id>/public_key from a read_state certificate.
    */
-  function signQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Record<string, unknown> {
+  async function signedQueryResponse(outcome: QueryOutcome, requestId: Uint8Array): Promise<Reply> {
     const timestamp = now();
     const signer = frontend.nodeSigner();
-    const fields: Record<string, unknown> =
-      outcome.status === 'replied'
-        ? { status: 'replied', reply: { arg: outcome.reply } }
-        : {
-            status: 'rejected',
-            reject_code: outcome.rejectCode,
-            reject_message: outcome.rejectMessage,
-            error_code: outcome.errorCode,
-          };
-    const hash =
-      outcome.status === 'replied'
-        ? hashOfMap({ status: 'replied', reply: { arg: outcome.reply }, timestamp, request_id: requestId })
-        : hashOfMap({
-            status: 'rejected',
-            reject_code: BigInt(outcome.rejectCode),
-            reject_message: outcome.rejectMessage,
-            error_code: outcome.errorCode,
-            timestamp,
-            request_id: requestId,
-          });
-    const signature = signer.sign(responseSignaturePayload(hash));
-    return { ...fields, signatures: [{ timestamp, signature, identity: signer.nodeId }] };
+    const signature = await signer.sign(responseSignaturePayload(queryResponseHash(outcome, timestamp, requestId)));
+    return { status: 200, body: encodeQueryResponse(outcome, { timestamp, signature, identity: signer.nodeId }), contentType: 'application/cbor' };
   }
 
   async function handleReadState(route: Extract<Route, { op: 'read_state' }>, body: Uint8Array): Promise<Reply> {
@@ -329,7 +330,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       checkSubnet(route.target);
       endpoint = { kind: 'subnet', apiVersion: route.version, effectiveSubnetId: route.target.id };
     }
-    const scope = authenticate(envelope, authOptions());
+    const scope = await authenticateWith(envelope, authOptions(), verifier);
     authorizeReadStatePaths(content.paths, {
       endpoint,
       sender: content.sender,
@@ -381,12 +382,10 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
   function send(res: http.ServerResponse, reply: Reply, head = false): void {
     if (res.headersSent || res.destroyed) return;
     const body = typeof reply.body === 'string' ? Buffer.from(reply.body, 'utf8') : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-    const headers: http.OutgoingHttpHeaders = {
-      ...CORS_HEADERS,
-      'content-length': String(body.length),
-    };
-    if (body.length > 0) headers['content-type'] = reply.contentType ?? 'text/plain; charset=utf-8';
-    if (reply.closeConnection) headers.connection = 'close';
+    // Name-value pairs: node:http writes them as they are, without walking an object's keys.
+    const headers = ['access-control-allow-origin', CORS_HEADERS['access-control-allow-origin'], 'content-length', String(body.length)];
+    if (body.length > 0) headers.push('content-type', reply.contentType ?? 'text/plain; charset=utf-8');
+    if (reply.closeConnection) headers.push('connection', 'close');
     res.writeHead(reply.status, headers);
     res.end(head ? undefined : body);
   }

@@ -1,6 +1,8 @@
 // Types of the HTTPS interface front end (interface spec, "HTTPS Interface") and the contract
 // with the execution side (`ReplicaFrontend`), which the HTTP layer codes against.
 
+import type { SignatureVerifier } from './auth.js';
+
 /** A decoded CBOR data item as the request decoder produces it (see cbor.ts). */
 export type CborValue = bigint | Uint8Array | string | boolean | null | undefined | CborValue[] | CborMap;
 /** CBOR maps of IC requests have text keys only; a `Map` keeps keys like `__proto__` harmless. */
@@ -148,8 +150,8 @@ export interface ReplicaFrontend {
    * sections are only readable by controllers (spec, "Request: Read state").
    */
   canisterMetadataVisibility(canisterId: Uint8Array, name: string): MetadataVisibility | undefined;
-  /** Signs query responses: the node's Ed25519 key, node id. */
-  nodeSigner(): { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array };
+  /** Signs query responses: the node's Ed25519 key (here or on another thread), node id. */
+  nodeSigner(): { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array | Promise<Uint8Array> };
   /** Added, optional: the height of the latest certified state, served as `certified_height` in status. */
   certifiedHeight?(): bigint | undefined;
 }
@@ -183,6 +185,11 @@ export interface HttpServerOptions {
   rootSubnetId?: Uint8Array;
   /** `impl_version` in /api/v2/status. */
   implVersion?: string;
+  /**
+   * Checks the signatures of requests (sender and delegations); default: on the HTTP thread.
+   * The node passes its signature pool, so they are checked on other threads.
+   */
+  verifier?: SignatureVerifier;
   /** Called for requests that fail with 5xx, for logging; never affects the response. */
   onInternalError?: (error: unknown) => void;
 }

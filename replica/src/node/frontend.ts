@@ -38,6 +38,8 @@ export interface NodeFrontendHost {
   readonly certification: StateCertification;
   readonly ingress: IngressTracker;
   readonly nodeKey: NodeSigningKey;
+  /** Signs with the node key off the main thread (query responses); else the key signs here. */
+  readonly signatures?: { sign(message: Uint8Array): Promise<Uint8Array> };
   /** Ingress messages the pool may hold before calls are answered 429. */
   readonly maxPendingIngress: number;
   /** The latest certified state; undefined before the first round. */
@@ -73,10 +75,13 @@ function canisterText(id: Uint8Array): string {
 export class NodeFrontend implements ReplicaFrontend {
   readonly #subnetId: Uint8Array;
   readonly #queryCache: QueryCache;
+  readonly #nodeSigner: { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array | Promise<Uint8Array> };
 
   constructor(private readonly host: NodeFrontendHost) {
     this.#subnetId = host.certification.subnetId;
     this.#queryCache = new QueryCache(host.queryCache === false ? { capacityBytes: 0 } : host.queryCache);
+    const pool = host.signatures;
+    this.#nodeSigner = pool ? { nodeId: host.nodeKey.nodeId, sign: (message) => pool.sign(message) } : host.nodeKey;
   }
 
   /** Hits, misses and canister query executions of the query cache (a snapshot). */
@@ -113,8 +118,8 @@ export class NodeFrontend implements ReplicaFrontend {
     return this.host.latest()?.height;
   }
 
-  nodeSigner(): { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array } {
-    return this.host.nodeKey;
+  nodeSigner(): { nodeId: Uint8Array; sign(message: Uint8Array): Uint8Array | Promise<Uint8Array> } {
+    return this.#nodeSigner;
   }
 
   async submitCall(call: AuthenticatedCall): Promise<void> {

@@ -1,7 +1,7 @@
 // Entry point of one local replica process:
 //
 //   node --import tsx replica/src/node/main.ts [--port 4943] [--host 127.0.0.1] [--data-dir DIR]
-//        [--round-interval MS] [--workers N] [--query-workers N] [--log-level info]
+//        [--round-interval MS] [--workers N] [--query-workers N] [--signature-threads N] [--log-level info]
 //
 // Prints the URL and the root key clients must trust, then serves until SIGINT/SIGTERM.
 
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ReplicaMetrics, RoundTracer } from '../telemetry/index.js';
 import { setupTelemetry, telemetryOptionsFromEnv } from '../telemetry/setup.js';
-import { DEFAULT_PORT, DEFAULT_QUERY_WORKERS, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_WORKERS, Node } from './node.js';
+import { DEFAULT_PORT, DEFAULT_QUERY_WORKERS, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_SIGNATURE_THREADS, DEFAULT_WORKERS, Node } from './node.js';
 
 const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
 
@@ -20,6 +20,7 @@ const USAGE = `Usage: node --import tsx replica/src/node/main.ts [options]
   --workers <n>          worker threads executing canisters (default ${DEFAULT_WORKERS}, one per core; 0: the
                          main thread, where a long message holds up the HTTP interface until it is done)
   --query-workers <n>    threads running queries on the certified state (default ${DEFAULT_QUERY_WORKERS}; 0: the main thread)
+  --signature-threads <n> threads checking request signatures, signing query responses (default ${DEFAULT_SIGNATURE_THREADS}; 0: the main thread)
   --log-level <level>    pino level: debug, info, warn, error, silent (default info)
   -h, --help             this text`;
 
@@ -45,6 +46,7 @@ try {
       'round-interval': { type: 'string' },
       workers: { type: 'string' },
       'query-workers': { type: 'string' },
+      'signature-threads': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,6 +75,7 @@ const node = await Node.start({
   roundIntervalMs: integer('round-interval', values['round-interval'], DEFAULT_ROUND_INTERVAL_MS),
   replica: { workers: integer('workers', values.workers, DEFAULT_WORKERS) },
   queryWorkers: integer('query-workers', values['query-workers'], DEFAULT_QUERY_WORKERS),
+  signatureThreads: integer('signature-threads', values['signature-threads'], DEFAULT_SIGNATURE_THREADS),
   logger,
 }).catch((e: unknown) => {
   const err = e as NodeJS.ErrnoException;

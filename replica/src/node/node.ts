@@ -18,7 +18,7 @@ import type { ReplicaMetrics } from '../telemetry/metrics.js';
 import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
 import { stateHash } from '../state/serialize.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { createHttpServer, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
+import { createHttpServer, SignaturePool, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
 import { Replica, defaultReplicaConfig, type ReplicaConfig } from '../replica.js';
 import { canisterIdFromIndex } from '../state/index.js';
 import { scheduleFor } from '../cycles/index.js';
@@ -30,6 +30,7 @@ import { IngressTracker } from './ingress.js';
 import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
 import { SigningThread } from './signer-thread.js';
+import { DEFAULT_SIGNATURE_THREADS } from './defaults.js';
 
 /** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
 export interface NodeLogger {
@@ -85,6 +86,12 @@ export interface NodeOptions {
   readonly rootSubnet?: boolean;
   /** Query worker threads (default 1); 0 runs queries on the main thread (still on the certified state). */
   readonly queryWorkers?: number;
+  /**
+   * Threads checking request signatures and signing query responses (default one per core but
+   * the main thread's, at least one); 0 does it on the main thread, which then spends most of an
+   * authenticated query's time there.
+   */
+  readonly signatureThreads?: number;
   /** Limits of queries and composite query call graphs (IC defaults). */
   readonly queryLimits?: Partial<QueryLimits>;
 }
@@ -100,7 +107,7 @@ export const DEFAULT_PORT = 4943;
 export const DEFAULT_ROUND_INTERVAL_MS = 200;
 export const DEFAULT_MAX_PENDING_INGRESS = 10_000;
 export const DEFAULT_QUERY_WORKERS = 1;
-export { DEFAULT_WORKERS } from './defaults.js';
+export { DEFAULT_SIGNATURE_THREADS, DEFAULT_WORKERS } from './defaults.js';
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
@@ -124,6 +131,8 @@ export class Node {
   readonly #queryState: QueryStatePublisher;
   /** Signs state roots and random tapes off the main thread. */
   readonly #signing: SigningThread;
+  /** Checks request signatures and signs query responses off the main thread. */
+  readonly #signatures: SignaturePool;
   readonly #http: ReplicaHttpServer;
   readonly #loop: RoundLoop;
   readonly #clock: Clock;
@@ -155,6 +164,7 @@ export class Node {
     this.#signing = new SigningThread(subnetSigner, keys.subnetSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
+    this.#signatures = new SignaturePool({ threads: options.signatureThreads ?? DEFAULT_SIGNATURE_THREADS, signingSeed: keys.nodeSeed });
 
     const base = defaultReplicaConfig(options.replica);
     const subnetIdBytes = selfAuthenticatingPrincipal(publicKeyToDer(subnetSigner.publicKey));
@@ -194,6 +204,7 @@ export class Node {
       certification: this.certification,
       ingress: this.ingress,
       nodeKey: this.nodeKey,
+      signatures: this.#signatures,
       maxPendingIngress: this.maxPendingIngress,
       latest: () => this.#latest,
       roundIdle: () => this.#loop.idle(),
@@ -204,6 +215,7 @@ export class Node {
     });
     this.#http = createHttpServer(this.frontend, {
       rootSubnetId: this.certification.rootSubnetId,
+      verifier: this.#signatures.verify,
       onInternalError: (error) => this.#logger.error({ err: error }, 'internal error answering a request'),
       ...options.http,
     });
@@ -305,6 +317,7 @@ export class Node {
       await this.replica.close();
       await this.queries.close();
       await this.#signing.close();
+      await this.#signatures.close();
       await this.#persistence?.blocks.close();
     })();
     return this.#closing;

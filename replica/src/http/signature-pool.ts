@@ -1,0 +1,249 @@
+// Threads for the HTTP interface's signature work: checking the signatures of requests (an
+// Ed25519 verification is most of what an authenticated query costs) and signing query responses
+// with the node key. The HTTP thread then only parses, routes and answers.
+//
+// Jobs submitted in the same turn of the event loop travel in one message per thread, each to the
+// thread with the fewest outstanding. Until a thread is up, and if one dies, its work is done on
+// the calling thread instead: the answer is the same, only where it is computed differs. None of it
+// reaches replicated state (it authenticates requests and signs non-replicated responses).
+
+import { sign as signNative, createPrivateKey, type KeyObject } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { SignatureCheck } from './auth.js';
+import { signatureVerifies } from './public-key.js';
+import { JobKind, KIND_OF_SCHEME, SIGNATURE_BYTES, type FromSignatureWorker, type SignatureWorkerData, type ToSignatureWorker } from './signature-protocol.js';
+import { workerEntry } from '../worker-entry.js';
+
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export interface SignaturePoolOptions {
+  /** Threads; 0 does everything on the calling thread. */
+  readonly threads: number;
+  /** Ed25519 seed of the key `sign` signs with (the node key). */
+  readonly signingSeed?: Uint8Array;
+}
+
+/** A job waiting for its thread, and who waits for its answer. */
+type Job =
+  | { readonly check: SignatureCheck; readonly verified: (ok: boolean) => void }
+  | { readonly message: Uint8Array; readonly signed: (signature: Uint8Array) => void };
+
+class SignatureThread {
+  /** Resolves when the thread is up (or gone). */
+  readonly started: Promise<void>;
+  markStarted!: () => void;
+  /** Sent batches not answered yet, by batch number. */
+  readonly sent = new Map<number, readonly Job[]>();
+  queue: Job[] = [];
+  outstanding = 0;
+  ready = false;
+  #referenced = false;
+
+  constructor(readonly worker: Worker) {
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+  }
+
+  /** Keeps the process alive only while jobs are outstanding. */
+  refresh(force = false): void {
+    const busy = this.outstanding > 0;
+    if (busy === this.#referenced && !force) return;
+    this.#referenced = busy;
+    if (busy) this.worker.ref();
+    else this.worker.unref();
+  }
+}
+
+export class SignaturePool {
+  readonly #threads: SignatureThread[] = [];
+  readonly #data: SignatureWorkerData;
+  readonly #signingKey: KeyObject | undefined;
+  #nextBatch = 0;
+  #flushScheduled = false;
+  #closed = false;
+
+  constructor(options: SignaturePoolOptions) {
+    this.#data = options.signingSeed !== undefined ? { signingSeed: options.signingSeed } : {};
+    this.#signingKey =
+      options.signingSeed === undefined
+        ? undefined
+        : createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.signingSeed]), format: 'der', type: 'pkcs8' });
+    for (let i = 0; i < options.threads; i++) this.#spawn();
+  }
+
+  /** Resolves when every thread is up: until then, work is done on the calling thread. */
+  async started(): Promise<void> {
+    const threads = [...this.#threads];
+    // Waiting for them keeps the process alive meanwhile.
+    for (const t of threads) t.worker.ref();
+    await Promise.all(threads.map((t) => t.started));
+    for (const t of threads) t.refresh(true);
+  }
+
+  /** The threads (for tests). */
+  get threads(): readonly Worker[] {
+    return this.#threads.map((t) => t.worker);
+  }
+
+  /** Checks signatures; each is true when it verifies (a `SignatureVerifier`). */
+  readonly verify = (checks: readonly SignatureCheck[]): Promise<readonly boolean[]> =>
+    Promise.all(
+      checks.map((c) => {
+        const thread = this.#pick();
+        if (thread === undefined) return signatureVerifies(c.key, c.message, c.signature);
+        return new Promise<boolean>((verified) => this.#enqueue(thread, { check: c, verified }));
+      }),
+    );
+
+  /** The signature of `message` with the pool's signing key. */
+  sign(message: Uint8Array): Promise<Uint8Array> {
+    if (this.#signingKey === undefined) return Promise.reject(new Error('the signature pool has no signing key'));
+    const thread = this.#pick();
+    if (thread === undefined) return Promise.resolve(this.#signHere(message));
+    return new Promise((signed) => this.#enqueue(thread, { message, signed }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const threads = this.#threads.splice(0);
+    for (const t of threads) this.#doHere(t);
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+
+  #signHere(message: Uint8Array): Uint8Array {
+    return new Uint8Array(signNative(null, message, this.#signingKey!));
+  }
+
+  /** The ready thread with the fewest outstanding jobs, if any. */
+  #pick(): SignatureThread | undefined {
+    let best: SignatureThread | undefined;
+    for (const t of this.#threads) {
+      if (t.ready && (best === undefined || t.outstanding < best.outstanding)) best = t;
+    }
+    return best;
+  }
+
+  /**
+   * A thread has at most one batch at a time: what comes in while it works waits and goes in its
+   * next batch, so the busier the pool, the fewer (and larger) the messages.
+   */
+  #enqueue(thread: SignatureThread, job: Job): void {
+    thread.queue.push(job);
+    thread.outstanding++;
+    thread.refresh();
+    if (thread.sent.size === 0 && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  /** Jobs of this turn of the event loop to the threads that are not working. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const t of this.#threads) if (t.sent.size === 0) this.#send(t);
+  }
+
+  #send(t: SignatureThread): void {
+    if (t.queue.length === 0) return;
+    const jobs = t.queue;
+    t.queue = [];
+    const batch = this.#nextBatch++;
+    t.sent.set(batch, jobs);
+    const message = pack(batch, jobs);
+    t.worker.postMessage(message, [message.bytes, message.kinds.buffer, message.ends.buffer]);
+  }
+
+  #spawn(): void {
+    const worker = new Worker(workerEntry(import.meta.url, 'signature-worker'), { workerData: this.#data });
+    const thread = new SignatureThread(worker);
+    worker.on('message', (m: FromSignatureWorker) => {
+      if ('ready' in m) {
+        thread.ready = !this.#closed;
+        thread.markStarted();
+        return;
+      }
+      this.#answered(thread, m);
+    });
+    worker.on('error', () => this.#lost(thread));
+    worker.on('exit', () => this.#lost(thread));
+    worker.unref();
+    this.#threads.push(thread);
+  }
+
+  #answered(thread: SignatureThread, m: Extract<FromSignatureWorker, { batch: number }>): void {
+    const jobs = thread.sent.get(m.batch);
+    if (jobs === undefined) return;
+    thread.sent.delete(m.batch);
+    thread.outstanding -= jobs.length;
+    this.#send(thread);
+    thread.refresh();
+    let signed = 0;
+    jobs.forEach((job, i) => {
+      if ('verified' in job) {
+        job.verified(m.ok[i] === 1);
+        return;
+      }
+      const at = signed++ * SIGNATURE_BYTES;
+      job.signed(m.ok[i] === 1 ? m.signatures.slice(at, at + SIGNATURE_BYTES) : this.#signHere(job.message));
+    });
+  }
+
+  /**
+   * A thread died (a bug, or out of memory): its jobs are done here, and another takes its place,
+   * unless it never came up (then neither would another: the work stays on this thread).
+   */
+  #lost(thread: SignatureThread): void {
+    thread.markStarted();
+    const i = this.#threads.indexOf(thread);
+    if (i < 0) return;
+    this.#threads.splice(i, 1);
+    const started = thread.ready;
+    this.#doHere(thread);
+    if (started && !this.#closed) this.#spawn();
+  }
+
+  /** Every job of `thread` not answered yet, done on this thread. */
+  #doHere(thread: SignatureThread): void {
+    const jobs = [...[...thread.sent.values()].flat(), ...thread.queue];
+    thread.sent.clear();
+    thread.queue = [];
+    thread.outstanding = 0;
+    thread.ready = false;
+    thread.refresh();
+    for (const job of jobs) {
+      if ('verified' in job) job.verified(signatureVerifies(job.check.key, job.check.message, job.check.signature));
+      else job.signed(this.#signHere(job.message));
+    }
+  }
+}
+
+/** A job's byte fields, in the order the thread reads them. */
+function fieldsOf(job: Job): readonly Uint8Array[] {
+  if ('verified' in job) return [job.check.key.der, job.check.key.raw, job.check.message, job.check.signature];
+  return [job.message];
+}
+
+/** The batch as one buffer of fields back to back, their end offsets and the jobs' kinds. */
+function pack(batch: number, jobs: readonly Job[]): ToSignatureWorker {
+  const fields = jobs.map(fieldsOf);
+  let count = 0;
+  let total = 0;
+  for (const f of fields) {
+    count += f.length;
+    for (const b of f) total += b.length;
+  }
+  const bytes = new Uint8Array(total);
+  const ends = new Uint32Array(count);
+  const kinds = new Uint8Array(jobs.length);
+  let at = 0;
+  let field = 0;
+  jobs.forEach((job, i) => {
+    kinds[i] = 'verified' in job ? KIND_OF_SCHEME[job.check.key.scheme] : JobKind.Sign;
+    for (const b of fields[i]!) {
+      bytes.set(b, at);
+      at += b.length;
+      ends[field++] = at;
+    }
+  });
+  return { batch, kinds, ends, bytes: bytes.buffer };
+}

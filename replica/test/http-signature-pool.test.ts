@@ -1,0 +1,131 @@
+// The signature pool: the same verdicts as checking on the HTTP thread (first failure of a chain
+// included), node signatures equal to the node key's own, and no job lost when a thread dies.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey, verify as verifyNative } from 'node:crypto';
+import { Cbor } from '@icp-sdk/core/agent';
+import { DelegationChain, DelegationIdentity, ECDSAKeyIdentity, Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import { Secp256k1KeyIdentity } from '@icp-sdk/core/identity/secp256k1';
+import { Principal } from '@icp-sdk/core/principal';
+import { authenticate, authenticateWith } from '../src/http/auth.js';
+import { decodeEnvelope } from '../src/http/envelope.js';
+import { SignaturePool } from '../src/http/signature-pool.js';
+import { NodeSigningKey } from '../src/node/keys.js';
+
+const CANISTER = Principal.fromUint8Array(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 1, 1, 1]));
+const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+const seed = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+
+type AnyIdentity = { getPrincipal(): Principal; transformRequest(request: unknown): Promise<unknown> };
+
+/** A query signed as HttpAgent signs it, optionally tampered with after signing. */
+async function query(identity: AnyIdentity, tamper?: (body: Record<string, any>) => void): Promise<Uint8Array> {
+  const body = {
+    request_type: 'query', canister_id: CANISTER, method_name: 'get', arg: new Uint8Array(0),
+    sender: identity.getPrincipal(), ingress_expiry: nowNs() + 60_000_000_000n,
+  };
+  const transformed = (await identity.transformRequest({ request: {}, endpoint: 'read', body })) as { body: Record<string, any> };
+  tamper?.(transformed.body);
+  return Cbor.encode(transformed.body);
+}
+
+const flip = (bytes: Uint8Array, at: number) => {
+  const out = Uint8Array.from(bytes);
+  out[at]! ^= 1;
+  return out;
+};
+
+/** Good and bad requests of every scheme, and chains with more than one problem. */
+async function requests(): Promise<[string, Uint8Array][]> {
+  const ed = Ed25519KeyIdentity.generate();
+  const k1 = Secp256k1KeyIdentity.generate();
+  const p256 = await ECDSAKeyIdentity.generate();
+  const expiration = new Date(Date.now() + 60_000);
+  const root = Ed25519KeyIdentity.generate();
+  const middle = Ed25519KeyIdentity.generate();
+  const session = Ed25519KeyIdentity.generate();
+  const first = await DelegationChain.create(root, middle.getPublicKey(), expiration);
+  const chain = await DelegationChain.create(middle, session.getPublicKey(), expiration, { previous: first });
+  const delegated = DelegationIdentity.fromDelegation(session, chain);
+  return [
+    ['ed25519', await query(ed)],
+    ['secp256k1', await query(k1)],
+    ['p-256', await query(p256)],
+    ['ed25519, bad signature', await query(ed, (b) => (b.sender_sig = flip(b.sender_sig, 3)))],
+    ['secp256k1, bad signature', await query(k1, (b) => (b.sender_sig = flip(b.sender_sig, 40)))],
+    ['p-256, bad signature', await query(p256, (b) => (b.sender_sig = flip(b.sender_sig, 10)))],
+    ['ed25519, short signature', await query(ed, (b) => (b.sender_sig = b.sender_sig.slice(0, 63)))],
+    ['delegated', await query(delegated)],
+    ['delegated, bad request signature', await query(delegated, (b) => (b.sender_sig = flip(b.sender_sig, 0)))],
+    ['delegated, second delegation bad', await query(delegated, (b) => {
+      b.sender_delegation[1].signature = flip(b.sender_delegation[1].signature, 7);
+    })],
+    ['delegated, both delegations and the request bad', await query(delegated, (b) => {
+      b.sender_delegation[0].signature = flip(b.sender_delegation[0].signature, 7);
+      b.sender_delegation[1].signature = flip(b.sender_delegation[1].signature, 7);
+      b.sender_sig = flip(b.sender_sig, 0);
+    })],
+    ['delegated, second delegation bad and its key malformed', await query(delegated, (b) => {
+      b.sender_delegation[0].signature = flip(b.sender_delegation[0].signature, 1);
+      b.sender_delegation[1].delegation.pubkey = Uint8Array.of(1, 2, 3);
+    })],
+  ];
+}
+
+/** The verdict as data: the scope, or the error's class and message. */
+async function verdict(run: () => unknown): Promise<string> {
+  try {
+    return JSON.stringify(await run(), (_, v) => (v instanceof Set ? [...v] : v));
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+}
+
+describe('signature pool', () => {
+  const pool = new SignaturePool({ threads: 2, signingSeed: seed });
+  const inline = new SignaturePool({ threads: 0, signingSeed: seed });
+  after(() => Promise.all([pool.close(), inline.close()]));
+
+  it('gives the verdict of checking on this thread, the first failure of a chain included', async () => {
+    await pool.started();
+    const now = nowNs();
+    for (const [name, bytes] of await requests()) {
+      const here = await verdict(() => authenticate(decodeEnvelope(bytes, 'query'), { now }));
+      for (const p of [pool, inline]) {
+        assert.equal(await verdict(() => authenticateWith(decodeEnvelope(bytes, 'query'), { now }, p.verify)), here, name);
+      }
+    }
+  });
+
+  it('signs as the node key does, many at once', async () => {
+    const key = new NodeSigningKey(seed);
+    const publicKey = createPublicKey({ key: Buffer.from(key.publicKeyDer), format: 'der', type: 'spki' });
+    const messages = Array.from({ length: 200 }, (_, i) => Uint8Array.from({ length: 1 + (i % 50) }, (_, j) => i * j));
+    for (const p of [pool, inline]) {
+      const signatures = await Promise.all(messages.map((m) => p.sign(m)));
+      signatures.forEach((s, i) => {
+        assert.deepEqual(s, key.sign(messages[i]!));
+        assert.ok(verifyNative(null, messages[i]!, publicKey, s));
+      });
+    }
+  });
+
+  it('finishes the jobs of a thread that dies on this thread', async () => {
+    const p = new SignaturePool({ threads: 1, signingSeed: seed });
+    try {
+      const key = new NodeSigningKey(seed);
+      // Once the thread is up, take it down with work outstanding.
+      await p.started();
+      const messages = Array.from({ length: 50 }, (_, i) => Uint8Array.of(i));
+      const signed = Promise.all(messages.map((m) => p.sign(m)));
+      await p.threads[0]!.terminate();
+      assert.deepEqual(await signed, messages.map((m) => key.sign(m)));
+      const now = nowNs();
+      const [, good] = (await requests())[0]!;
+      assert.match(await verdict(() => authenticateWith(decodeEnvelope(good, 'query'), { now }, p.verify)), /"targets":"all"/);
+    } finally {
+      await p.close();
+    }
+  });
+});
