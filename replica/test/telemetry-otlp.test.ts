@@ -173,6 +173,7 @@ describe('OTLP/HTTP export to a real receiver', () => {
     m.recordCyclesBurned('execution', 1_000_000n);
     m.setRoundEndGauges({ queues: { input: 4, subnet: 0 }, pausedExecutions: 1 });
     m.recordCheckpoint({ seconds: 0.8, bytes: 1n << 20n, pages: 256 });
+    m.recordCheckpointFailure();
     m.recordXnet('sent', 'subnet-b', 3);
     m.setXnetLag('subnet-b', 2);
     m.recordQuery({ kind: 'query', outcome: 'replied', seconds: 0.002 });

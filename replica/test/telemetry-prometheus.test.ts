@@ -24,6 +24,7 @@ function recordAll(m: ReplicaMetrics) {
   m.recordCyclesBurned('some_future_category', 1n);
   m.setRoundEndGauges({ queues: { input: 12, subnet: 1 }, pausedExecutions: 2 });
   m.recordCheckpoint({ seconds: 1.5, bytes: 40_960, pages: 10 });
+  m.recordCheckpointFailure();
   m.recordXnet('sent', 'subnet-b', 5);
   m.recordXnet('received', 'subnet-b', 4);
   m.setXnetLag('subnet-b', 3);
