@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Actor, HttpAgent } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import type { Principal } from '@icp-sdk/core/principal';
 import { Node } from '../src/node/index.js';
 import { S3CheckpointStore } from '../src/checkpoint/index.js';
 import { managementCanister } from '../src/cli/management.js';
@@ -22,8 +23,23 @@ import { compileMotoko } from '../../test/support/motoko.js';
 interface S3rverInstance { run(): Promise<{ port: number }>; close(): Promise<void>; httpServer: import('node:http').Server }
 const S3rver = createRequire(import.meta.url)('s3rver') as new (options: Record<string, unknown>) => S3rverInstance;
 
+interface Counter {
+  inc(): Promise<bigint>;
+  get(): Promise<bigint>;
+}
 const counterIdl: IDL.InterfaceFactory = ({ IDL }) =>
   IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']) });
+
+async function installCounter(agent: HttpAgent, wasm: Uint8Array): Promise<Principal> {
+  const ic = managementCanister(agent);
+  const { canister_id } = await ic.provisional_create_canister_with_cycles({
+    amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [],
+  });
+  await ic.install_code({
+    mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
+  });
+  return canister_id;
+}
 
 test('a node restarted on its data directory has the same state hash and serves the same canister', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'icpk-node-'));
@@ -33,13 +49,8 @@ test('a node restarted on its data directory has the same state hash and serves 
     // Checkpoint every 3 rounds so both a checkpoint and a replayed tail are exercised.
     let node = await Node.start({ port: 0, dataDir, roundIntervalMs: 20, checkpointInterval: 3n });
     let agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
-    const { canister_id } = await managementCanister(agent).provisional_create_canister_with_cycles({
-      amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [],
-    });
-    await managementCanister(agent).install_code({
-      mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
-    });
-    let counter = Actor.createActor<{ inc(): Promise<bigint>; get(): Promise<bigint> }>(counterIdl, { agent, canisterId: canister_id });
+    const canister_id = await installCounter(agent, wasm);
+    let counter = Actor.createActor<Counter>(counterIdl, { agent, canisterId: canister_id });
     for (let i = 1n; i <= 5n; i++) assert.equal(await counter.inc(), i);
     const rootKey = node.rootKey;
     await node.close();
@@ -83,13 +94,8 @@ test('a checkpoint store that goes away holds up nothing and loses nothing; chec
   try {
     let node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
     let agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
-    const { canister_id } = await managementCanister(agent).provisional_create_canister_with_cycles({
-      amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [],
-    });
-    await managementCanister(agent).install_code({
-      mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [],
-    });
-    let counter = Actor.createActor<{ inc(): Promise<bigint>; get(): Promise<bigint> }>(counterIdl, { agent, canisterId: canister_id });
+    const canister_id = await installCounter(agent, wasm);
+    let counter = Actor.createActor<Counter>(counterIdl, { agent, canisterId: canister_id });
     for (let i = 1n; i <= 3n; i++) assert.equal(await counter.inc(), i);
     assert.ok((await published()) > 0);
 
