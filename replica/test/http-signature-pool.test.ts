@@ -4,7 +4,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, verify as verifyNative } from 'node:crypto';
-import { Cbor } from '@icp-sdk/core/agent';
+import { createHash } from 'node:crypto';
+import * as cbor from '@dfinity/cbor';
+import { Cbor, requestIdOf, wrapDER } from '@icp-sdk/core/agent';
 import { DelegationChain, DelegationIdentity, ECDSAKeyIdentity, Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Secp256k1KeyIdentity } from '@icp-sdk/core/identity/secp256k1';
 import { Principal } from '@icp-sdk/core/principal';
@@ -12,6 +14,9 @@ import { authenticate, authenticateWith } from '../src/http/auth.js';
 import { decodeEnvelope } from '../src/http/envelope.js';
 import { SignaturePool } from '../src/http/signature-pool.js';
 import { NodeSigningKey } from '../src/node/keys.js';
+import {
+  SecretKeySigner, buildLabeledTree, createCertificate, encodeNat, generateKey, hashTreeToCbor, labeled, leaf, reconstruct, type HashTree,
+} from '../src/certification/index.js';
 
 const CANISTER = Principal.fromUint8Array(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 1, 1, 1]));
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
@@ -108,6 +113,47 @@ describe('signature pool', () => {
         assert.deepEqual(s, key.sign(messages[i]!));
         assert.ok(verifyNative(null, messages[i]!, publicKey, s));
       });
+    }
+  });
+
+  it('checks canister signatures on its threads with the verdict, and the problem, of checking here', async () => {
+    await pool.started();
+    const now = nowNs();
+    const root = generateKey();
+    const rootKey = root.publicKey;
+    const seedOfKey = Uint8Array.of(7, 7);
+    const signer = CANISTER.toUint8Array();
+    const der = wrapDER(Uint8Array.from([signer.length, ...signer, ...seedOfKey]), Uint8Array.from([0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02]));
+    const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
+    const content = {
+      request_type: 'query', canister_id: CANISTER, method_name: 'get', arg: new Uint8Array(0),
+      sender: Principal.selfAuthenticating(der), ingress_expiry: now + 60_000_000_000n,
+    };
+    const message = Uint8Array.from([...new TextEncoder().encode('\x0Aic-request'), ...requestIdOf(content)]);
+    const treeFor = (m: Uint8Array): HashTree => labeled('sig', labeled(sha256(seedOfKey), labeled(sha256(m), leaf(new Uint8Array(0)))));
+    const certify = (tree: HashTree, secret = root.secretKey) => createCertificate({
+      tree: buildLabeledTree(new Map<string, unknown>([
+        ['canister', new Map([[signer, new Map([['certified_data', reconstruct(tree)]])]])],
+        ['time', encodeNat(now)],
+      ]) as never),
+      signer: new SecretKeySigner(secret),
+    });
+    const envelope = (signature: Uint8Array) => Cbor.encode({ content, sender_pubkey: der, sender_sig: signature });
+    const signature = (certificate: Uint8Array, tree: HashTree) => cbor.encodeWithSelfDescribedTag({ certificate, tree: hashTreeToCbor(tree) } as never);
+    const good = treeFor(message);
+    const cases: [string, Uint8Array][] = [
+      ['valid', envelope(signature(certify(good), good))],
+      ['a tree for another message', envelope(signature(certify(treeFor(Uint8Array.of(1))), treeFor(Uint8Array.of(1))))],
+      ['certified under another root key', envelope(signature(certify(good, generateKey().secretKey), good))],
+      ['not CBOR', envelope(Uint8Array.of(1, 2, 3))],
+    ];
+    for (const [name, bytes] of cases) {
+      const here = await verdict(() => authenticate(decodeEnvelope(bytes, 'query'), { now, rootKey }));
+      if (name === 'valid') assert.match(here, /"targets":"all"/);
+      else assert.match(here, /^InvalidSignatureError: Invalid signature: sender_sig: /, name);
+      for (const p of [pool, inline]) {
+        assert.equal(await verdict(() => authenticateWith(decodeEnvelope(bytes, 'query'), { now, rootKey }, p.verify, p.verifyCanister)), here, name);
+      }
     }
   });
 

@@ -10,6 +10,7 @@ import {
   IngressExpiryError,
   InvalidDelegationError,
   InvalidSenderInfoError,
+  InvalidSignatureError,
   MissingSignatureError,
   SenderMismatchError,
   UnsupportedSignatureSchemeError,
@@ -18,7 +19,7 @@ import {
   checkSignatureForm, isVerifiableKey, parseUserPublicKey, signatureMismatch, signatureVerifies, verifySignature, type UserPublicKey, type VerifiableKey,
 } from './public-key.js';
 import { delegationSignaturePayload, digestInto, requestSignaturePayload } from './request-id.js';
-import type { CanisterSignatureContext } from './canister-signature.js';
+import { canisterSignatureProblem, type CanisterSignatureContext, type CanisterSignatureKey, type CanisterSignatureVerifier } from './canister-signature.js';
 import type { SenderInfo } from './types.js';
 import { domainSeparator } from '../certification/index.js';
 import { concatBytes, equalBytes, hexOf } from '../bytes.js';
@@ -127,8 +128,17 @@ export function verifyHere(checks: readonly SignatureCheck[]): boolean[] {
  */
 type Step =
   | { readonly kind: 'verify'; readonly check: SignatureCheck; readonly fails: () => Error }
-  /** Checked here, in its turn: canister signatures and WebAuthn (see `VerifiableKey`), sender_info. */
+  /** Checked here, in its turn: WebAuthn (see `VerifiableKey`). */
   | { readonly kind: 'check'; readonly run: () => void }
+  /** A canister signature: BLS pairings, checked here or by a `CanisterSignatureVerifier`. */
+  | {
+      readonly kind: 'canister';
+      readonly key: CanisterSignatureKey;
+      readonly message: Uint8Array;
+      readonly signature: Uint8Array;
+      readonly what: string;
+      readonly fails: (problem: string) => Error;
+    }
   | { readonly kind: 'refuse'; readonly error: Error };
 
 /** What is left to authenticate a request once everything but its signatures is checked. */
@@ -149,7 +159,10 @@ interface Authentication {
 export function authenticate(envelope: Envelope<RequestContent>, opts: AuthenticationOptions): AuthenticatedScope {
   const { scope, steps } = prepareAuthentication(envelope, opts);
   const checks = steps.flatMap((s) => (s.kind === 'verify' ? [s.check] : []));
-  return conclude(scope, steps, checks.length === 0 ? [] : verifyHere(checks));
+  const verified = checks.length === 0 ? [] : verifyHere(checks);
+  const context = canisterContext(opts);
+  conclude(steps, verified, (s) => (context === undefined ? noRootKey(s.what) : canisterSignatureProblem(s.key, s.message, s.signature, context, s.what)));
+  return scope;
 }
 
 /**
@@ -161,20 +174,54 @@ export async function authenticateWith(
   envelope: Envelope<RequestContent>,
   opts: AuthenticationOptions,
   verifier: SignatureVerifier,
+  canisterVerifier?: CanisterSignatureVerifier,
 ): Promise<AuthenticatedScope> {
   const { scope, steps } = prepareAuthentication(envelope, opts);
   const checks = steps.flatMap((s) => (s.kind === 'verify' ? [s.check] : []));
-  return conclude(scope, steps, checks.length === 0 ? [] : await verifier(checks));
+  const context = canisterContext(opts);
+  // Canister signatures start at once, with the plain ones; their problems are taken in order.
+  const canister = new Map<Step, Promise<string | undefined>>();
+  for (const s of steps) {
+    if (s.kind !== 'canister') continue;
+    const problem = context === undefined ? Promise.resolve(noRootKey(s.what))
+      : canisterVerifier ? canisterVerifier(s.key, s.message, s.signature, context, s.what)
+      : Promise.resolve(canisterSignatureProblem(s.key, s.message, s.signature, context, s.what));
+    problem.catch(() => undefined); // a step before it may fail first
+    canister.set(s, problem);
+  }
+  const verified = checks.length === 0 ? [] : await verifier(checks);
+  const problems = new Map<Step, string | undefined>();
+  for (const [s, p] of canister) problems.set(s, await p);
+  conclude(steps, verified, (s) => problems.get(s));
+  return scope;
 }
 
-function conclude(scope: AuthenticatedScope, steps: readonly Step[], verified: readonly boolean[]): AuthenticatedScope {
+function canisterContext(opts: AuthenticationOptions): CanisterSignatureContext | undefined {
+  return opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
+}
+
+function noRootKey(what: string): string {
+  return `${what}: canister signatures need the root key to verify against`;
+}
+
+/** Throws the first failure in the validator's order. */
+function conclude(
+  steps: readonly Step[],
+  verified: readonly boolean[],
+  problemOf: (step: Extract<Step, { kind: 'canister' }>) => string | undefined,
+): void {
   let next = 0;
   for (const step of steps) {
     if (step.kind === 'refuse') throw step.error;
-    if (step.kind === 'check') step.run();
-    else if (verified[next++] !== true) throw step.fails();
+    if (step.kind === 'check') {
+      step.run();
+    } else if (step.kind === 'canister') {
+      const problem = problemOf(step);
+      if (problem !== undefined) throw step.fails(problem);
+    } else if (verified[next++] !== true) {
+      throw step.fails();
+    }
   }
-  return scope;
 }
 
 /** Everything but the signatures themselves: throws what needs no cryptography to find. */
@@ -233,14 +280,16 @@ function prepareAuthentication(envelope: Envelope<RequestContent>, opts: Authent
   let targets: 'all' | ReadonlySet<string> = 'all';
   let permissions: DelegationPermissions = 'all';
   const steps: Step[] = [];
-  const context = opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
   const signed = (key: UserPublicKey, message: Uint8Array, signature: Uint8Array, what: string, wrap: (e: Error) => Error): Step => {
+    if (key.scheme === 'canister-signature') {
+      return { kind: 'canister', key, message, signature, what, fails: (problem) => wrap(new InvalidSignatureError(problem)) };
+    }
     if (!isVerifiableKey(key)) {
       return {
         kind: 'check',
         run: () => {
           try {
-            verifySignature(key, message, signature, what, context);
+            verifySignature(key, message, signature, what);
           } catch (e) {
             throw wrap(e as Error);
           }
@@ -274,8 +323,7 @@ function prepareAuthentication(envelope: Envelope<RequestContent>, opts: Authent
     }
   }
   steps.push(signed(signer, requestSignaturePayload(envelope.requestId), envelope.senderSig, 'sender_sig', (e) => e));
-  const senderPubkey = envelope.senderPubkey;
-  if (senderInfo !== undefined) steps.push({ kind: 'check', run: () => checkSenderInfo(senderInfo, senderPubkey, context) });
+  if (senderInfo !== undefined) steps.push(senderInfoStep(senderInfo, envelope.senderPubkey));
   return { scope: { targets, permissions }, steps };
 }
 
@@ -285,21 +333,19 @@ const SENDER_INFO_DOMAIN = domainSeparator('ic-sender-info');
  * The spec, `sender_info`: `sig` is a canister signature over `\x0Eic-sender-info` · `info` that
  * verifies under `sender_pubkey`, which must therefore be a canister-signature key of `signer`.
  */
-function checkSenderInfo(info: SenderInfo, senderPubkey: Uint8Array, context: CanisterSignatureContext | undefined): void {
+function senderInfoStep(info: SenderInfo, senderPubkey: Uint8Array): Step {
   const key = parseUserPublicKey(senderPubkey);
   if (key.scheme !== 'canister-signature') {
-    throw new InvalidSenderInfoError(`sender_pubkey must be a canister signature public key, not ${key.scheme}`);
+    return { kind: 'refuse', error: new InvalidSenderInfoError(`sender_pubkey must be a canister signature public key, not ${key.scheme}`) };
   }
   if (!equalBytes(key.signingCanisterId, info.signer)) {
-    throw new InvalidSenderInfoError(
-      `signer ${principalText(info.signer)} does not match canister ID ${principalText(key.signingCanisterId)} in sender_pubkey`,
-    );
+    const why = `signer ${principalText(info.signer)} does not match canister ID ${principalText(key.signingCanisterId)} in sender_pubkey`;
+    return { kind: 'refuse', error: new InvalidSenderInfoError(why) };
   }
-  try {
-    verifySignature(key, concatBytes([SENDER_INFO_DOMAIN, info.info]), info.sig, 'sender_info.sig', context);
-  } catch (e) {
-    throw new InvalidSenderInfoError(`signature verification failed: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  return {
+    kind: 'canister', key, message: concatBytes([SENDER_INFO_DOMAIN, info.info]), signature: info.sig, what: 'sender_info.sig',
+    fails: (problem) => new InvalidSenderInfoError(`signature verification failed: ${problem}`),
+  };
 }
 
 /** The IC's rule for call and query: the canister must be among the delegation targets. */

@@ -43,10 +43,9 @@ function cacheKey(parts: readonly Uint8Array[]): string {
   return h.digest('base64');
 }
 
-function decodeSignature(signature: Uint8Array, what: string): { certificate: Uint8Array; tree: HashTree } {
-  const bad = (why: string): never => {
-    throw new InvalidSignatureError(`${what}: malformed canister signature: ${why}`);
-  };
+/** The signature's certificate and tree, or what is wrong with it. */
+function decodeSignature(signature: Uint8Array): { certificate: Uint8Array; tree: HashTree } | string {
+  const bad = (why: string) => `malformed canister signature: ${why}`;
   let value: unknown;
   try {
     value = cbor.decode(signature);
@@ -58,37 +57,45 @@ function decodeSignature(signature: Uint8Array, what: string): { certificate: Ui
   }
   const { certificate, tree } = value as Record<string, unknown>;
   if (!(certificate instanceof Uint8Array)) return bad('`certificate` is not a byte string');
-  let decoded: HashTree;
   try {
-    decoded = hashTreeFromCbor(tree);
+    return { certificate, tree: hashTreeFromCbor(tree) };
   } catch (e) {
     return bad(`\`tree\` is not a hash tree (${e instanceof Error ? e.message : String(e)})`);
   }
-  return { certificate, tree: decoded };
+}
+
+/** A canister-signature public key as verification needs it. */
+export interface CanisterSignatureKey {
+  readonly signingCanisterId: Uint8Array;
+  readonly seed: Uint8Array;
+  readonly der: Uint8Array;
 }
 
 /**
- * Verifies a canister signature of `signingCanisterId` with `seed` over `message`; throws
- * InvalidSignatureError naming the condition of the spec that fails.
+ * What is wrong with a canister signature of `signingCanisterId` with `seed` over `message` (the
+ * condition of the spec that fails, prefixed with `what`), or undefined if it verifies. Pure but
+ * for this thread's cache of verified signatures: it may run on any thread.
  */
-export function verifyCanisterSignature(
-  key: { readonly signingCanisterId: Uint8Array; readonly seed: Uint8Array; readonly der: Uint8Array },
+export function canisterSignatureProblem(
+  key: CanisterSignatureKey,
   message: Uint8Array,
   signature: Uint8Array,
   context: CanisterSignatureContext,
   what: string,
-): void {
+): string | undefined {
   const id = cacheKey([context.rootKey, key.der, message, signature]);
   if (verified.has(id)) {
     verified.delete(id);
     verified.set(id, true);
-    return;
+    return undefined;
   }
-  const { certificate, tree } = decodeSignature(signature, what);
-  if (!wellFormed(tree)) throw new InvalidSignatureError(`${what}: the canister signature's tree is not well-formed`);
+  const decoded = decodeSignature(signature);
+  if (typeof decoded === 'string') return `${what}: ${decoded}`;
+  const { certificate, tree } = decoded;
+  if (!wellFormed(tree)) return `${what}: the canister signature's tree is not well-formed`;
   const sig = lookupPath(tree, ['sig', sha256(key.seed), sha256(message)]);
   if (sig.status !== 'found' || sig.value.length !== 0) {
-    throw new InvalidSignatureError(`${what}: the canister signature's tree does not contain /sig/<sha256(seed)>/<sha256(message)>`);
+    return `${what}: the canister signature's tree does not contain /sig/<sha256(seed)>/<sha256(message)>`;
   }
   let cert;
   try {
@@ -96,12 +103,37 @@ export function verifyCanisterSignature(
     cert = verifyCertificate(certificate, { rootKey: context.rootKey, target: { canisterId: key.signingCanisterId } });
   } catch (e) {
     const why = e instanceof CertificationError ? e.message : String(e);
-    throw new InvalidSignatureError(`${what}: the canister signature's certificate is not valid: ${why}`);
+    return `${what}: the canister signature's certificate is not valid: ${why}`;
   }
   const certified = lookupPath(cert.tree, ['canister', key.signingCanisterId, 'certified_data']);
   if (certified.status !== 'found' || !equalBytes(certified.value, reconstruct(tree))) {
-    throw new InvalidSignatureError(`${what}: the signing canister's certified data in the certificate is not the root hash of the signature's tree`);
+    return `${what}: the signing canister's certified data in the certificate is not the root hash of the signature's tree`;
   }
   verified.set(id, true);
   if (verified.size > MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+  return undefined;
 }
+
+/** As `canisterSignatureProblem`, throwing InvalidSignatureError with the problem. */
+export function verifyCanisterSignature(
+  key: CanisterSignatureKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+  context: CanisterSignatureContext,
+  what: string,
+): void {
+  const problem = canisterSignatureProblem(key, message, signature, context, what);
+  if (problem !== undefined) throw new InvalidSignatureError(problem);
+}
+
+/**
+ * Checks a canister signature, possibly on another thread (a BLS pairing costs milliseconds):
+ * resolves to what is wrong with it, or undefined if it verifies.
+ */
+export type CanisterSignatureVerifier = (
+  key: CanisterSignatureKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+  context: CanisterSignatureContext,
+  what: string,
+) => Promise<string | undefined>;

@@ -239,7 +239,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
         `Request 0x${Buffer.from(requestId).toString('hex')} is too large. Message byte size ${messageBytes} is larger than the max allowed ${maxIngressBytes}.`,
       );
     }
-    const scope: AuthenticatedScope = await authenticateWith(envelope, authOptions(), verifier);
+    const scope: AuthenticatedScope = await authenticateWith(envelope, authOptions(), verifier, options.canisterVerifier);
     checkTargetAllowed(scope, content.canisterId);
     if (scope.permissions === 'queries') throw new UpdateNotPermittedError();
 
@@ -281,7 +281,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     const envelope: Envelope<QueryContent> = decodeEnvelope(body, 'query');
     const { content, requestId } = envelope;
     checkEffectiveTarget(route.target, content, SUBNET_QUERY_METHODS, 'query');
-    const scope = await authenticateWith(envelope, authOptions(), verifier);
+    const scope = await authenticateWith(envelope, authOptions(), verifier, options.canisterVerifier);
     checkTargetAllowed(scope, content.canisterId);
 
     const query: AuthenticatedQuery = {
@@ -330,7 +330,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
       checkSubnet(route.target);
       endpoint = { kind: 'subnet', apiVersion: route.version, effectiveSubnetId: route.target.id };
     }
-    const scope = await authenticateWith(envelope, authOptions(), verifier);
+    const scope = await authenticateWith(envelope, authOptions(), verifier, options.canisterVerifier);
     authorizeReadStatePaths(content.paths, {
       endpoint,
       sender: content.sender,

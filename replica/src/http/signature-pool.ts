@@ -11,6 +11,7 @@ import { sign as signNative, createPrivateKey, type KeyObject } from 'node:crypt
 import { Worker } from 'node:worker_threads';
 import type { SignatureCheck } from './auth.js';
 import { signatureVerifies } from './public-key.js';
+import { canisterSignatureProblem, type CanisterSignatureContext, type CanisterSignatureKey } from './canister-signature.js';
 import { JobKind, KIND_OF_SCHEME, SIGNATURE_BYTES, type FromSignatureWorker, type SignatureWorkerData, type ToSignatureWorker } from './signature-protocol.js';
 import { workerEntry } from '../worker-entry.js';
 
@@ -26,7 +27,22 @@ export interface SignaturePoolOptions {
 /** A job waiting for its thread, and who waits for its answer. */
 type Job =
   | { readonly check: SignatureCheck; readonly verified: (ok: boolean) => void }
+  | { readonly canister: CanisterCheck; readonly answered: (problem: string | undefined) => void }
   | { readonly message: Uint8Array; readonly signed: (signature: Uint8Array) => void };
+
+interface CanisterCheck {
+  readonly key: CanisterSignatureKey;
+  readonly message: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly context: CanisterSignatureContext;
+  readonly what: string;
+}
+
+const utf8 = new TextEncoder();
+
+function problemHere(c: CanisterCheck): string | undefined {
+  return canisterSignatureProblem(c.key, c.message, c.signature, c.context, c.what);
+}
 
 class SignatureThread {
   /** Resolves when the thread is up (or gone). */
@@ -93,6 +109,23 @@ export class SignaturePool {
         return new Promise<boolean>((verified) => this.#enqueue(thread, { check: c, verified }));
       }),
     );
+
+  /**
+   * Checks a canister signature (BLS pairings: milliseconds) on a thread; what is wrong with it,
+   * or undefined (a `CanisterSignatureVerifier`).
+   */
+  readonly verifyCanister = (
+    key: CanisterSignatureKey,
+    message: Uint8Array,
+    signature: Uint8Array,
+    context: CanisterSignatureContext,
+    what: string,
+  ): Promise<string | undefined> => {
+    const canister: CanisterCheck = { key, message, signature, context, what };
+    const thread = this.#pick();
+    if (thread === undefined) return Promise.resolve(problemHere(canister));
+    return new Promise((answered) => this.#enqueue(thread, { canister, answered }));
+  };
 
   /** The signature of `message` with the pool's signing key. */
   sign(message: Uint8Array): Promise<Uint8Array> {
@@ -183,6 +216,10 @@ export class SignaturePool {
         job.verified(m.ok[i] === 1);
         return;
       }
+      if ('answered' in job) {
+        job.answered(m.ok[i] === 1 ? undefined : m.problems?.[i] ?? `${job.canister.what}: the canister signature does not verify`);
+        return;
+      }
       const at = signed++ * SIGNATURE_BYTES;
       job.signed(m.ok[i] === 1 ? m.signatures.slice(at, at + SIGNATURE_BYTES) : this.#signHere(job.message));
     });
@@ -212,6 +249,7 @@ export class SignaturePool {
     thread.refresh();
     for (const job of jobs) {
       if ('verified' in job) job.verified(signatureVerifies(job.check.key, job.check.message, job.check.signature));
+      else if ('answered' in job) job.answered(problemHere(job.canister));
       else job.signed(this.#signHere(job.message));
     }
   }
@@ -220,6 +258,10 @@ export class SignaturePool {
 /** A job's byte fields, in the order the thread reads them. */
 function fieldsOf(job: Job): readonly Uint8Array[] {
   if ('verified' in job) return [job.check.key.der, job.check.key.raw, job.check.message, job.check.signature];
+  if ('answered' in job) {
+    const c = job.canister;
+    return [c.key.der, c.message, c.signature, c.context.rootKey, utf8.encode(c.what)];
+  }
   return [job.message];
 }
 
@@ -238,7 +280,7 @@ function pack(batch: number, jobs: readonly Job[]): ToSignatureWorker {
   let at = 0;
   let field = 0;
   jobs.forEach((job, i) => {
-    kinds[i] = 'verified' in job ? KIND_OF_SCHEME[job.check.key.scheme] : JobKind.Sign;
+    kinds[i] = 'verified' in job ? KIND_OF_SCHEME[job.check.key.scheme] : 'answered' in job ? JobKind.CanisterSignature : JobKind.Sign;
     for (const b of fields[i]!) {
       bytes.set(b, at);
       at += b.length;

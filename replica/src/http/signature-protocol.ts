@@ -5,10 +5,10 @@
 import type { VerifiableKey } from './public-key.js';
 
 /** What a job asks for; a verification names its key's scheme. */
-export const JobKind = { Ed25519: 0, Secp256k1: 1, P256: 2, Sign: 3 } as const;
+export const JobKind = { Ed25519: 0, Secp256k1: 1, P256: 2, Sign: 3, CanisterSignature: 4 } as const;
 export type JobKind = (typeof JobKind)[keyof typeof JobKind];
 
-export const SCHEME_OF_KIND: Record<Exclude<JobKind, 3>, VerifiableKey['scheme']> = {
+export const SCHEME_OF_KIND: Record<Exclude<JobKind, 3 | 4>, VerifiableKey['scheme']> = {
   0: 'ed25519',
   1: 'ecdsa-secp256k1',
   2: 'ecdsa-p256',
@@ -32,7 +32,8 @@ export interface ToSignatureWorker {
   readonly kinds: Uint8Array<ArrayBuffer>;
   /**
    * End offset of each field in `bytes`, fields of all jobs in order: a verification's key (DER
-   * and raw point), message and signature; a signature's message.
+   * and raw point), message and signature; a canister signature's key (DER), message, signature,
+   * root key and what it is (UTF-8, for the problem's text); a signature's message.
    */
   readonly ends: Uint32Array<ArrayBuffer>;
   readonly bytes: ArrayBuffer;
@@ -46,4 +47,6 @@ export type FromSignatureWorker =
       readonly ok: Uint8Array;
       /** The signatures of the batch's `Sign` jobs, in order, 64 bytes each. */
       readonly signatures: Uint8Array;
+      /** What is wrong with the canister signatures that do not verify, by job index. */
+      readonly problems?: Record<number, string>;
     };

@@ -4,9 +4,11 @@
 
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { signatureVerifies, type VerifiableKey } from './public-key.js';
+import { parseUserPublicKey, signatureVerifies, type VerifiableKey } from './public-key.js';
+import { canisterSignatureProblem } from './canister-signature.js';
 import { JobKind, SCHEME_OF_KIND, SIGNATURE_BYTES, type FromSignatureWorker, type SignatureWorkerData, type ToSignatureWorker } from './signature-protocol.js';
 
+const utf8 = new TextDecoder();
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 const data = workerData as SignatureWorkerData;
@@ -23,7 +25,7 @@ const signingKey: KeyObject | undefined =
 const keys = new Map<string, VerifiableKey>();
 const MAX_KEYS = 4096;
 
-function keyOf(kind: Exclude<JobKind, 3>, der: Uint8Array, raw: Uint8Array): VerifiableKey {
+function keyOf(kind: Exclude<JobKind, 3 | 4>, der: Uint8Array, raw: Uint8Array): VerifiableKey {
   const id = `${kind}:${Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')}`;
   let key = keys.get(id);
   if (key !== undefined) {
@@ -48,6 +50,7 @@ port.on('message', ({ batch, kinds, ends, bytes }: ToSignatureWorker) => {
   for (const kind of kinds) if (kind === JobKind.Sign) signs++;
   const signatures = new Uint8Array(signs * SIGNATURE_BYTES);
   let signed = 0;
+  let problems: Record<number, string> | undefined;
   for (let i = 0; i < kinds.length; i++) {
     const kind = kinds[i] as JobKind;
     if (kind === JobKind.Sign) {
@@ -58,13 +61,26 @@ port.on('message', ({ batch, kinds, ends, bytes }: ToSignatureWorker) => {
       ok[i] = 1;
       continue;
     }
+    if (kind === JobKind.CanisterSignature) {
+      const key = parseUserPublicKey(next());
+      const message = next();
+      const signature = next();
+      const rootKey = next();
+      const what = utf8.decode(next());
+      const problem = key.scheme === 'canister-signature'
+        ? canisterSignatureProblem(key, message, signature, { rootKey }, what)
+        : `${what}: not a canister signature key`;
+      if (problem === undefined) ok[i] = 1;
+      else (problems ??= {})[i] = problem;
+      continue;
+    }
     const der = next();
     const raw = next();
     const message = next();
     const signature = next();
     ok[i] = signatureVerifies(keyOf(kind, der, raw), message, signature) ? 1 : 0;
   }
-  const reply: FromSignatureWorker = { batch, ok, signatures };
+  const reply: FromSignatureWorker = problems === undefined ? { batch, ok, signatures } : { batch, ok, signatures, problems };
   port.postMessage(reply, [ok.buffer, signatures.buffer]);
 });
 port.postMessage({ ready: true } satisfies FromSignatureWorker);

@@ -2,6 +2,7 @@
 // with the execution side (`ReplicaFrontend`), which the HTTP layer codes against.
 
 import type { SignatureVerifier } from './auth.js';
+import type { CanisterSignatureVerifier } from './canister-signature.js';
 
 /** A decoded CBOR data item as the request decoder produces it (see cbor.ts). */
 export type CborValue = bigint | Uint8Array | string | boolean | null | undefined | CborValue[] | CborMap;
@@ -190,6 +191,8 @@ export interface HttpServerOptions {
    * The node passes its signature pool, so they are checked on other threads.
    */
   verifier?: SignatureVerifier;
+  /** Checks canister signatures (BLS pairings); default: on the HTTP thread. The node passes its signature pool. */
+  canisterVerifier?: CanisterSignatureVerifier;
   /** Called for requests that fail with 5xx, for logging; never affects the response. */
   onInternalError?: (error: unknown) => void;
 }

@@ -216,6 +216,7 @@ export class Node {
     this.#http = createHttpServer(this.frontend, {
       rootSubnetId: this.certification.rootSubnetId,
       verifier: this.#signatures.verify,
+      canisterVerifier: this.#signatures.verifyCanister,
       onInternalError: (error) => this.#logger.error({ err: error }, 'internal error answering a request'),
       ...options.http,
     });
