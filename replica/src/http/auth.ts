@@ -161,7 +161,7 @@ export function authenticate(envelope: Envelope<RequestContent>, opts: Authentic
   const checks = steps.flatMap((s) => (s.kind === 'verify' ? [s.check] : []));
   const verified = checks.length === 0 ? [] : verifyHere(checks);
   const context = canisterContext(opts);
-  conclude(steps, verified, (s) => (context === undefined ? noRootKey(s.what) : canisterSignatureProblem(s.key, s.message, s.signature, context, s.what)));
+  conclude(steps, verified, (s) => problemHere(s, context));
   return scope;
 }
 
@@ -183,9 +183,9 @@ export async function authenticateWith(
   const canister = new Map<Step, Promise<string | undefined>>();
   for (const s of steps) {
     if (s.kind !== 'canister') continue;
-    const problem = context === undefined ? Promise.resolve(noRootKey(s.what))
-      : canisterVerifier ? canisterVerifier(s.key, s.message, s.signature, context, s.what)
-      : Promise.resolve(canisterSignatureProblem(s.key, s.message, s.signature, context, s.what));
+    const problem = context !== undefined && canisterVerifier
+      ? canisterVerifier(s.key, s.message, s.signature, context, s.what)
+      : Promise.resolve(problemHere(s, context));
     problem.catch(() => undefined); // a step before it may fail first
     canister.set(s, problem);
   }
@@ -200,15 +200,19 @@ function canisterContext(opts: AuthenticationOptions): CanisterSignatureContext 
   return opts.rootKey !== undefined ? { rootKey: opts.rootKey } : undefined;
 }
 
-function noRootKey(what: string): string {
-  return `${what}: canister signatures need the root key to verify against`;
+type CanisterStep = Extract<Step, { kind: 'canister' }>;
+
+/** What is wrong with a canister signature, checked on this thread. */
+function problemHere(s: CanisterStep, context: CanisterSignatureContext | undefined): string | undefined {
+  if (context === undefined) return `${s.what}: canister signatures need the root key to verify against`;
+  return canisterSignatureProblem(s.key, s.message, s.signature, context, s.what);
 }
 
 /** Throws the first failure in the validator's order. */
 function conclude(
   steps: readonly Step[],
   verified: readonly boolean[],
-  problemOf: (step: Extract<Step, { kind: 'canister' }>) => string | undefined,
+  problemOf: (step: CanisterStep) => string | undefined,
 ): void {
   let next = 0;
   for (const step of steps) {
