@@ -18,7 +18,9 @@
 // to a counting exporter in this process and, over OTLP/HTTP, to a collector in another process
 // (the OTLP payloads are built on the replica's exporter thread: its CPU shows in the CPU column,
 // not in the main thread's).
-// Run: npx tsx bench/telemetry.ts [--only synthetic|replica] [--samples N (replica part, default 5)]
+// Run: npx tsx bench/telemetry.ts [--only synthetic|replica] [--samples N] [--rounds N]
+// (replica part: samples per variant, default 5; rounds per sample, default 100: a replica runs
+// for long, so the exporter thread's warm-up should not dominate a sample)
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -389,5 +391,5 @@ if (args.sample !== undefined) {
   const cost = await replicaSample(args.sample as ReplicaVariant, Number(args.canisters), Number(args.rounds), args.collector!);
   process.stdout.write(`${JSON.stringify(cost)}\n`);
 } else if (part('replica')) {
-  await replicaRounds(300, 20, Number(args.samples ?? 5));
+  await replicaRounds(300, Number(args.rounds ?? 100), Number(args.samples ?? 5));
 }
