@@ -338,6 +338,9 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
       return result;
     };
     for (let r = -3; r < rounds; r++) { // three rounds of warm-up
+      // Their spans exported before the timed rounds: the exporter thread is up (starting it, a
+      // one-off, is not the steady cost of tracing a replica's rounds).
+      if (r === 0) await telemetry.forceFlush();
       for (const id of ids) await t.submit(id, 'inc', candid());
       const summary = await timed(() => t.tick(), r >= 0);
       if (summary.messagesExecuted !== canisters) throw new Error(`round executed ${summary.messagesExecuted} messages`);
