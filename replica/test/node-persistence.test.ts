@@ -91,50 +91,50 @@ test('a checkpoint store that goes away holds up nothing and loses nothing; chec
   const logged: { msg: string; height?: number }[] = [];
   const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line) as { msg: string; height?: number }) });
   const published = async () => (await checkpointStore.list('checkpoints/')).filter((k) => k.endsWith('manifest.json')).length;
+  /** Lets the node's own round loop run until `done`, failing after `rounds` more rounds. */
+  const until = async (done: () => boolean | Promise<boolean>, rounds: bigint, what: string) => {
+    const from = node!.replica.state.height;
+    while (!(await done())) {
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(node!.replica.state.height < from + rounds, what);
+    }
+  };
+  let node: Node | undefined;
   try {
-    let node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
+    node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
     let agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
     const canister_id = await installCounter(agent, wasm);
     let counter = Actor.createActor<Counter>(counterIdl, { agent, canisterId: canister_id });
     for (let i = 1n; i <= 3n; i++) assert.equal(await counter.inc(), i);
-    assert.ok((await published()) > 0);
+    // Checkpoints are written in the background: wait for the first one.
+    await until(async () => (await published()) > 0, 500n, 'a checkpoint is written while the store is up');
 
     // The store goes away: updates keep completing, rounds pass several checkpoint heights.
     s3.httpServer.closeAllConnections();
     await s3.close();
     const downAt = node.replica.state.height;
     for (let i = 4n; i <= 8n; i++) assert.equal(await counter.inc(), i);
-    while (!logged.some((l) => /checkpoint failed/.test(l.msg))) {
-      await new Promise((r) => setTimeout(r, 20));
-      assert.ok(node.replica.state.height < downAt + 500n, 'the failed checkpoint is reported');
-    }
-    assert.ok(node.replica.state.height > downAt + 8n, 'rounds went on past checkpoint heights');
-    assert.ok(logged.some((l) => /checkpoint failed/.test(l.msg)), 'the failure is logged');
+    // Rounds go on past several checkpoint heights, and the failure is logged.
+    await until(() => node!.replica.state.height > downAt + 8n && logged.some((l) => /checkpoint failed/.test(l.msg)), 500n, 'a failed checkpoint is logged');
 
     // Back on the same port: the next checkpoint due is written.
     ({ s3 } = await startS3(port));
     const before = await published();
-    const backAt = node.replica.state.height;
-    while ((await published()) === before) {
-      await node.round();
-      assert.ok(node.replica.state.height < backAt + 40n, 'a checkpoint is written once the store is back');
-    }
+    await until(async () => (await published()) > before, 500n, 'a checkpoint is written once the store is back');
     assert.equal(await counter.inc(), 9n);
     await node.close();
     const hash = stateHash(node.replica.state);
 
     // A restart from that checkpoint and the block log has everything.
     node = await Node.start({ port: 0, dataDir, checkpointStore, roundIntervalMs: 20, checkpointInterval: 4n, logger });
-    try {
-      assert.deepEqual(node.restored?.stateHash, hash);
-      agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
-      counter = Actor.createActor(counterIdl, { agent, canisterId: canister_id });
-      assert.equal(await counter.get(), 9n);
-    } finally {
-      await node.close();
-    }
+    assert.deepEqual(node.restored?.stateHash, hash);
+    agent = await HttpAgent.create({ host: node.url, identity, shouldFetchRootKey: true });
+    counter = Actor.createActor(counterIdl, { agent, canisterId: canister_id });
+    assert.equal(await counter.get(), 9n);
   } finally {
-    await s3.close();
+    await node?.close();
+    s3.httpServer?.closeAllConnections();
+    await s3.close().catch(() => undefined); // already stopped if the test failed while it was down
     await rm(dataDir, { recursive: true, force: true });
   }
 });
