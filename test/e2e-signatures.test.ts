@@ -104,7 +104,7 @@ class PasskeyIdentity extends SignIdentity {
 
   getPublicKey(): PublicKey {
     const der = this.#der;
-    return { toDer: () => der as never, derKey: der as never, rawKey: der as never };
+    return { toDer: () => der as never, derKey: der as never, rawKey: this.cose as never };
   }
 
   async sign(blob: Uint8Array): Promise<Signature> {
