@@ -16,6 +16,7 @@ import {
 } from '../certification/index.js';
 import { equalBytes } from '../bytes.js';
 import { InvalidSignatureError } from './errors.js';
+import { sha256 } from './request-id.js';
 
 /** What verifying a canister signature needs from the replica. */
 export interface CanisterSignatureContext {
@@ -32,10 +33,6 @@ export interface CanisterSignatureContext {
  */
 const verified = new Map<string, true>();
 const MAX_VERIFIED = 4096;
-
-function sha256(data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(data).digest();
-}
 
 function cacheKey(parts: readonly Uint8Array[]): string {
   const h = createHash('sha256');

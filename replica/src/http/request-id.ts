@@ -30,7 +30,8 @@ export const digestInto: (algorithm: 'sha256' | 'sha224', data: Uint8Array | str
       }
     : (algorithm, data, out, at) => out.set(createHash(algorithm).update(data).digest(), at);
 
-function sha256(data: Uint8Array | string): Uint8Array {
+/** SHA-256 of bytes, or of a string as UTF-8 (OpenSSL's one-shot hash). */
+export function sha256(data: Uint8Array | string): Uint8Array {
   const out = new Uint8Array(32);
   digestInto('sha256', data, out, 0);
   return out;

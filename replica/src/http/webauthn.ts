@@ -3,9 +3,10 @@
 // signature is a CBOR map of the authenticator's assertion, whose client data must carry the
 // signed payload as its challenge.
 
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { decodeCbor, describeCbor } from './cbor.js';
 import { InvalidPublicKeyError, InvalidSignatureError } from './errors.js';
+import { sha256 } from './request-id.js';
 import type { CborMap, CborValue } from './types.js';
 
 /** COSE labels and values used here (RFC 8152 §7, §13; RFC 8230 for RSA). */
@@ -104,7 +105,7 @@ export function verifyWebAuthnSignature(key: WebAuthnPublicKey, message: Uint8Ar
   if (challenge !== base64url(message)) {
     throw new InvalidSignatureError(`${what}: the WebAuthn challenge is not the base64url encoding of the signed payload`);
   }
-  const clientDataHash = createHash('sha256').update(assertion.clientDataJson, 'utf8').digest();
+  const clientDataHash = sha256(assertion.clientDataJson);
   let ok = false;
   try {
     ok = verify('sha256', Buffer.concat([assertion.authenticatorData, clientDataHash]), key.key, assertion.signature);
