@@ -3,7 +3,7 @@
 // with the Internet Computer's published figures. The node runs in this process; the load comes
 // from a child process (this file with --load) so client work does not eat the server's thread.
 //
-//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--updates 4000 (0: none)] [--tree DIR]
+//   node --import tsx bench/http.ts [--seconds 4] [--queries 20000] [--concurrency 64] [--updates 4000 (0: none)] [--tree DIR]
 //
 // `--tree DIR` measures the replica of another checkout (e.g. the previous commit) with this
 // load generator, so two versions can be compared side by side on the same machine.
@@ -222,7 +222,7 @@ function load(job: LoadJob): Promise<Measured> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' }, queries: { type: 'string' }, updates: { type: 'string' }, tree: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, queries: { type: 'string' }, concurrency: { type: 'string' }, updates: { type: 'string' }, tree: { type: 'string' } } });
   const seconds = Number(values.seconds ?? 4);
   const loadBefore = loadavg()[0]!;
   const tree = values.tree !== undefined ? pathToFileURL(`${resolve(values.tree)}/`) : new URL('../', import.meta.url);
@@ -247,15 +247,16 @@ async function main(): Promise<void> {
   const updateCount = Number(values.updates ?? 4_000);
   if (updateCount > 0) await load({ ...base, kind: 'update', concurrency: 8, maxRequests: 200, seconds: 1 });
   const queryCount = Number(values.queries ?? 20_000);
-  const queries = await load({ ...base, kind: 'query', concurrency: 32, maxRequests: queryCount });
-  const anonymous = await load({ ...base, kind: 'query', anonymous: true, concurrency: 32, maxRequests: queryCount });
+  const concurrency = Number(values.concurrency ?? 64);
+  const queries = await load({ ...base, kind: 'query', concurrency, maxRequests: queryCount });
+  const anonymous = await load({ ...base, kind: 'query', anonymous: true, concurrency, maxRequests: queryCount });
   const updates = updateCount > 0 ? await load({ ...base, kind: 'update', concurrency: 200, maxRequests: updateCount }) : undefined;
   const rounds = node.height;
   await node.close();
   // Without the query cache every query runs the canister (on the query worker where there is one).
   const uncached = await start({ queryCache: false });
   await load({ ...uncached.base, kind: 'query', concurrency: 8, maxRequests: 500, seconds: 1 });
-  const executed = await load({ ...uncached.base, kind: 'query', concurrency: 32, maxRequests: queryCount });
+  const executed = await load({ ...uncached.base, kind: 'query', concurrency, maxRequests: queryCount });
   await uncached.node.close();
 
   const row = (r: Measured) => {
@@ -277,7 +278,7 @@ async function main(): Promise<void> {
   );
   console.log('| metric | this replica | IC (published) | ratio |');
   console.log('|---|---|---|---|');
-  console.log(`| queries/s, signed (1 node, 32 concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
+  console.log(`| queries/s, signed (1 node, ${concurrency} concurrent) | ${f0(q.rate)} | ~7,000 per node | ${ratio(q.rate, 7000)} |`);
   console.log(`| query latency p50 / p99 (ms) | ${f1(q.p50)} / ${f1(q.p99)} | ~170 | ${ratio(q.p50, 170)} (p50) |`);
   console.log(cpu(q));
   console.log(`| queries/s, anonymous (no signature to verify) | ${f0(a.rate)} | ~7,000 per node | ${ratio(a.rate, 7000)} |`);
