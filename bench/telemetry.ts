@@ -295,7 +295,8 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
   return { url: `http://127.0.0.1:${line.toString().trim()}`, stop: () => child.kill() };
 }
 
-const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP'] as const;
+/** `off*` is `off` again: its "overhead" is the noise between processes (memory layout, mostly). */
+const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP', 'off*'] as const;
 type ReplicaVariant = typeof REPLICA_VARIANTS[number];
 
 /**
@@ -315,7 +316,7 @@ function mainThreadNanos(): number {
 
 /** One sample (run in a child process): `rounds` rounds and the flush of their spans. */
 async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
-  const telemetry = variant === 'off' ? setupTelemetry({ serviceName: 'bench' })
+  const telemetry = variant === 'off' || variant === 'off*' ? setupTelemetry({ serviceName: 'bench' })
     : variant === 'on (100%)' ? setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' })
     : setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector, metricExportIntervalMs: 60_000 });
   const t = new ExecutionTest({ tracer: new RoundTracer(telemetry.tracerProvider), checkCycles: false });
@@ -384,7 +385,8 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
       console.log(`${v.padEnd(12)} ${(1e6 / median(xs.map((x) => x.wall))).toFixed(0).padStart(10)} ${column('wall', 12)} ${column('main', 12)} ${column('cpu', 11)}`);
     }
     console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; main: CPU time of the main thread, which runs');
-    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included)');
+    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included; off*: off again,');
+    console.log(' whose overhead is the noise between processes)');
   } finally {
     collector.stop();
   }
