@@ -1,5 +1,7 @@
 // Byte-string helpers shared by every concern (principals, hashes, encodings).
 
+import { createHash, hash } from 'node:crypto';
+
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let total = 0;
   for (const p of parts) total += p.length;
@@ -41,4 +43,25 @@ export function encodeUleb128(n: bigint): Uint8Array {
     out.push(b);
   } while (n !== 0n);
   return Uint8Array.from(out);
+}
+
+/**
+ * A digest of `data` written at `out[at, ...)`. OpenSSL's one-shot hash: a request id and a query
+ * response take some 15 SHA-256 hashes of a few bytes each, where the cost is in the call, not in
+ * the compression function. The digest as a one-byte string, copied in place, spares allocating
+ * a Buffer per hash (`crypto.hash` is Node 20.12+; `createHash` before). Strings are hashed as UTF-8.
+ */
+export const digestInto: (algorithm: 'sha256' | 'sha224', data: Uint8Array | string, out: Uint8Array, at: number) => void =
+  typeof hash === 'function'
+    ? (algorithm, data, out, at) => {
+        const digest = hash(algorithm, data, 'binary');
+        for (let i = 0; i < digest.length; i++) out[at + i] = digest.charCodeAt(i);
+      }
+    : (algorithm, data, out, at) => out.set(createHash(algorithm).update(data).digest(), at);
+
+/** SHA-256 of bytes, or of a string as UTF-8 (OpenSSL's one-shot hash). */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  const out = new Uint8Array(32);
+  digestInto('sha256', data, out, 0);
+  return out;
 }

@@ -21,7 +21,6 @@ import {
   type HashTree,
   LocalThresholdSigner,
   publicKeyToDer,
-  type RandomSource,
   RootAuthority,
   SecretKeySigner,
   type SubnetCertifiedState,
@@ -30,17 +29,7 @@ import {
   verifyCertificate,
   witness,
 } from '../src/certification/index.js';
-
-function seededRandom(seed: string): RandomSource {
-  let counter = 0;
-  return (length) => {
-    const out = new Uint8Array(length);
-    for (let off = 0; off < length; off += 32) {
-      out.set(sha256(new TextEncoder().encode(`${seed}/${counter++}`)).subarray(0, Math.min(32, length - off)), off);
-    }
-    return out;
-  };
-}
+import { seededRandom } from './fixtures/seeded-random.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const canisterId = (n: number): Uint8Array => Uint8Array.from([0, 0, 0, 0, 0, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, 1, 1]);

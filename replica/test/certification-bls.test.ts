@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import {
   certificationThreshold,
   checkKeyShare,
@@ -16,7 +15,6 @@ import {
   LocalThresholdSigner,
   publicKeyFromDer,
   publicKeyToDer,
-  type RandomSource,
   randomnessThreshold,
   SecretKeySigner,
   selfAuthenticatingPrincipal,
@@ -25,19 +23,7 @@ import {
   verifyShare,
 } from '../src/certification/index.js';
 import { Principal } from '@icp-sdk/core/principal';
-
-/** Reproducible "randomness" for the dealer in tests. */
-function seededRandom(seed: string): RandomSource {
-  let counter = 0;
-  return (length) => {
-    const out = new Uint8Array(length);
-    for (let off = 0; off < length; off += 32) {
-      const block = sha256(new TextEncoder().encode(`${seed}/${counter++}`));
-      out.set(block.subarray(0, Math.min(32, length - off)), off);
-    }
-    return out;
-  };
-}
+import { seededRandom } from './fixtures/seeded-random.js';
 
 const message = new TextEncoder().encode('\x0Dic-state-root' + 'x'.repeat(32));
 

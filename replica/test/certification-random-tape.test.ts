@@ -9,7 +9,6 @@ import {
   dealKeys,
   InsufficientSharesError,
   LocalThresholdSigner,
-  type RandomSource,
   randomnessThreshold,
 } from '../src/certification/index.js';
 import {
@@ -22,17 +21,7 @@ import {
   verifyRandomTape,
   verifyRandomTapeShare,
 } from '../src/randomness/index.js';
-
-function seededRandom(seed: string): RandomSource {
-  let counter = 0;
-  return (length) => {
-    const out = new Uint8Array(length);
-    for (let off = 0; off < length; off += 32) {
-      out.set(sha256(new TextEncoder().encode(`${seed}/${counter++}`)).subarray(0, Math.min(32, length - off)), off);
-    }
-    return out;
-  };
-}
+import { seededRandom } from './fixtures/seeded-random.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

@@ -247,34 +247,32 @@ function lagrangeAtZero(xs: readonly bigint[]): bigint[] {
  */
 export function combine(shares: readonly SignatureShare[], threshold: number): Uint8Array {
   if (!Number.isInteger(threshold) || threshold < 1) throw new InvalidKeyMaterialError(`invalid threshold ${threshold}`);
-  const byIndex = new Map<number, SignatureShare>();
-  for (const s of shares) {
-    if (!Number.isInteger(s.index) || s.index < 1) throw new InvalidKeyMaterialError(`invalid share index ${s.index}`);
-    if (!byIndex.has(s.index)) byIndex.set(s.index, s);
-  }
-  if (byIndex.size < threshold) throw new InsufficientSharesError(byIndex.size, threshold);
-  const chosen = [...byIndex.values()].slice(0, threshold);
-  const lambdas = lagrangeAtZero(chosen.map((s) => BigInt(s.index)));
-  let acc = G1.ZERO;
-  chosen.forEach((s, i) => {
-    acc = acc.add(g1FromBytes(s.signature, `signature share ${s.index}`).multiplyUnsafe(lambdas[i]!));
-  });
-  return acc.toBytes(true);
+  return atZero(shares, threshold, G1.ZERO, (s) => g1FromBytes(s.signature, `signature share ${s.index}`));
 }
 
 /** Interpolates the public key at 0 from public shares (to cross-check dealt key material). */
 export function combinePublicShares(shares: readonly { index: number; publicShare: Uint8Array }[], threshold: number): Uint8Array {
-  const byIndex = new Map<number, { index: number; publicShare: Uint8Array }>();
-  for (const s of shares) {
+  return atZero(shares, threshold, G2.ZERO, (s) => g2FromBytes(s.publicShare, `public share ${s.index}`));
+}
+
+/**
+ * The group element at 0 interpolated from the first `threshold` items of distinct indices (the
+ * first of each index counts), compressed.
+ */
+function atZero<S extends { readonly index: number }, P extends { add(other: P): P; multiplyUnsafe(k: bigint): P; toBytes(compressed: boolean): Uint8Array }>(
+  items: readonly S[], threshold: number, zero: P, point: (item: S) => P,
+): Uint8Array {
+  const byIndex = new Map<number, S>();
+  for (const s of items) {
     if (!Number.isInteger(s.index) || s.index < 1) throw new InvalidKeyMaterialError(`invalid share index ${s.index}`);
     if (!byIndex.has(s.index)) byIndex.set(s.index, s);
   }
   if (byIndex.size < threshold) throw new InsufficientSharesError(byIndex.size, threshold);
   const chosen = [...byIndex.values()].slice(0, threshold);
   const lambdas = lagrangeAtZero(chosen.map((s) => BigInt(s.index)));
-  let acc = G2.ZERO;
+  let acc = zero;
   chosen.forEach((s, i) => {
-    acc = acc.add(g2FromBytes(s.publicShare, `public share ${s.index}`).multiplyUnsafe(lambdas[i]!));
+    acc = acc.add(point(s).multiplyUnsafe(lambdas[i]!));
   });
   return acc.toBytes(true);
 }

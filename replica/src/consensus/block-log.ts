@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decode, encode } from '@dfinity/cbor';
 import { Principal } from '@icp-sdk/core/principal';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { LocalBlockMaker, defaultTape, systemClock, type Clock } from './local-block-maker.js';
 import type { Block, IngressMessage } from './types.js';
 import type { CallerInfo } from '../state/types.js';
+import { sha256 } from '../bytes.js';
 
 export class BlockLogCorruptError extends Error {
   override readonly name = 'BlockLogCorruptError';

@@ -2,10 +2,9 @@
 // structured data") and request ids (spec, "Request ids"), plus the domain separators of the
 // signatures that cover them (spec, "Authentication" and "Request: Query call").
 
-import { createHash, hash } from 'node:crypto';
-import { compareBytes, concatBytes, encodeUleb128 } from '../bytes.js';
+import { compareBytes, concatBytes, digestInto, encodeUleb128, sha256 } from '../bytes.js';
 
-export { encodeUleb128 };
+export { digestInto, encodeUleb128, sha256 };
 
 const text = new TextEncoder();
 
@@ -15,27 +14,6 @@ export const IC_REQUEST_DOMAIN_SEPARATOR = text.encode('\x0Aic-request');
 export const IC_REQUEST_AUTH_DELEGATION_DOMAIN_SEPARATOR = text.encode('\x1Aic-request-auth-delegation');
 /** `\x0Bic-response`: prefix of the bytes a node signs for a query response. */
 export const IC_RESPONSE_DOMAIN_SEPARATOR = text.encode('\x0Bic-response');
-
-/**
- * A digest of `data` written at `out[at, ...)`. OpenSSL's one-shot hash: a request id and a query
- * response take some 15 SHA-256 hashes of a few bytes each, where the cost is in the call, not in
- * the compression function. The digest as a one-byte string, copied in place, spares allocating
- * a Buffer per hash (`crypto.hash` is Node 20.12+; `createHash` before). Strings are hashed as UTF-8.
- */
-export const digestInto: (algorithm: 'sha256' | 'sha224', data: Uint8Array | string, out: Uint8Array, at: number) => void =
-  typeof hash === 'function'
-    ? (algorithm, data, out, at) => {
-        const digest = hash(algorithm, data, 'binary');
-        for (let i = 0; i < digest.length; i++) out[at + i] = digest.charCodeAt(i);
-      }
-    : (algorithm, data, out, at) => out.set(createHash(algorithm).update(data).digest(), at);
-
-/** SHA-256 of bytes, or of a string as UTF-8 (OpenSSL's one-shot hash). */
-export function sha256(data: Uint8Array | string): Uint8Array {
-  const out = new Uint8Array(32);
-  digestInto('sha256', data, out, 0);
-  return out;
-}
 
 /**
  * Hashes of short texts seen before: map keys (the few field names of the spec) and values such

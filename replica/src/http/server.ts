@@ -162,6 +162,23 @@ function isManagementCanister(id: Uint8Array): boolean {
   return id.length === 0;
 }
 
+/** What the frontend is given of an authenticated call or query. */
+function authenticated(content: CallContent | QueryContent, requestId: Uint8Array, target: Target): AuthenticatedCall {
+  const request: AuthenticatedCall = {
+    requestId,
+    sender: content.sender,
+    canisterId: content.canisterId,
+    methodName: content.methodName,
+    arg: content.arg,
+    ingressExpiry: content.ingressExpiry,
+    effectiveCanisterId: target.kind === 'canister' ? target.id : MANAGEMENT_CANISTER_ID,
+  };
+  if (content.nonce !== undefined) request.nonce = content.nonce;
+  if (content.senderInfo !== undefined) request.senderInfo = content.senderInfo;
+  if (target.kind === 'subnet') request.effectiveSubnetId = target.id;
+  return request;
+}
+
 /**
  * A reject decided before the message entered the block source (e.g. by inspect_message):
  * reported in the body, not in the certified state (spec, "Request: Asynchronous Call" and
@@ -243,18 +260,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     checkTargetAllowed(scope, content.canisterId);
     if (scope.permissions === 'queries') throw new UpdateNotPermittedError();
 
-    const call: AuthenticatedCall = {
-      requestId,
-      sender: content.sender,
-      canisterId: content.canisterId,
-      methodName: content.methodName,
-      arg: content.arg,
-      ingressExpiry: content.ingressExpiry,
-      effectiveCanisterId: route.target.kind === 'canister' ? route.target.id : MANAGEMENT_CANISTER_ID,
-    };
-    if (content.nonce !== undefined) call.nonce = content.nonce;
-    if (content.senderInfo !== undefined) call.senderInfo = content.senderInfo;
-    if (route.target.kind === 'subnet') call.effectiveSubnetId = route.target.id;
+    const call: AuthenticatedCall = authenticated(content, requestId, route.target);
     const traceparent = traceparentFromHeaders(headers);
     if (traceparent !== undefined) call.traceparent = traceparent;
     const sync = route.version !== 2;
@@ -284,18 +290,7 @@ export function createHttpServer(frontend: ReplicaFrontend, options: HttpServerO
     const scope = await authenticateWith(envelope, authOptions(), verifier, options.canisterVerifier);
     checkTargetAllowed(scope, content.canisterId);
 
-    const query: AuthenticatedQuery = {
-      requestId,
-      sender: content.sender,
-      canisterId: content.canisterId,
-      methodName: content.methodName,
-      arg: content.arg,
-      ingressExpiry: content.ingressExpiry,
-      effectiveCanisterId: route.target.kind === 'canister' ? route.target.id : MANAGEMENT_CANISTER_ID,
-    };
-    if (content.nonce !== undefined) query.nonce = content.nonce;
-    if (content.senderInfo !== undefined) query.senderInfo = content.senderInfo;
-    if (route.target.kind === 'subnet') query.effectiveSubnetId = route.target.id;
+    const query: AuthenticatedQuery = authenticated(content, requestId, route.target);
     let outcome: QueryOutcome;
     try {
       outcome = await frontend.query(query);

@@ -41,7 +41,10 @@ export interface AuthenticatedCall {
    * For `/api/v4/subnet/<id>/call` it is the management canister id (the empty blob).
    */
   effectiveCanisterId: PrincipalBytes;
-  /** Set only for `/api/v4/subnet/<effective_subnet_id>/call` (canister creation on that subnet). */
+  /**
+   * Set only for `/api/v4/subnet/<effective_subnet_id>/call` (canister creation on that subnet)
+   * and `/api/v3/subnet/<effective_subnet_id>/query` (`list_canisters` of that subnet).
+   */
   effectiveSubnetId?: PrincipalBytes;
   /** W3C trace context of the HTTP request, carried into the message's execution. */
   traceparent?: string;
@@ -51,21 +54,8 @@ export interface AuthenticatedCall {
   senderInfo?: SenderInfo;
 }
 
-/** A query call that passed validation and authentication; same fields as a call. */
-export interface AuthenticatedQuery {
-  requestId: Uint8Array;
-  sender: PrincipalBytes;
-  canisterId: PrincipalBytes;
-  methodName: string;
-  arg: Uint8Array;
-  nonce?: Uint8Array;
-  ingressExpiry: bigint;
-  effectiveCanisterId: PrincipalBytes;
-  /** Set only for `/api/v3/subnet/<effective_subnet_id>/query` (`list_canisters` of that subnet). */
-  effectiveSubnetId?: PrincipalBytes;
-  /** See `AuthenticatedCall.senderInfo`. */
-  senderInfo?: SenderInfo;
-}
+/** A query call that passed validation and authentication: a call's fields but the trace context. */
+export type AuthenticatedQuery = Omit<AuthenticatedCall, 'traceparent'>;
 
 export type QueryOutcome =
   | { status: 'replied'; reply: Uint8Array }

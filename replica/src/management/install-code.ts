@@ -10,9 +10,8 @@
 
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { concatBytes } from '../bytes.js';
+import { concatBytes, sha256 } from '../bytes.js';
 import { CanisterError, ErrorCode } from '../errors.js';
 import type { MessageSink } from '../execution/types.js';
 import type { CanisterState, ReplicatedState, Request, ResponsePayload } from '../state/index.js';

@@ -3,7 +3,6 @@
 
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { CanisterError, ErrorCode } from '../errors.js';
 import { MAX_LOG_BYTES, rejectOf, type ExecutionEnvironment } from '../execution/environment.js';
@@ -20,6 +19,7 @@ import {
 import { deleteSnapshot, listSnapshots, loadSnapshot, snapshotOwner, snapshotSize, snapshotsSize, takeSnapshot } from '../checkpoint/snapshots.js';
 import { METHODS, decodeManagementArgs, isManagementMethod, type ManagementMethod } from './candid.js';
 import { controlledCanister, decodeInstall } from './install-code.js';
+import { sha256 } from '../bytes.js';
 
 /** Chunk store limits (IC: 1 MiB chunks, 100 MiB total per canister). */
 const MAX_CHUNK_BYTES = 1024 * 1024;

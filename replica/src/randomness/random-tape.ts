@@ -15,7 +15,6 @@
 // SHA-256(tape), all-zero nonce, block counter from 0; draw k is key-stream bytes [32k, 32k+32).
 
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import {
   combine,
   domainSeparator,
@@ -26,6 +25,7 @@ import {
 } from '../certification/index.js';
 import { InvalidRandomTapeError, RandomTapeExhaustedError } from './errors.js';
 import type { RandomTape, RandomTapeShare } from './types.js';
+import { sha256 } from '../bytes.js';
 
 /** `domain_sep("ic-random-tape")` = `\x0Eic-random-tape`. */
 export const RANDOM_TAPE_DOMAIN = domainSeparator('ic-random-tape');
