@@ -782,7 +782,6 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
-/** A request refused before running code (no closure per message: see round.ts's induct). */
 /** Caller info as `MessageInput` carries it: no field when there is none. */
 function callerInfoInput(info: CallerInfo | undefined): Pick<MessageInput, 'callerInfo'> {
   return info === undefined ? {} : { callerInfo: { data: info.data, signer: info.signer.toUint8Array() } };
@@ -793,6 +792,7 @@ function callerInfoOf(origin: CallOrigin): Pick<MessageInput, 'callerInfo'> {
   return callerInfoInput(origin.kind === 'ingress' ? origin.callerInfo : undefined);
 }
 
+/** A request refused before running code (no closure per message: see round.ts's induct). */
 function refuse(canister: CanisterState, work: Work, error: CanisterError): PreparedExecution {
   return { canister, work, job: undefined, prepaid: 0n, plan: { kind: 'refuse', error } };
 }
