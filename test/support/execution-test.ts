@@ -5,8 +5,7 @@ import type { RoundTracer } from '../../replica/src/telemetry/tracing.js';
 import type { CallerInfo } from '../../replica/src/state/types.js';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { hexOf, sha256 } from '../../replica/src/bytes.js';
 import { checkCyclesConservation } from '../../replica/src/cycles/index.js';
 import {
   LocalBlockMaker,
@@ -30,7 +29,7 @@ export class CallRejected extends Error {
 
 export const ANONYMOUS = Principal.anonymous();
 /** A self-authenticating-looking user id (ends in 0x02). */
-export const TEST_USER = Principal.fromUint8Array(new Uint8Array([...sha256(new TextEncoder().encode('test user')).slice(0, 28), 2]));
+export const TEST_USER = Principal.fromUint8Array(new Uint8Array([...sha256('test user').slice(0, 28), 2]));
 
 export interface ExecutionTestOptions extends Partial<ReplicaConfig> {
   /** Nanoseconds the clock moves per round (default 1 s). */
@@ -73,7 +72,7 @@ export class ExecutionTest {
 
   /** Submits an ingress message; returns its message id. */
   async submit(receiver: Principal, method: string, arg: Uint8Array, sender: Principal = TEST_USER, callerInfo?: CallerInfo): Promise<string> {
-    const messageId = bytesToHex(sha256(new TextEncoder().encode(`message ${this.messageCount++}`)));
+    const messageId = hexOf(sha256(`message ${this.messageCount++}`));
     await this.replica.submit({ messageId, sender, receiver, method, arg, ...(callerInfo ? { callerInfo } : {}) });
     return messageId;
   }
