@@ -1,5 +1,6 @@
-// OTLP export end to end: a real OTLP/HTTP receiver (node:http on port 0, JSON as the
-// exporters send it, gzip accepted) gets the spans of a round and the replica's metrics.
+// OTLP export end to end: a real OTLP/HTTP receiver (node:http on port 0, protobuf or JSON as the
+// exporters send it, gzip accepted) gets the spans of a round and the replica's metrics, with
+// spans in protobuf (the default) and in JSON (asked for).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ATTR, METRICS, ReplicaMetrics, RoundTracer, SPAN, recordMessageResult } from '../src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../src/telemetry/setup.js';
+import type { OtlpProtocol } from '../src/telemetry/span-export.js';
+import { decodeTraceRequest } from './fixtures/otlp-protobuf.js';
 import { compileMotoko } from '../../test/support/motoko.js';
 import { ExecutionTest, TEST_USER, candid } from '../../test/support/execution-test.js';
 
@@ -21,30 +24,37 @@ interface OtlpTraces { resourceSpans: { resource: { attributes: OtlpAttribute[] 
 interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: unknown[]; isMonotonic?: boolean }; histogram?: { dataPoints: unknown[] }; gauge?: { dataPoints: unknown[] } }
 interface OtlpMetrics { resourceMetrics: { resource: { attributes: OtlpAttribute[] }; scopeMetrics: { metrics: OtlpMetric[] }[] }[] }
 
-/** A minimal OTLP/HTTP collector: records what arrives on /v1/traces and /v1/metrics. */
+/**
+ * A minimal OTLP/HTTP collector: records what arrives on /v1/traces (protobuf, decoded to OTLP's
+ * JSON form, or JSON) and /v1/metrics (JSON), and the content types of each.
+ */
 class OtlpReceiver {
   readonly traces: OtlpTraces[] = [];
   readonly metrics: OtlpMetrics[] = [];
-  readonly contentTypes = new Set<string>();
+  private readonly contentTypes = new Map<string, Set<string>>();
   private readonly server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       let body = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-      this.contentTypes.add(String(req.headers['content-type']));
-      if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/json')) {
+      const contentType = String(req.headers['content-type']);
+      this.contentTypesOf(String(req.url)).add(contentType);
+      const protobuf = contentType.startsWith('application/x-protobuf') && req.url === '/v1/traces';
+      if (req.method !== 'POST' || !(protobuf || contentType.startsWith('application/json'))) {
         res.writeHead(415).end();
         return;
       }
-      const json: unknown = JSON.parse(body.toString('utf8'));
+      const json: unknown = protobuf ? decodeTraceRequest(body) : JSON.parse(body.toString('utf8'));
       if (req.url === '/v1/traces') this.traces.push(json as OtlpTraces);
       else if (req.url === '/v1/metrics') this.metrics.push(json as OtlpMetrics);
       else {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // The response in the request's encoding: an empty ExportTraceServiceResponse is no bytes at all.
+      if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
 
@@ -58,6 +68,13 @@ class OtlpReceiver {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** The content types of the requests to `path`. */
+  contentTypesOf(path: string): Set<string> {
+    let types = this.contentTypes.get(path);
+    if (types === undefined) this.contentTypes.set(path, types = new Set());
+    return types;
+  }
+
   spans(): OtlpSpan[] {
     return this.traces.flatMap((t) => t.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
   }
@@ -69,7 +86,8 @@ class OtlpReceiver {
 
 const attr = (s: OtlpSpan, key: string) => s.attributes?.find((a) => a.key === key)?.value;
 
-describe('OTLP/HTTP export to a real receiver', () => {
+/** Spans in `protocol` (the default if undefined), sent with `contentType`. */
+for (const [protocol, contentType] of [[undefined, 'application/x-protobuf'], ['http/json', 'application/json']] as const) describe(`OTLP/HTTP export to a real receiver, spans in ${protocol ?? 'the default protocol (http/protobuf)'}`, () => {
   const receiver = new OtlpReceiver();
   let telemetry: Telemetry;
 
@@ -80,6 +98,7 @@ describe('OTLP/HTTP export to a real receiver', () => {
       serviceInstanceId: 'subnet-a-0',
       resourceAttributes: { [ATTR.subnetId]: 'yndj2-3ybaa-aaaaa-aaaap-yai' },
       otlpEndpoint: `${endpoint}/`,
+      ...(protocol === undefined ? {} : { otlpProtocol: protocol satisfies OtlpProtocol }),
       metricExportIntervalMs: 60_000, // the test flushes explicitly
     });
   });
@@ -120,7 +139,7 @@ describe('OTLP/HTTP export to a real receiver', () => {
     assert.equal(res('service.name'), 'icpk-replica');
     assert.equal(res('service.instance.id'), 'subnet-a-0');
     assert.equal(res(ATTR.subnetId), 'yndj2-3ybaa-aaaaa-aaaap-yai');
-    assert.ok([...receiver.contentTypes].every((c) => c.startsWith('application/json')));
+    assert.deepEqual([...receiver.contentTypesOf('/v1/traces')], [contentType]);
   });
 
   it('delivers the executions of real rounds (built on the exporter thread) with their trace, parents and attributes', async () => {
@@ -187,5 +206,8 @@ describe('OTLP/HTTP export to a real receiver', () => {
     assert.equal(byName(METRICS.roundsTotal.name).sum?.isMonotonic, true);
     assert.ok(byName(METRICS.queueLength.name).gauge);
     assert.equal(byName(METRICS.roundDuration.name).unit, 's');
+    // JSON whatever the spans' protocol (no protobuf metric exporter among our dependencies).
+    const types = [...receiver.contentTypesOf('/v1/metrics')];
+    assert.ok(types.length > 0 && types.every((c) => c.startsWith('application/json')), types.join());
   });
 });

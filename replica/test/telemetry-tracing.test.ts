@@ -20,7 +20,7 @@ import {
   traceparentOf,
   type MessageAttributes,
 } from '../src/telemetry/index.js';
-import { setupTelemetry, telemetryOptionsFromEnv, type Telemetry } from '../src/telemetry/setup.js';
+import { setupTelemetry, telemetryOptionsFromEnv, type Telemetry, type TelemetryOptions } from '../src/telemetry/setup.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 const CANISTERS = ['rrkah-fqaaa-aaaaa-aaaaq-cai', 'ryjl3-tyaaa-aaaaa-aaaba-cai', 'r7inp-6aaaa-aaaaa-aaabq-cai'];
@@ -379,7 +379,7 @@ describe('options from the environment (the chart sets these on the pod)', () =>
   it('reads the standard OTel variables and ours, keeping defaults otherwise', () => {
     const defaults = { serviceName: 'icpk-replica', sampleRatio: 0.5 };
     assert.deepEqual(telemetryOptionsFromEnv({}, defaults), {
-      serviceName: 'icpk-replica', sampleRatio: 0.5, serviceInstanceId: undefined, otlpEndpoint: undefined,
+      serviceName: 'icpk-replica', sampleRatio: 0.5, serviceInstanceId: undefined, otlpEndpoint: undefined, otlpProtocol: undefined,
       metricExportIntervalMs: undefined, prometheusPort: undefined, prometheusHost: undefined,
     });
     const o = telemetryOptionsFromEnv({
@@ -397,5 +397,27 @@ describe('options from the environment (the chart sets these on the pod)', () =>
 
   it('rejects a malformed number with the variable\'s name', () => {
     assert.throws(() => telemetryOptionsFromEnv({ ICPK_PROMETHEUS_PORT: 'ninety' }, { serviceName: 'x' }), /ICPK_PROMETHEUS_PORT=ninety/);
+  });
+
+  it('reads the OTLP protocol: the traces\' variable before the general one, protobuf unless told otherwise', () => {
+    const protocol = (env: NodeJS.ProcessEnv, defaults: TelemetryOptions = { serviceName: 'x' }) => telemetryOptionsFromEnv(env, defaults).otlpProtocol;
+    // Unset: the default (http/protobuf) is setupTelemetry's, so the option stays unset.
+    assert.equal(protocol({}), undefined);
+    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: '' }), undefined);
+    assert.equal(protocol({}, { serviceName: 'x', otlpProtocol: 'http/json' }), 'http/json');
+    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), 'http/protobuf');
+    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json');
+    assert.equal(protocol({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), 'http/json');
+    assert.equal(protocol({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/protobuf');
+  });
+
+  it('rejects an OTLP protocol it does not speak, naming the variable and the accepted values', () => {
+    assert.throws(() => telemetryOptionsFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' }, { serviceName: 'x' }),
+      { message: 'OTEL_EXPORTER_OTLP_PROTOCOL=http/xml is not supported: use http/protobuf (the default) or http/json' });
+    assert.throws(() => telemetryOptionsFromEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' }, { serviceName: 'x' }),
+      { message: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc is not supported (the replica exports OTLP over HTTP only, not gRPC): use http/protobuf (the default) or http/json' });
+    // Also when code passes a value the types do not allow (JavaScript callers).
+    assert.throws(() => setupTelemetry({ serviceName: 'x', otlpEndpoint: 'http://127.0.0.1:1', otlpProtocol: 'grpc' as never }),
+      /otlpProtocol=grpc is not supported \(the replica exports OTLP over HTTP only, not gRPC\)/);
   });
 });

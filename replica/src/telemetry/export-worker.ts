@@ -1,30 +1,34 @@
-// The exporter thread: turns span batches from the main thread into OTLP/HTTP (JSON) requests
-// (otlp-json.ts) and posts them to the collector, one at a time, in order. Batches that arrive
-// while too many spans wait for a slow collector are dropped (with a warning), as the SDK's batch
-// processor drops them; transient failures (the statuses OTLP/HTTP says to retry, network errors)
-// are retried a few times with backoff.
+// The exporter thread: turns span batches from the main thread into OTLP/HTTP requests, protobuf
+// (otlp-protobuf.ts, OTLP's default) or JSON (otlp-json.ts), and posts them to the collector, one
+// at a time, in order. Batches that arrive while too many spans wait for a slow collector are
+// dropped (with a warning), as the SDK's batch processor drops them; transient failures (the
+// statuses OTLP/HTTP says to retry, network errors) are retried a few times with backoff.
 
 import http from 'node:http';
 import https from 'node:https';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Attributes } from '@opentelemetry/api';
 import { attributesJson, exportTraceRequest } from './otlp-json.js';
-import type { ExporterThreadData, FromExporterThread, ToExporterThread } from './span-export.js';
-import { unpackBatch } from './span-records.js';
+import { exportTraceRequestProtobuf, resourceProtobuf } from './otlp-protobuf.js';
+import type { ExporterThreadData, FromExporterThread, OtlpProtocol, ToExporterThread } from './span-export.js';
+import { unpackBatch, type SpanBatch } from './span-records.js';
 
+/** OTLP/HTTP's content types. */
+const CONTENT_TYPE: Record<OtlpProtocol, string> = { 'http/protobuf': 'application/x-protobuf', 'http/json': 'application/json' };
 const data = workerData as ExporterThreadData;
 const port = parentPort!;
 const url = new URL(data.url);
 const client = url.protocol === 'https:' ? https : http;
 const agent = new client.Agent({ keepAlive: true });
-const headers = { ...data.headers, 'content-type': 'application/json' };
-const resource = attributesJson(data.resourceAttributes);
+const headers = { ...data.headers, 'content-type': CONTENT_TYPE[data.protocol] };
+const encode = data.protocol === 'http/protobuf' ? protobufBodies(data.resourceAttributes) : jsonBodies(data.resourceAttributes);
 const TIMEOUT_MS = 10_000;
 const ATTEMPTS = 4;
 const RETRYABLE = new Set([429, 502, 503, 504]);
 /**
  * Executions per request: a batch from the main thread becomes several requests. Small bodies stay
- * in V8's young generation; a body of a thousand spans (~700 KB) made this thread collect garbage
- * for a third of its time.
+ * in V8's young generation; a JSON body of a thousand spans (~700 KB) made this thread collect
+ * garbage for a third of its time.
  */
 const SPANS_PER_REQUEST = 256;
 
@@ -52,7 +56,7 @@ port.on('message', (m: ToExporterThread) => {
       const n = batch.executionCount;
       for (let from = 0; from < n || from === 0; from += SPANS_PER_REQUEST) {
         const to = Math.min(from + SPANS_PER_REQUEST, n);
-        await send(Buffer.from(exportTraceRequest(batch, resource, from, to, to === n), 'utf8'));
+        await send(encode(batch, from, to, to === n));
       }
     } catch (e) {
       post({ type: 'warn', message: `span export to ${data.url} failed: ${e instanceof Error ? e.message : String(e)}` });
@@ -61,6 +65,22 @@ port.on('message', (m: ToExporterThread) => {
     }
   });
 });
+
+/** The request body for executions `from` to `to` of a batch (and its SDK spans if `withSpans`). */
+type Bodies = (batch: SpanBatch, from: number, to: number, withSpans: boolean) => Buffer;
+
+function protobufBodies(attributes: Attributes): Bodies {
+  const resource = resourceProtobuf(attributes);
+  return (batch, from, to, withSpans) => {
+    const body = exportTraceRequestProtobuf(batch, resource, from, to, withSpans);
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength); // a view, not a copy
+  };
+}
+
+function jsonBodies(attributes: Attributes): Bodies {
+  const resource = attributesJson(attributes);
+  return (batch, from, to, withSpans) => Buffer.from(exportTraceRequest(batch, resource, from, to, withSpans), 'utf8');
+}
 
 async function send(body: Buffer): Promise<void> {
   for (let attempt = 1; ; attempt++) {

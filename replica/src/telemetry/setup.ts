@@ -31,7 +31,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR } from './attributes.js';
-import { BatchingSpanSink, ExecutionFanOut, ExporterThread, InProcessExport, type BatchOptions } from './span-export.js';
+import {
+  BatchingSpanSink, ExecutionFanOut, ExporterThread, InProcessExport, OTLP_PROTOCOLS, type BatchOptions, type OtlpProtocol,
+} from './span-export.js';
 import { FastIdGenerator } from './span-ids.js';
 import { EXECUTION_SINK } from './tracing.js';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
@@ -43,8 +45,10 @@ export interface TelemetryOptions {
   readonly serviceInstanceId?: string;
   /** More resource attributes, e.g. `{ 'icpk.subnet.id': ... }`. */
   readonly resourceAttributes?: Attributes;
-  /** OTLP/HTTP (JSON) base URL, e.g. `http://otel-collector:4318`: spans to /v1/traces, metrics to /v1/metrics. */
+  /** OTLP/HTTP base URL, e.g. `http://otel-collector:4318`: spans to /v1/traces, metrics to /v1/metrics. */
   readonly otlpEndpoint?: string;
+  /** How spans are encoded: `http/protobuf` (OTLP's default, and ours) or `http/json`. Metrics are JSON either way. */
+  readonly otlpProtocol?: OtlpProtocol;
   readonly otlpHeaders?: Readonly<Record<string, string>>;
   /** Interval of the OTLP metric export (default 10 s). */
   readonly metricExportIntervalMs?: number;
@@ -114,6 +118,7 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
   const otlp = options.otlpEndpoint === undefined ? undefined : {
     base: options.otlpEndpoint.replace(/\/+$/, ''),
     headers: options.otlpHeaders ? { ...options.otlpHeaders } : undefined,
+    protocol: checkedProtocol(options.otlpProtocol ?? 'http/protobuf', 'otlpProtocol'),
   };
   const tracerProvider = tracing ? startTracing(options, resource, otlp) : undefined;
   const metered = metering ? startMetrics(options, resource, otlp) : undefined;
@@ -160,7 +165,7 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
   return telemetry;
 }
 
-interface Otlp { readonly base: string; readonly headers?: Record<string, string> }
+interface Otlp { readonly base: string; readonly headers?: Record<string, string>; readonly protocol: OtlpProtocol }
 
 /**
  * Tracer provider, W3C propagation and the async context manager, installed globally. Message
@@ -172,7 +177,8 @@ function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp 
   const sinks: BatchingSpanSink[] = [];
   if (otlp) {
     const thread = new ExporterThread({
-      url: `${otlp.base}/v1/traces`, headers: otlp.headers, resourceAttributes: resource.attributes, maxQueuedSpans: MAX_QUEUED_SPANS,
+      url: `${otlp.base}/v1/traces`, protocol: otlp.protocol, headers: otlp.headers, resourceAttributes: resource.attributes,
+      maxQueuedSpans: MAX_QUEUED_SPANS,
     });
     sinks.push(new BatchingSpanSink(ids, thread, BATCH));
   }
@@ -198,6 +204,8 @@ function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp 
 /** Meter provider with its readers (OTLP, Prometheus scrape endpoint, extra), installed globally. */
 function startMetrics(options: TelemetryOptions, resource: Resource, otlp: Otlp | undefined) {
   const readers: IMetricReader[] = [];
+  // Metrics stay OTLP/HTTP JSON whatever `otlpProtocol` says: the SDK's protobuf metric exporter
+  // (@opentelemetry/exporter-metrics-otlp-proto) is not among our dependencies. Collectors take both.
   if (otlp) {
     readers.push(new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({ url: `${otlp.base}/v1/metrics`, headers: otlp.headers }),
@@ -254,11 +262,27 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
     serviceName: env.OTEL_SERVICE_NAME || defaults.serviceName,
     serviceInstanceId: env.ICPK_REPLICA_ID || env.HOSTNAME || defaults.serviceInstanceId,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || defaults.otlpEndpoint,
+    otlpProtocol: otlpProtocolFromEnv(env) ?? defaults.otlpProtocol,
     metricExportIntervalMs: num('OTEL_METRIC_EXPORT_INTERVAL') ?? defaults.metricExportIntervalMs,
     sampleRatio: num('OTEL_TRACES_SAMPLER_ARG') ?? defaults.sampleRatio,
     prometheusPort: num('ICPK_PROMETHEUS_PORT') ?? defaults.prometheusPort,
     prometheusHost: env.ICPK_PROMETHEUS_HOST || defaults.prometheusHost,
   };
+}
+
+/** The traces' OTLP protocol: the signal's own variable first, then the general one (as OpenTelemetry specifies). */
+function otlpProtocolFromEnv(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const v = env[name]?.trim();
+    if (v) return checkedProtocol(v, name);
+  }
+  return undefined;
+}
+
+function checkedProtocol(v: string, name: string): OtlpProtocol {
+  if ((OTLP_PROTOCOLS as readonly string[]).includes(v)) return v as OtlpProtocol;
+  const grpc = v === 'grpc' ? ' (the replica exports OTLP over HTTP only, not gRPC)' : '';
+  throw new Error(`${name}=${v} is not supported${grpc}: use http/protobuf (the default) or http/json`);
 }
 
 function clampRatio(r: number): number {

@@ -1,7 +1,8 @@
 // How finished spans leave the main thread. One span processor (for the SDK's spans) that is also
 // the RoundTracer's execution sink (for message executions, which never become span objects):
 // both go into compact batches (span-records.ts), shipped to an exporter — the exporter thread for
-// OTLP, which writes and sends the OTLP/HTTP JSON itself, or an SDK exporter in this process (tests).
+// OTLP, which writes and sends the OTLP/HTTP protobuf or JSON itself, or an SDK exporter in this
+// process (tests).
 
 import { Worker } from 'node:worker_threads';
 import { diag, TraceFlags, type Attributes, type Context } from '@opentelemetry/api';
@@ -121,10 +122,15 @@ export class InProcessExport implements SpanDestination {
   }
 }
 
+/** OTLP/HTTP encodings, as `OTEL_EXPORTER_OTLP_PROTOCOL` names them (gRPC is not implemented). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = typeof OTLP_PROTOCOLS[number];
+
 /** What the exporter thread is started with. */
 export interface ExporterThreadData {
-  /** OTLP/HTTP (JSON) traces URL. */
+  /** OTLP/HTTP traces URL. */
   readonly url: string;
+  readonly protocol: OtlpProtocol;
   readonly headers?: Record<string, string>;
   readonly resourceAttributes: Attributes;
   /** Spans queued for export beyond which new batches are dropped (a collector that does not keep up). */
@@ -139,7 +145,7 @@ export type FromExporterThread =
   | { readonly type: 'flushed'; readonly id: number }
   | { readonly type: 'warn'; readonly message: string };
 
-/** OTLP export on a thread of its own (export-worker.ts): JSON and HTTP never run on the main thread. */
+/** OTLP export on a thread of its own (export-worker.ts): encoding and HTTP never run on the main thread. */
 export class ExporterThread implements SpanDestination {
   private readonly worker: Worker;
   private readonly flushes = new Map<number, () => void>();
