@@ -15,9 +15,9 @@
 // telemetry calls around an empty message, without awaits: through `RoundTracer.message` (a span
 // object per message) and, rows "exec", as the scheduler traces (`RoundTracer.execution`). Last, the real thing: round throughput
 // of the replica (in process) running trivial Motoko updates with tracing off and on, spans going
-// to a counting exporter in this process and, over OTLP/HTTP, to a collector in another process
-// (the OTLP payloads are built on the replica's exporter thread: its CPU shows in the CPU column,
-// not in the main thread's).
+// to a counting exporter in this process and, over OTLP/HTTP (protobuf, the default, and JSON), to
+// a collector in another process (the OTLP payloads are built on the replica's exporter thread:
+// its CPU shows in the CPU column, not in the main thread's).
 // Run: npx tsx bench/telemetry.ts [--only synthetic|replica] [--samples N] [--rounds N]
 // (replica part: samples per variant, default 5; rounds per sample, default 100: a replica runs
 // for long, so the exporter thread's warm-up should not dominate a sample)
@@ -289,14 +289,16 @@ async function startCollector(): Promise<{ url: string; stop: () => void }> {
   const child = spawn(process.execPath, ['-e', `
     require('node:http').createServer((req, res) => {
       req.resume();
-      req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+      // An empty ExportTraceServiceResponse, in the request's encoding.
+      const protobuf = req.headers['content-type'] === 'application/x-protobuf';
+      req.on('end', () => { res.writeHead(200, { 'content-type': req.headers['content-type'] }); res.end(protobuf ? '' : '{}'); });
     }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout!, 'data') as [Buffer];
   return { url: `http://127.0.0.1:${line.toString().trim()}`, stop: () => child.kill() };
 }
 
 /** `off*` is `off` again: its "overhead" is the noise between processes (memory layout, mostly). */
-const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP', 'off*'] as const;
+const REPLICA_VARIANTS = ['off', 'on (100%)', 'on, OTLP', 'on, OTLP JSON', 'off*'] as const;
 type ReplicaVariant = typeof REPLICA_VARIANTS[number];
 
 /**
@@ -318,7 +320,10 @@ function mainThreadNanos(): number {
 async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
   const telemetry = variant === 'off' || variant === 'off*' ? setupTelemetry({ serviceName: 'bench' })
     : variant === 'on (100%)' ? setupTelemetry({ serviceName: 'bench', spanExporter: new CountingExporter(), spanProcessor: 'batch' })
-    : setupTelemetry({ serviceName: 'bench', otlpEndpoint: collector, metricExportIntervalMs: 60_000 });
+    : setupTelemetry({
+      serviceName: 'bench', otlpEndpoint: collector, metricExportIntervalMs: 60_000,
+      otlpProtocol: variant === 'on, OTLP JSON' ? 'http/json' : 'http/protobuf',
+    });
   const t = new ExecutionTest({ tracer: new RoundTracer(telemetry.tracerProvider), checkCycles: false });
   try {
     const ids = await installMany(t, (await compileMotoko('counter')).wasm, canisters);
@@ -372,7 +377,7 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
       }
     }
     console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);
-    console.log(`${'variant'.padEnd(12)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'main µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
+    console.log(`${'variant'.padEnd(14)} ${'updates/s'.padStart(10)} ${'wall µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'main µs/msg'.padStart(12)} ${'overhead'.padStart(9)} ${'CPU µs/msg'.padStart(11)} ${'overhead'.padStart(9)}`);
     const base = results.get('off')!;
     const overhead = (xs: number[], ys: number[]) => `${((median(xs.map((x, j) => x / ys[j]!)) - 1) * 100).toFixed(1)}%`;
     for (const v of REPLICA_VARIANTS) {
@@ -382,11 +387,11 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
         const ys = xs.map((x) => x[key]);
         return `${median(ys).toFixed(2).padStart(width)} ${(first ? '' : overhead(ys, base.map((b) => b[key]))).padStart(9)}`;
       };
-      console.log(`${v.padEnd(12)} ${(1e6 / median(xs.map((x) => x.wall))).toFixed(0).padStart(10)} ${column('wall', 12)} ${column('main', 12)} ${column('cpu', 11)}`);
+      console.log(`${v.padEnd(14)} ${(1e6 / median(xs.map((x) => x.wall))).toFixed(0).padStart(10)} ${column('wall', 12)} ${column('main', 12)} ${column('cpu', 11)}`);
     }
     console.log('(wall: the rounds and the flush of their spans, i.e. round throughput; main: CPU time of the main thread, which runs');
-    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included; off*: off again,');
-    console.log(' whose overhead is the noise between processes)');
+    console.log(' the rounds; CPU: all threads of the process, the exporter thread and background GC included; OTLP: protobuf,');
+    console.log(' the default; off*: off again, whose overhead is the noise between processes)');
   } finally {
     collector.stop();
   }
