@@ -6,11 +6,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, type Attributes, type AttributeValue } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ATTR, SPAN } from '../src/telemetry/attributes.js';
 import { attributesJson, exportTraceRequest } from '../src/telemetry/otlp-json.js';
 import { exportTraceRequestProtobuf, resourceProtobuf } from '../src/telemetry/otlp-protobuf.js';
-import { packBatch, SpanBatcher, unpackBatch, type SpanBatch } from '../src/telemetry/span-records.js';
+import { packBatch, readableSpans, SpanBatcher, unpackBatch, type SpanBatch } from '../src/telemetry/span-records.js';
 import type { ExecutionRecord } from '../src/telemetry/tracing.js';
 import { decodeTraceRequest, normalizeTraceJson, wireFields } from './fixtures/otlp-protobuf.js';
 
@@ -163,6 +165,26 @@ describe('OTLP/HTTP protobuf', () => {
     assert.deepEqual(proto, json);
     // Requests of one batch share its strings' bytes: the later ones are the same as on their own.
     assert.deepEqual(both(batch, 256, 512, false), both(unpackBatch(packBatch(batch)), 256, 512, false));
+  });
+
+  it('carries what the SDK\'s own protobuf serializer writes for the same spans, without its written-out defaults', () => {
+    // An encoder we did not write: the field numbers and wire types are not merely our decoder's idea.
+    const batch = mixedBatch();
+    const sdk = ProtobufTraceSerializer.serializeRequest(readableSpans(batch, resourceFromAttributes(RESOURCE)))!;
+    const ours = exportTraceRequestProtobuf(batch, resourceProtobuf(RESOURCE));
+    // The SDK gives each scope object its own ScopeSpans; we (as the JSON) merge equal scopes: compare spans with their scope.
+    const spans = (d: Decoded) => d.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((span) => ({ scope: s.scope, schemaUrl: s.schemaUrl, span }))));
+    const decodedSdk = decodeTraceRequest(sdk, { canonical: false }) as unknown as Decoded;
+    const theirs = spans(decodedSdk).sort((x, y) => String(x.span.spanId).localeCompare(String(y.span.spanId)));
+    // The one difference on purpose: an integer beyond 2^53 is not exact, so we (and our JSON) write it as a double.
+    const huge = theirs.find((s) => s.span.name === SPAN.iteration)!.span.attributes as { key: string; value: unknown }[];
+    assert.deepEqual(huge.find((a) => a.key === 'huge')!.value, { intValue: String(2 ** 53 + 2) });
+    huge.find((a) => a.key === 'huge')!.value = { doubleValue: 2 ** 53 + 2 };
+    const decodedOurs = decodeTraceRequest(ours) as unknown as Decoded;
+    assert.deepEqual(spans(decodedOurs).sort((x, y) => String(x.span.spanId).localeCompare(String(y.span.spanId))), theirs);
+    assert.deepEqual(decodedOurs.resourceSpans.map((r) => r.resource), decodedSdk.resourceSpans.map((r) => r.resource));
+    assert.throws(() => decodeTraceRequest(sdk), /a default value written out/);
+    assert.ok(ours.length < sdk.length);
   });
 
   it('encodes the resource once, as the Resource message\'s attributes', () => {
