@@ -14,6 +14,20 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A zeroed byte array (the allocator of `grown` for plain byte arrays). */
+export const newBytes = (size: number): Uint8Array => new Uint8Array(size);
+
+/**
+ * A buffer holding the first `used` bytes of `bytes` with room for `extra` more: at least twice
+ * as large, so that a writer growing byte by byte copies each byte a bounded number of times.
+ * For the slow path of growable writers (they test for room inline).
+ */
+export function grown<T extends Uint8Array>(bytes: T, used: number, extra: number, alloc: (size: number) => T): T {
+  const next = alloc(Math.max(used + extra, bytes.length * 2));
+  next.set(bytes.subarray(0, used));
+  return next;
+}
+
 /** Lexicographic order of byte strings (the order of principals and hash-tree labels). */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

@@ -11,6 +11,7 @@ import type { ApiContext, ApiOutcome, CanisterView, MessageInput, OutgoingCall, 
 import { PAGE_SIZE } from '../state/page-map.js';
 import type { InstallJob, JobResult, SandboxJob } from './job.js';
 import type { EntryPoint, GlobalValue, PageDelta, SandboxLimits, SandboxResult } from './sandbox.js';
+import { grown, newBytes } from '../bytes.js';
 
 /** A job as the codec carries it: the module by hash, the subnet's id and root key apart (see worker-protocol.ts). */
 export type EncodedJob = Omit<SandboxJob, 'module' | 'view' | 'install'> & {
@@ -83,12 +84,8 @@ export class WireWriter {
 
   private room(n: number): void {
     if (this.at + n <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
-    while (size < this.at + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.bytes.subarray(0, this.at));
-    this.bytes = next;
-    this.view = new DataView(next.buffer);
+    this.bytes = grown(this.bytes, this.at, n, newBytes);
+    this.view = new DataView(this.bytes.buffer);
   }
 
   u8(v: number): void {

@@ -22,7 +22,7 @@ import type {
   CallContext, CallOrigin, CallerInfo, Callback, CanisterLogRecord, CanisterMessage, CanisterSchedulerState, CanisterSettings,
   ExecutionWork, IngressStatus, LogVisibility, PausedExecution, Request, Response, ResponsePayload,
 } from './types.js';
-import { sha256 } from '../bytes.js';
+import { grown, newBytes, sha256 } from '../bytes.js';
 
 export const STATE_ENCODING_VERSION = 1;
 
@@ -53,12 +53,8 @@ export class ByteWriter {
 
   private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.buf = grown(this.buf, this.pos, n, newBytes);
+    this.view = new DataView(this.buf.buffer);
   }
 
   u8(n: number): void {

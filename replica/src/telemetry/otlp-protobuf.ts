@@ -11,6 +11,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { ATTR, SPAN } from './attributes.js';
 import { NONE, PARENT_REMOTE, SAMPLED, SLOT, STRIDE, type SpanBatch, type SpanData } from './span-records.js';
+import { grown, newBytes } from '../bytes.js';
 
 /** OTLP span flags: the W3C flags, and whether the parent's (or link's) remoteness is known and true. */
 const HAS_IS_REMOTE = 0x100;
@@ -142,11 +143,7 @@ function idOffset(b: StringBytes, strings: readonly string[], i: number): number
   if (o >= 0) return o;
   const hex = strings[i]!;
   const n = hex.length >> 1;
-  if (b.idsEnd + n > b.ids.length) {
-    const grown = new Uint8Array(Math.max(b.idsEnd + n, b.ids.length * 2));
-    grown.set(b.ids.subarray(0, b.idsEnd));
-    b.ids = grown;
-  }
+  if (b.idsEnd + n > b.ids.length) b.ids = grown(b.ids, b.idsEnd, n, newBytes);
   o = b.idsEnd;
   // Decoded here rather than by Buffer#write: a call into C++ costs more than 16 characters.
   const ids = b.ids;
@@ -542,9 +539,6 @@ class ProtoWriter {
   }
 
   private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.pos + n, this.buf.length * 2));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    if (this.pos + n > this.buf.length) this.buf = grown(this.buf, this.pos, n, Buffer.allocUnsafe);
   }
 }

@@ -1,5 +1,7 @@
 // A growable byte buffer with the LEB128 encodings the wasm binary format uses.
 
+import { grown, newBytes } from '../bytes.js';
+
 export class ByteWriter {
   buf: Uint8Array;
   len = 0;
@@ -13,13 +15,7 @@ export class ByteWriter {
   }
 
   ensure(extra: number): void {
-    const need = this.len + extra;
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+    if (this.len + extra > this.buf.length) this.buf = grown(this.buf, this.len, extra, newBytes);
   }
 
   u8(b: number): void {
