@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { ATTR, METRICS, ReplicaMetrics, RoundTracer, SPAN, recordMessageResult } from '../src/telemetry/index.js';
-import { setupTelemetry, type Telemetry } from '../src/telemetry/setup.js';
+import { setupTelemetry, telemetryOptionsFromEnv, type Telemetry } from '../src/telemetry/setup.js';
 import type { OtlpProtocol } from '../src/telemetry/span-export.js';
 import { decodeTraceRequest } from './fixtures/otlp-protobuf.js';
 import { compileMotoko } from '../../test/support/motoko.js';
@@ -32,7 +32,11 @@ class OtlpReceiver {
   readonly traces: OtlpTraces[] = [];
   readonly metrics: OtlpMetrics[] = [];
   private readonly contentTypes = new Map<string, Set<string>>();
+  /** The headers of every request, by path. */
+  readonly headers = new Map<string, http.IncomingHttpHeaders[]>();
   private readonly server = http.createServer((req, res) => {
+    const seen = this.headers.get(String(req.url)) ?? [];
+    this.headers.set(String(req.url), [...seen, req.headers]);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -209,5 +213,48 @@ for (const [protocol, contentType] of [[undefined, 'application/x-protobuf'], ['
     // JSON whatever the spans' protocol (no protobuf metric exporter among our dependencies).
     const types = [...receiver.contentTypesOf('/v1/metrics')];
     assert.ok(types.length > 0 && types.every((c) => c.startsWith('application/json')), types.join());
+  });
+});
+
+describe('OTLP/HTTP export configured from the environment: signal endpoints, headers, resource attributes', () => {
+  const receiver = new OtlpReceiver();
+  let telemetry: Telemetry;
+
+  before(async () => {
+    const endpoint = await receiver.start();
+    // As a pod would set them: no base endpoint, each signal's URL as is, a collector's credentials.
+    telemetry = setupTelemetry(telemetryOptionsFromEnv({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${endpoint}/v1/traces`,
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${endpoint}/v1/metrics`,
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Basic%20aWNwazpzZWNyZXQ=, x-scope-orgid=tenant-1',
+      OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=replica-0,deployment.environment=test%20bed',
+      OTEL_METRIC_EXPORT_INTERVAL: '60000',
+    }, { serviceName: 'icpk-replica' }));
+  });
+  after(async () => {
+    await telemetry.shutdown();
+    await receiver.stop();
+  });
+
+  it('sends spans and metrics to their endpoints with the headers, under the resource attributes', async () => {
+    const rt = new RoundTracer(telemetry.tracerProvider);
+    await rt.round(1n, async () => rt.phase(SPAN.induct, () => {}));
+    new ReplicaMetrics(telemetry.meterProvider).recordRound({ seconds: 0.01, instructions: 1n });
+    await telemetry.forceFlush();
+
+    assert.deepEqual(receiver.spans().map((s) => s.name).sort(), ['induct', 'round']);
+    assert.ok(receiver.metricNames().has(METRICS.roundsTotal.name));
+    assert.deepEqual([...receiver.headers.keys()].sort(), ['/v1/metrics', '/v1/traces'], 'each signal at its URL, nothing appended');
+    for (const [path, requests] of receiver.headers) {
+      for (const h of requests) {
+        assert.equal(h.authorization, 'Basic aWNwazpzZWNyZXQ=', `${path}: the decoded header`);
+        assert.equal(h['x-scope-orgid'], 'tenant-1', path);
+      }
+    }
+    const resource = receiver.traces[0]!.resourceSpans[0]!.resource.attributes;
+    const res = (k: string) => resource.find((a) => a.key === k)?.value.stringValue;
+    assert.equal(res('k8s.pod.name'), 'replica-0');
+    assert.equal(res('deployment.environment'), 'test bed');
+    assert.equal(res('service.name'), 'icpk-replica');
   });
 });

@@ -380,6 +380,7 @@ describe('options from the environment (the chart sets these on the pod)', () =>
     const defaults = { serviceName: 'icpk-replica', sampleRatio: 0.5 };
     assert.deepEqual(telemetryOptionsFromEnv({}, defaults), {
       serviceName: 'icpk-replica', sampleRatio: 0.5, serviceInstanceId: undefined, otlpEndpoint: undefined, otlpProtocol: undefined,
+      otlpTracesEndpoint: undefined, otlpMetricsEndpoint: undefined, otlpHeaders: undefined, resourceAttributes: {},
       metricExportIntervalMs: undefined, prometheusPort: undefined, prometheusHost: undefined,
     });
     const o = telemetryOptionsFromEnv({
@@ -393,6 +394,29 @@ describe('options from the environment (the chart sets these on the pod)', () =>
     assert.equal(o.metricExportIntervalMs, 15_000);
     assert.equal(o.prometheusPort, 9464);
     assert.equal(o.prometheusHost, '0.0.0.0');
+  });
+
+  it('reads signal endpoints, headers and resource attributes as OpenTelemetry writes them', () => {
+    const o = telemetryOptionsFromEnv({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/otlp/v1/traces',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics.example/push',
+      OTEL_EXPORTER_OTLP_HEADERS: ' api-key = abc%3D%3D ,x-tenant=a%2Cb,, ',
+      OTEL_RESOURCE_ATTRIBUTES: 'k8s.namespace.name=icpk,icpk.subnet.id=from-env',
+    }, { serviceName: 'x', resourceAttributes: { 'icpk.subnet.id': 'from-code' } });
+    assert.equal(o.otlpTracesEndpoint, 'https://traces.example/otlp/v1/traces');
+    assert.equal(o.otlpMetricsEndpoint, 'https://metrics.example/push');
+    assert.deepEqual(o.otlpHeaders, { 'api-key': 'abc==', 'x-tenant': 'a,b' });
+    // What the replica sets itself wins over the environment.
+    assert.deepEqual(o.resourceAttributes, { 'k8s.namespace.name': 'icpk', 'icpk.subnet.id': 'from-code' });
+  });
+
+  it('rejects a malformed header or resource attribute list with the variable\'s name', () => {
+    assert.throws(() => telemetryOptionsFromEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization' }, { serviceName: 'x' }),
+      { message: 'OTEL_EXPORTER_OTLP_HEADERS: "authorization" is not key=value' });
+    assert.throws(() => telemetryOptionsFromEnv({ OTEL_RESOURCE_ATTRIBUTES: '=v' }, { serviceName: 'x' }),
+      { message: 'OTEL_RESOURCE_ATTRIBUTES: "=v" is not key=value' });
+    assert.throws(() => telemetryOptionsFromEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'k=%E0%A4%A' }, { serviceName: 'x' }),
+      { message: 'OTEL_EXPORTER_OTLP_HEADERS: the value of k is not percent-encoded correctly' });
   });
 
   it('rejects a malformed number with the variable\'s name', () => {

@@ -47,8 +47,13 @@ export interface TelemetryOptions {
   readonly resourceAttributes?: Attributes;
   /** OTLP/HTTP base URL, e.g. `http://otel-collector:4318`: spans to /v1/traces, metrics to /v1/metrics. */
   readonly otlpEndpoint?: string;
+  /** Where spans go, as is (no path added): instead of `otlpEndpoint`'s /v1/traces. */
+  readonly otlpTracesEndpoint?: string;
+  /** Where metrics go, as is (no path added): instead of `otlpEndpoint`'s /v1/metrics. */
+  readonly otlpMetricsEndpoint?: string;
   /** How spans are encoded: `http/protobuf` (OTLP's default, and ours) or `http/json`. Metrics are JSON either way. */
   readonly otlpProtocol?: OtlpProtocol;
+  /** Headers of every OTLP request (e.g. a collector's credentials). */
   readonly otlpHeaders?: Readonly<Record<string, string>>;
   /** Interval of the OTLP metric export (default 10 s). */
   readonly metricExportIntervalMs?: number;
@@ -93,8 +98,11 @@ const MAX_QUEUED_SPANS = 16_384;
 let installed: Telemetry | undefined;
 
 export function setupTelemetry(options: TelemetryOptions): Telemetry {
-  const tracing = options.spanExporter !== undefined || options.otlpEndpoint !== undefined;
-  const metering = options.metricReader !== undefined || options.otlpEndpoint !== undefined || options.prometheusPort !== undefined;
+  const base = options.otlpEndpoint?.replace(/\/+$/, '');
+  const tracesUrl = options.otlpTracesEndpoint ?? (base === undefined ? undefined : `${base}/v1/traces`);
+  const metricsUrl = options.otlpMetricsEndpoint ?? (base === undefined ? undefined : `${base}/v1/metrics`);
+  const tracing = options.spanExporter !== undefined || tracesUrl !== undefined;
+  const metering = options.metricReader !== undefined || metricsUrl !== undefined || options.prometheusPort !== undefined;
   if (!tracing && !metering) {
     return {
       enabled: false,
@@ -115,13 +123,11 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
     ...(options.serviceVersion ? { [ATTR_SERVICE_VERSION]: options.serviceVersion } : {}),
     ...(options.serviceInstanceId ? { [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId } : {}),
   });
-  const otlp = options.otlpEndpoint === undefined ? undefined : {
-    base: options.otlpEndpoint.replace(/\/+$/, ''),
-    headers: options.otlpHeaders ? { ...options.otlpHeaders } : undefined,
-    protocol: checkedProtocol(options.otlpProtocol ?? 'http/protobuf', 'otlpProtocol'),
-  };
-  const tracerProvider = tracing ? startTracing(options, resource, otlp) : undefined;
-  const metered = metering ? startMetrics(options, resource, otlp) : undefined;
+  const headers = options.otlpHeaders ? { ...options.otlpHeaders } : undefined;
+  const protocol = checkedProtocol(options.otlpProtocol ?? 'http/protobuf', 'otlpProtocol');
+  const otlp = (url: string | undefined): Otlp | undefined => (url === undefined ? undefined : { url, headers, protocol });
+  const tracerProvider = tracing ? startTracing(options, resource, otlp(tracesUrl)) : undefined;
+  const metered = metering ? startMetrics(options, resource, otlp(metricsUrl)) : undefined;
   const meterProvider = metered?.meterProvider;
   const scrape = metered?.scrape;
 
@@ -165,7 +171,8 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
   return telemetry;
 }
 
-interface Otlp { readonly base: string; readonly headers?: Record<string, string>; readonly protocol: OtlpProtocol }
+/** Where one signal goes over OTLP/HTTP. */
+interface Otlp { readonly url: string; readonly headers?: Record<string, string>; readonly protocol: OtlpProtocol }
 
 /**
  * Tracer provider, W3C propagation and the async context manager, installed globally. Message
@@ -177,7 +184,7 @@ function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp 
   const sinks: BatchingSpanSink[] = [];
   if (otlp) {
     const thread = new ExporterThread({
-      url: `${otlp.base}/v1/traces`, protocol: otlp.protocol, headers: otlp.headers, resourceAttributes: resource.attributes,
+      url: otlp.url, protocol: otlp.protocol, headers: otlp.headers, resourceAttributes: resource.attributes,
       maxQueuedSpans: MAX_QUEUED_SPANS,
     });
     sinks.push(new BatchingSpanSink(ids, thread, BATCH));
@@ -208,7 +215,7 @@ function startMetrics(options: TelemetryOptions, resource: Resource, otlp: Otlp 
   // (@opentelemetry/exporter-metrics-otlp-proto) is not among our dependencies. Collectors take both.
   if (otlp) {
     readers.push(new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter({ url: `${otlp.base}/v1/metrics`, headers: otlp.headers }),
+      exporter: new OTLPMetricExporter({ url: otlp.url, headers: otlp.headers }),
       exportIntervalMillis: options.metricExportIntervalMs ?? 10_000,
     }));
   }
@@ -257,11 +264,19 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
     if (!Number.isFinite(n)) throw new Error(`${name}=${v} is not a number`);
     return n;
   };
+  const keyValues = (name: string): Record<string, string> | undefined => {
+    const v = env[name]?.trim();
+    return v ? keyValueList(v, name) : undefined;
+  };
   return {
     ...defaults,
     serviceName: env.OTEL_SERVICE_NAME || defaults.serviceName,
     serviceInstanceId: env.ICPK_REPLICA_ID || env.HOSTNAME || defaults.serviceInstanceId,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || defaults.otlpEndpoint,
+    otlpTracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || defaults.otlpTracesEndpoint,
+    otlpMetricsEndpoint: env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT || defaults.otlpMetricsEndpoint,
+    otlpHeaders: keyValues('OTEL_EXPORTER_OTLP_HEADERS') ?? defaults.otlpHeaders,
+    resourceAttributes: { ...keyValues('OTEL_RESOURCE_ATTRIBUTES'), ...defaults.resourceAttributes },
     otlpProtocol: otlpProtocolFromEnv(env) ?? defaults.otlpProtocol,
     metricExportIntervalMs: num('OTEL_METRIC_EXPORT_INTERVAL') ?? defaults.metricExportIntervalMs,
     sampleRatio: num('OTEL_TRACES_SAMPLER_ARG') ?? defaults.sampleRatio,
@@ -271,6 +286,28 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
 }
 
 /** The traces' OTLP protocol: the signal's own variable first, then the general one (as OpenTelemetry specifies). */
+/**
+ * `key1=value1,key2=value2`, as OpenTelemetry's environment variables write headers and resource
+ * attributes (W3C Baggage's format: spaces around items ignored, values percent-decoded).
+ */
+export function keyValueList(text: string, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of text.split(',')) {
+    if (item.trim() === '') continue;
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? '' : item.slice(0, eq).trim();
+    if (key === '') throw new Error(`${name}: "${item.trim()}" is not key=value`);
+    let value: string;
+    try {
+      value = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      throw new Error(`${name}: the value of ${key} is not percent-encoded correctly`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
 function otlpProtocolFromEnv(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
   for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
     const v = env[name]?.trim();
