@@ -12,7 +12,8 @@ import { Secp256k1KeyIdentity } from '@icp-sdk/core/identity/secp256k1';
 import { Principal } from '@icp-sdk/core/principal';
 import { authenticate, authenticateWith } from '../src/http/auth.js';
 import { decodeEnvelope } from '../src/http/envelope.js';
-import { SignaturePool } from '../src/http/signature-pool.js';
+import { SignaturePool, nextInlineShare } from '../src/http/signature-pool.js';
+import { parseUserPublicKey, type VerifiableKey } from '../src/http/public-key.js';
 import { NodeSigningKey } from '../src/node/keys.js';
 import {
   SecretKeySigner, buildLabeledTree, createCertificate, encodeNat, generateKey, hashTreeToCbor, labeled, leaf, reconstruct, type HashTree,
@@ -173,5 +174,45 @@ describe('signature pool', () => {
     } finally {
       await p.close();
     }
+  });
+
+  it('signs a share of the responses on the calling thread while its threads are the busier side, and stops when they are not', async () => {
+    const p = new SignaturePool({ threads: 1, signingSeed: seed });
+    try {
+      await p.started();
+      const node = new NodeSigningKey(seed);
+      const user = new NodeSigningKey(Uint8Array.from({ length: 32 }, (_, i) => 100 + i));
+      const message = Uint8Array.of(1, 2, 3);
+      const key = parseUserPublicKey(user.publicKeyDer);
+      assert.equal(key.scheme, 'ed25519');
+      const check = { key: key as VerifiableKey, message, signature: user.sign(message) };
+      // The thread verifies while this one waits: the share rises.
+      for (let i = 0; i < 300 && p.inlineShare === 0; i++) {
+        assert.ok((await p.verify(Array.from({ length: 100 }, () => check))).every(Boolean));
+      }
+      assert.ok(p.inlineShare > 0, 'the calling thread takes a share of the signing');
+      const messages = Array.from({ length: 100 }, (_, i) => Uint8Array.of(i, 7));
+      assert.deepEqual(await Promise.all(messages.map((m) => p.sign(m))), messages.map((m) => node.sign(m)));
+      // This thread busy, the signature thread idle: the share goes back to 0.
+      for (let i = 0; i < 300 && p.inlineShare > 0; i++) {
+        const until = performance.now() + 10;
+        while (performance.now() < until);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(p.inlineShare, 0);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe('share of responses signed on the calling thread', () => {
+  it('steps towards the less busy side, within 0..1, and stays when both are about as busy', () => {
+    assert.equal(nextInlineShare(0, 0.9, 0.5), 0.1);
+    assert.equal(nextInlineShare(0.95, 1, 0.2), 1);
+    assert.equal(nextInlineShare(0.5, 0.3, 0.9), 0.25);
+    assert.equal(nextInlineShare(0.1, 0, 1), 0);
+    assert.equal(nextInlineShare(0.4, 0.8, 0.78), 0.4);
+    assert.equal(nextInlineShare(0, 0.1, 0.1), 0);
   });
 });

@@ -9,6 +9,7 @@
 
 import { sign as signNative, createPrivateKey, type KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { SignatureCheck } from './auth.js';
 import { signatureVerifies } from './public-key.js';
 import { canisterSignatureProblem, type CanisterSignatureContext, type CanisterSignatureKey } from './canister-signature.js';
@@ -44,6 +45,26 @@ const utf8 = new TextEncoder();
 const BATCH_JOBS = 8;
 /** Messages a thread may have unanswered, so it never waits for the HTTP thread between two. */
 const BATCHES_IN_FLIGHT = 4;
+/** How often the share of responses the calling thread signs itself is adjusted. */
+const BALANCE_INTERVAL_MS = 100;
+/** Steps of the share: up slowly, down fast (a busy HTTP thread is what delays every request). */
+const SHARE_UP = 0.1;
+const SHARE_DOWN = 0.25;
+/** Utilizations closer than this count as balanced. */
+const BALANCE_MARGIN = 0.05;
+
+/**
+ * The next share of query responses the calling (HTTP) thread signs itself, from the share now
+ * and how busy the signature threads and the calling thread were over the last interval (event
+ * loop utilization, 0..1): a step towards the less busy side. Under signed load the threads also
+ * verify every request and are the busier side, so the HTTP thread takes some signing and both
+ * cores work; under anonymous load the HTTP thread is the busier one and the share returns to 0.
+ */
+export function nextInlineShare(share: number, threads: number, caller: number): number {
+  if (threads > caller + BALANCE_MARGIN) return Math.min(1, share + SHARE_UP);
+  if (threads < caller - BALANCE_MARGIN) return Math.max(0, share - SHARE_DOWN);
+  return share;
+}
 
 function problemHere(c: CanisterCheck): string | undefined {
   return canisterSignatureProblem(c.key, c.message, c.signature, c.context, c.what);
@@ -58,6 +79,8 @@ class SignatureThread {
   queue: Job[] = [];
   outstanding = 0;
   ready = false;
+  /** Its event loop's use at the last balance. */
+  use: EventLoopUtilization | undefined;
   #referenced = false;
 
   constructor(readonly worker: Worker) {
@@ -81,6 +104,11 @@ export class SignaturePool {
   #nextBatch = 0;
   #flushScheduled = false;
   #closed = false;
+  /** Share of responses signed on the calling thread (see `nextInlineShare`), and its dither. */
+  #inlineShare = 0;
+  #inlineCredit = 0;
+  #balancer: NodeJS.Timeout | undefined;
+  #callerUse = performance.eventLoopUtilization();
 
   constructor(options: SignaturePoolOptions) {
     this.#data = options.signingSeed !== undefined ? { signingSeed: options.signingSeed } : {};
@@ -89,6 +117,14 @@ export class SignaturePool {
         ? undefined
         : createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.signingSeed]), format: 'der', type: 'pkcs8' });
     for (let i = 0; i < options.threads; i++) this.#spawn();
+    if (options.threads > 0 && this.#signingKey !== undefined) {
+      this.#balancer = setInterval(() => this.#balance(), BALANCE_INTERVAL_MS).unref();
+    }
+  }
+
+  /** The share of query responses the calling thread signs itself now (0 unless the threads are the busier side). */
+  get inlineShare(): number {
+    return this.#inlineShare;
   }
 
   /** Resolves when every thread is up: until then, work is done on the calling thread. */
@@ -136,16 +172,40 @@ export class SignaturePool {
   sign(message: Uint8Array): Promise<Uint8Array> {
     if (this.#signingKey === undefined) return Promise.reject(new Error('the signature pool has no signing key'));
     const thread = this.#pick();
-    if (thread === undefined) return Promise.resolve(this.#signHere(message));
+    if (thread === undefined || this.#signsHere()) return Promise.resolve(this.#signHere(message));
     return new Promise((signed) => this.#enqueue(thread, { message, signed }));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#balancer);
     const threads = this.#threads.splice(0);
     for (const t of threads) this.#doHere(t);
     await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+
+  /** Whether this response is one of the share signed here (spread evenly, no randomness). */
+  #signsHere(): boolean {
+    if (this.#inlineShare === 0) return false;
+    this.#inlineCredit += this.#inlineShare;
+    if (this.#inlineCredit < 1) return false;
+    this.#inlineCredit -= 1;
+    return true;
+  }
+
+  /** Adjusts the share signed here from the utilizations of the last interval. */
+  #balance(): void {
+    const caller = performance.eventLoopUtilization(this.#callerUse);
+    this.#callerUse = performance.eventLoopUtilization();
+    let busiest = 0;
+    for (const t of this.#threads) {
+      if (!t.ready) continue;
+      const now = t.worker.performance.eventLoopUtilization();
+      if (t.use !== undefined) busiest = Math.max(busiest, t.worker.performance.eventLoopUtilization(now, t.use).utilization);
+      t.use = now;
+    }
+    this.#inlineShare = nextInlineShare(this.#inlineShare, busiest, caller.utilization);
   }
 
   #signHere(message: Uint8Array): Uint8Array {
