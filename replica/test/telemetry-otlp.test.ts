@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { ATTR, METRICS, ReplicaMetrics, RoundTracer, SPAN, recordMessageResult } from '../src/telemetry/index.js';
 import { setupTelemetry, telemetryOptionsFromEnv, type Telemetry } from '../src/telemetry/setup.js';
 import type { OtlpProtocol } from '../src/telemetry/span-export.js';
-import { decodeTraceRequest } from './fixtures/otlp-protobuf.js';
+import { decodeMetricsRequest, decodeTraceRequest } from './fixtures/otlp-protobuf.js';
 import { compileMotoko } from '../../test/support/motoko.js';
 import { ExecutionTest, TEST_USER, candid } from '../../test/support/execution-test.js';
 
@@ -25,8 +25,8 @@ interface OtlpMetric { name: string; unit?: string; sum?: { dataPoints: unknown[
 interface OtlpMetrics { resourceMetrics: { resource: { attributes: OtlpAttribute[] }; scopeMetrics: { metrics: OtlpMetric[] }[] }[] }
 
 /**
- * A minimal OTLP/HTTP collector: records what arrives on /v1/traces (protobuf, decoded to OTLP's
- * JSON form, or JSON) and /v1/metrics (JSON), and the content types of each.
+ * A minimal OTLP/HTTP collector: records what arrives on /v1/traces and /v1/metrics (protobuf,
+ * decoded to OTLP's JSON form, or JSON), and the content types and headers of each.
  */
 class OtlpReceiver {
   readonly traces: OtlpTraces[] = [];
@@ -44,12 +44,13 @@ class OtlpReceiver {
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       const contentType = String(req.headers['content-type']);
       this.contentTypesOf(String(req.url)).add(contentType);
-      const protobuf = contentType.startsWith('application/x-protobuf') && req.url === '/v1/traces';
+      const protobuf = contentType.startsWith('application/x-protobuf');
       if (req.method !== 'POST' || !(protobuf || contentType.startsWith('application/json'))) {
         res.writeHead(415).end();
         return;
       }
-      const json: unknown = protobuf ? decodeTraceRequest(body) : JSON.parse(body.toString('utf8'));
+      const decode = req.url === '/v1/metrics' ? decodeMetricsRequest : decodeTraceRequest;
+      const json: unknown = protobuf ? decode(body) : JSON.parse(body.toString('utf8'));
       if (req.url === '/v1/traces') this.traces.push(json as OtlpTraces);
       else if (req.url === '/v1/metrics') this.metrics.push(json as OtlpMetrics);
       else {
@@ -210,9 +211,9 @@ for (const [protocol, contentType] of [[undefined, 'application/x-protobuf'], ['
     assert.equal(byName(METRICS.roundsTotal.name).sum?.isMonotonic, true);
     assert.ok(byName(METRICS.queueLength.name).gauge);
     assert.equal(byName(METRICS.roundDuration.name).unit, 's');
-    // JSON whatever the spans' protocol (no protobuf metric exporter among our dependencies).
+    // In the same protocol as the spans.
     const types = [...receiver.contentTypesOf('/v1/metrics')];
-    assert.ok(types.length > 0 && types.every((c) => c.startsWith('application/json')), types.join());
+    assert.ok(types.length > 0 && types.every((c) => c.startsWith(contentType)), types.join());
   });
 });
 

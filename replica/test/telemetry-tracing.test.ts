@@ -381,6 +381,7 @@ describe('options from the environment (the chart sets these on the pod)', () =>
     assert.deepEqual(telemetryOptionsFromEnv({}, defaults), {
       serviceName: 'icpk-replica', sampleRatio: 0.5, serviceInstanceId: undefined, otlpEndpoint: undefined, otlpProtocol: undefined,
       otlpTracesEndpoint: undefined, otlpMetricsEndpoint: undefined, otlpHeaders: undefined, resourceAttributes: {},
+      otlpTracesProtocol: undefined, otlpMetricsProtocol: undefined,
       metricExportIntervalMs: undefined, prometheusPort: undefined, prometheusHost: undefined,
     });
     const o = telemetryOptionsFromEnv({
@@ -423,16 +424,20 @@ describe('options from the environment (the chart sets these on the pod)', () =>
     assert.throws(() => telemetryOptionsFromEnv({ ICPK_PROMETHEUS_PORT: 'ninety' }, { serviceName: 'x' }), /ICPK_PROMETHEUS_PORT=ninety/);
   });
 
-  it('reads the OTLP protocol: the traces\' variable before the general one, protobuf unless told otherwise', () => {
-    const protocol = (env: NodeJS.ProcessEnv, defaults: TelemetryOptions = { serviceName: 'x' }) => telemetryOptionsFromEnv(env, defaults).otlpProtocol;
-    // Unset: the default (http/protobuf) is setupTelemetry's, so the option stays unset.
-    assert.equal(protocol({}), undefined);
-    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: '' }), undefined);
-    assert.equal(protocol({}, { serviceName: 'x', otlpProtocol: 'http/json' }), 'http/json');
-    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), 'http/protobuf');
-    assert.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json');
-    assert.equal(protocol({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), 'http/json');
-    assert.equal(protocol({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/protobuf');
+  it('reads the OTLP protocols: the general one and each signal\'s, protobuf unless told otherwise', () => {
+    const protocols = (env: NodeJS.ProcessEnv, defaults: TelemetryOptions = { serviceName: 'x' }) => {
+      const o = telemetryOptionsFromEnv(env, defaults);
+      return [o.otlpProtocol, o.otlpTracesProtocol, o.otlpMetricsProtocol];
+    };
+    // Unset: the default (http/protobuf) is setupTelemetry's, so the options stay unset.
+    assert.deepEqual(protocols({}), [undefined, undefined, undefined]);
+    assert.deepEqual(protocols({ OTEL_EXPORTER_OTLP_PROTOCOL: '' }), [undefined, undefined, undefined]);
+    assert.deepEqual(protocols({}, { serviceName: 'x', otlpProtocol: 'http/json' }), ['http/json', undefined, undefined]);
+    assert.deepEqual(protocols({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), ['http/protobuf', undefined, undefined]);
+    assert.deepEqual(protocols({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), ['http/json', undefined, undefined]);
+    assert.deepEqual(protocols({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }),
+      ['http/protobuf', 'http/json', undefined]);
+    assert.deepEqual(protocols({ OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }), [undefined, undefined, 'http/json']);
   });
 
   it('rejects an OTLP protocol it does not speak, naming the variable and the accepted values', () => {

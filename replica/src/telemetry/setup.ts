@@ -20,7 +20,8 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OTLPJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OTLPProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -51,8 +52,12 @@ export interface TelemetryOptions {
   readonly otlpTracesEndpoint?: string;
   /** Where metrics go, as is (no path added): instead of `otlpEndpoint`'s /v1/metrics. */
   readonly otlpMetricsEndpoint?: string;
-  /** How spans are encoded: `http/protobuf` (OTLP's default, and ours) or `http/json`. Metrics are JSON either way. */
+  /** How spans and metrics are encoded: `http/protobuf` (OTLP's default, and ours) or `http/json`. */
   readonly otlpProtocol?: OtlpProtocol;
+  /** The spans' encoding, instead of `otlpProtocol`. */
+  readonly otlpTracesProtocol?: OtlpProtocol;
+  /** The metrics' encoding, instead of `otlpProtocol`. */
+  readonly otlpMetricsProtocol?: OtlpProtocol;
   /** Headers of every OTLP request (e.g. a collector's credentials). */
   readonly otlpHeaders?: Readonly<Record<string, string>>;
   /** Interval of the OTLP metric export (default 10 s). */
@@ -124,10 +129,16 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
     ...(options.serviceInstanceId ? { [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId } : {}),
   });
   const headers = options.otlpHeaders ? { ...options.otlpHeaders } : undefined;
-  const protocol = checkedProtocol(options.otlpProtocol ?? 'http/protobuf', 'otlpProtocol');
-  const otlp = (url: string | undefined): Otlp | undefined => (url === undefined ? undefined : { url, headers, protocol });
-  const tracerProvider = tracing ? startTracing(options, resource, otlp(tracesUrl)) : undefined;
-  const metered = metering ? startMetrics(options, resource, otlp(metricsUrl)) : undefined;
+  /** A signal's destination: its own protocol option if set, else `otlpProtocol` (checked: JavaScript callers). */
+  const otlp = (url: string | undefined, own: 'otlpTracesProtocol' | 'otlpMetricsProtocol'): Otlp | undefined => {
+    if (url === undefined) return undefined;
+    const option = options[own] !== undefined ? own : 'otlpProtocol';
+    return { url, headers, protocol: checkedProtocol(options[option] ?? 'http/protobuf', option) };
+  };
+  const tracesOtlp = otlp(tracesUrl, 'otlpTracesProtocol');
+  const metricsOtlp = otlp(metricsUrl, 'otlpMetricsProtocol');
+  const tracerProvider = tracing ? startTracing(options, resource, tracesOtlp) : undefined;
+  const metered = metering ? startMetrics(options, resource, metricsOtlp) : undefined;
   const meterProvider = metered?.meterProvider;
   const scrape = metered?.scrape;
 
@@ -211,11 +222,10 @@ function startTracing(options: TelemetryOptions, resource: Resource, otlp: Otlp 
 /** Meter provider with its readers (OTLP, Prometheus scrape endpoint, extra), installed globally. */
 function startMetrics(options: TelemetryOptions, resource: Resource, otlp: Otlp | undefined) {
   const readers: IMetricReader[] = [];
-  // Metrics stay OTLP/HTTP JSON whatever `otlpProtocol` says: the SDK's protobuf metric exporter
-  // (@opentelemetry/exporter-metrics-otlp-proto) is not among our dependencies. Collectors take both.
   if (otlp) {
+    const config = { url: otlp.url, headers: otlp.headers };
     readers.push(new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter({ url: otlp.url, headers: otlp.headers }),
+      exporter: otlp.protocol === 'http/json' ? new OTLPJsonMetricExporter(config) : new OTLPProtobufMetricExporter(config),
       exportIntervalMillis: options.metricExportIntervalMs ?? 10_000,
     }));
   }
@@ -277,7 +287,9 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
     otlpMetricsEndpoint: env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT || defaults.otlpMetricsEndpoint,
     otlpHeaders: keyValues('OTEL_EXPORTER_OTLP_HEADERS') ?? defaults.otlpHeaders,
     resourceAttributes: { ...keyValues('OTEL_RESOURCE_ATTRIBUTES'), ...defaults.resourceAttributes },
-    otlpProtocol: otlpProtocolFromEnv(env) ?? defaults.otlpProtocol,
+    otlpProtocol: protocolFromEnv(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ?? defaults.otlpProtocol,
+    otlpTracesProtocol: protocolFromEnv(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? defaults.otlpTracesProtocol,
+    otlpMetricsProtocol: protocolFromEnv(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ?? defaults.otlpMetricsProtocol,
     metricExportIntervalMs: num('OTEL_METRIC_EXPORT_INTERVAL') ?? defaults.metricExportIntervalMs,
     sampleRatio: num('OTEL_TRACES_SAMPLER_ARG') ?? defaults.sampleRatio,
     prometheusPort: num('ICPK_PROMETHEUS_PORT') ?? defaults.prometheusPort,
@@ -308,12 +320,9 @@ export function keyValueList(text: string, name: string): Record<string, string>
   return out;
 }
 
-function otlpProtocolFromEnv(env: NodeJS.ProcessEnv): OtlpProtocol | undefined {
-  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
-    const v = env[name]?.trim();
-    if (v) return checkedProtocol(v, name);
-  }
-  return undefined;
+function protocolFromEnv(env: NodeJS.ProcessEnv, name: string): OtlpProtocol | undefined {
+  const v = env[name]?.trim();
+  return v ? checkedProtocol(v, name) : undefined;
 }
 
 function checkedProtocol(v: string, name: string): OtlpProtocol {
