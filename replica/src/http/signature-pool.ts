@@ -3,9 +3,11 @@
 // with the node key. The HTTP thread then only parses, routes and answers.
 //
 // Jobs submitted in the same turn of the event loop go to the thread with the fewest outstanding,
-// in messages of a few jobs, several in flight per thread (see `#enqueue`). Until a thread is up, and if one dies, its work is done on
-// the calling thread instead: the answer is the same, only where it is computed differs. None of it
-// reaches replicated state (it authenticates requests and signs non-replicated responses).
+// in messages of a few jobs, several in flight per thread (see `#enqueue`). While the threads are
+// busier than the calling thread, it signs a share of the responses itself (`nextInlineShare`).
+// Until a thread is up, and if one dies, its work is done on the calling thread instead: the
+// answer is the same, only where it is computed differs. None of it reaches replicated state (it
+// authenticates requests and signs non-replicated responses).
 
 import { sign as signNative, createPrivateKey, type KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';

@@ -297,7 +297,6 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
   };
 }
 
-/** The traces' OTLP protocol: the signal's own variable first, then the general one (as OpenTelemetry specifies). */
 /**
  * `key1=value1,key2=value2`, as OpenTelemetry's environment variables write headers and resource
  * attributes (W3C Baggage's format: spaces around items ignored, values percent-decoded).
@@ -320,6 +319,7 @@ export function keyValueList(text: string, name: string): Record<string, string>
   return out;
 }
 
+/** An OTLP protocol variable (a signal's own one wins over the general one in `setupTelemetry`). */
 function protocolFromEnv(env: NodeJS.ProcessEnv, name: string): OtlpProtocol | undefined {
   const v = env[name]?.trim();
   return v ? checkedProtocol(v, name) : undefined;
