@@ -3,39 +3,23 @@
 // that exporting costs the thread (and, on a shared core, the main thread) little. Ids are hex,
 // 64-bit integers decimal strings, enums numbers, as the OTLP JSON encoding specifies.
 
-import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Attributes, AttributeValue, HrTime, Link } from '@opentelemetry/api';
 import type { TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { ATTR, SPAN } from './attributes.js';
-import { SAMPLED, SLOT, STRIDE, NONE, PARENT_REMOTE, type SpanBatch, type SpanData } from './span-records.js';
-
-/** OTLP span flags: the W3C flags, and whether the parent's (or link's) remoteness is known and true. */
-const HAS_IS_REMOTE = 0x100;
-const IS_REMOTE = 0x200;
-/** OTLP's SpanKind is the API's plus one (0 is unspecified). */
-const KIND_INTERNAL = 1;
-const STATUS_ERROR = 2;
+import { executionFlags, flagsOf, KIND_INTERNAL, linkFlags, scopeGroups, STATUS_ERROR } from './otlp-common.js';
+import { SLOT, STRIDE, NONE, type SpanBatch, type SpanData } from './span-records.js';
 
 /**
  * The request body for `batch`, or for its executions `from` to `to` (and its SDK spans if
  * `withSpans`); `resource` is the JSON of the resource's attributes (`attributesJson`).
  */
 export function exportTraceRequest(batch: SpanBatch, resource: string, from = 0, to = batch.executionCount, withSpans = true): string {
-  const scopes = new Map<string, { scope: InstrumentationScope; spans: string[] }>();
-  const scopeOf = (scope: InstrumentationScope) => {
-    const key = `${scope.name}@${scope.version ?? ''}:${scope.schemaUrl ?? ''}`;
-    let entry = scopes.get(key);
-    if (entry === undefined) scopes.set(key, entry = { scope, spans: [] });
-    return entry.spans;
-  };
-  if (to > from) {
-    const spans = scopeOf(batch.scope);
-    const quoted = quotedStrings(batch);
-    for (let i = from; i < to; i++) spans.push(execution(batch, quoted, i * STRIDE));
-  }
-  if (withSpans) for (const d of batch.spans) scopeOf(d.scope).push(span(d));
+  const quoted = to > from ? quotedStrings(batch) : undefined;
   const scopeSpans: string[] = [];
-  for (const { scope, spans } of scopes.values()) {
+  for (const { scope, executions, spans: sdkSpans } of scopeGroups(batch, to > from, withSpans)) {
+    const spans: string[] = [];
+    if (executions) for (let i = from; i < to; i++) spans.push(execution(batch, quoted!, i * STRIDE));
+    for (const d of sdkSpans) spans.push(span(d));
     const version = scope.version === undefined ? '' : `,"version":${JSON.stringify(scope.version)}`;
     const schema = scope.schemaUrl === undefined ? '' : `,"schemaUrl":${JSON.stringify(scope.schemaUrl)}`;
     scopeSpans.push(`{"scope":{"name":${JSON.stringify(scope.name)}${version}},"spans":[${spans.join(',')}]${schema}}`);
@@ -55,7 +39,6 @@ function quotedStrings(batch: SpanBatch): string[] {
 function execution(batch: SpanBatch, q: readonly string[], o: number): string {
   const e = batch.executions;
   const flags = e[o + SLOT.flags]!;
-  const traceFlags = flags & SAMPLED ? 1 : 0;
   const traceId = q[e[o + SLOT.traceId]!]!;
   const parent = e[o + SLOT.parentSpanId]!;
   let attributes = `{"key":"${ATTR.canisterId}","value":{"stringValue":${q[e[o + SLOT.canisterId]!]}}},`
@@ -72,7 +55,7 @@ function execution(batch: SpanBatch, q: readonly string[], o: number): string {
   for (let k = 0; k < e[o + SLOT.linkCount]!; k++) {
     const j = first + k * 3;
     if (k > 0) links += ',';
-    links += `{"traceId":${q[batch.links[j]!]},"spanId":${q[batch.links[j + 1]!]},"attributes":[],"droppedAttributesCount":0,"flags":${(batch.links[j + 2]! & 0xff) | HAS_IS_REMOTE}}`;
+    links += `{"traceId":${q[batch.links[j]!]},"spanId":${q[batch.links[j + 1]!]},"attributes":[],"droppedAttributesCount":0,"flags":${linkFlags(batch.links[j + 2]!)}}`;
   }
   // A trap is the canister's failure, not the replica's; an error status makes it easy to find.
   const status = outcome === 'trapped' ? `{"code":${STATUS_ERROR}}` : '{"code":0}';
@@ -81,7 +64,7 @@ function execution(batch: SpanBatch, q: readonly string[], o: number): string {
     + `"name":"${SPAN.executeMessage}","kind":${KIND_INTERNAL},`
     + `"startTimeUnixNano":"${millisToNanos(e[o + SLOT.start]!)}","endTimeUnixNano":"${millisToNanos(e[o + SLOT.end]!)}",`
     + `"attributes":[${attributes}],"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":${status},`
-    + `"links":[${links}],"droppedLinksCount":0,"flags":${traceFlags | HAS_IS_REMOTE | (flags & PARENT_REMOTE ? IS_REMOTE : 0)}}`;
+    + `"links":[${links}],"droppedLinksCount":0,"flags":${executionFlags(flags)}}`;
 }
 
 function span(d: SpanData): string {
@@ -104,10 +87,6 @@ function link(l: Link): string {
 function event(e: TimedEvent): string {
   return `{"timeUnixNano":"${hrTimeToNanos(e.time)}","name":${JSON.stringify(e.name)},"attributes":${attributesJson(e.attributes ?? {})},`
     + `"droppedAttributesCount":${e.droppedAttributesCount ?? 0}}`;
-}
-
-function flagsOf(sc: SpanContext, isRemote: boolean | undefined): number {
-  return (sc.traceFlags & 0xff) | HAS_IS_REMOTE | (isRemote ? IS_REMOTE : 0);
 }
 
 /** OTLP `KeyValue`s as a JSON array. */

@@ -6,19 +6,12 @@
 // needs another size), so the output is canonical: minimal lengths, fields in number order,
 // proto3 defaults left out (except in `AnyValue`'s oneof, where a set zero counts).
 
-import type { Attributes, AttributeValue, Link, SpanContext } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Attributes, AttributeValue, Link } from '@opentelemetry/api';
 import type { TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { ATTR, SPAN } from './attributes.js';
-import { NONE, PARENT_REMOTE, SAMPLED, SLOT, STRIDE, type SpanBatch, type SpanData } from './span-records.js';
+import { executionFlags, flagsOf, KIND_INTERNAL, linkFlags, scopeGroups, STATUS_ERROR } from './otlp-common.js';
+import { NONE, SLOT, STRIDE, type SpanBatch, type SpanData } from './span-records.js';
 import { grown, newBytes } from '../bytes.js';
-
-/** OTLP span flags: the W3C flags, and whether the parent's (or link's) remoteness is known and true. */
-const HAS_IS_REMOTE = 0x100;
-const IS_REMOTE = 0x200;
-/** OTLP's SpanKind is the API's plus one (0 is unspecified). */
-const KIND_INTERNAL = 1;
-const STATUS_ERROR = 2;
 
 /** Wire types. */
 const VARINT = 0;
@@ -50,16 +43,6 @@ const ARRAY_VALUES = 1;
 export function exportTraceRequestProtobuf(
   batch: SpanBatch, resource: Uint8Array, from = 0, to = batch.executionCount, withSpans = true,
 ): Uint8Array {
-  const scopes = new Map<string, { scope: InstrumentationScope; executions: boolean; spans: SpanData[] }>();
-  const scopeOf = (scope: InstrumentationScope) => {
-    const key = `${scope.name}@${scope.version ?? ''}:${scope.schemaUrl ?? ''}`;
-    let entry = scopes.get(key);
-    if (entry === undefined) scopes.set(key, entry = { scope, executions: false, spans: [] });
-    return entry;
-  };
-  if (to > from) scopeOf(batch.scope).executions = true;
-  if (withSpans) for (const d of batch.spans) scopeOf(d.scope).spans.push(d);
-
   // An execution takes ~350-450 bytes: one allocation for most requests.
   const w = new ProtoWriter(1024 + 384 * Math.max(0, to - from) + 1024 * (withSpans ? batch.spans.length : 0));
   const strings = to > from ? stringBytes(batch) : undefined;
@@ -67,7 +50,7 @@ export function exportTraceRequestProtobuf(
   w.tag(RESOURCE_SPANS.resource, LEN);
   w.varint(resource.length);
   w.raw(resource);
-  for (const { scope, executions, spans } of scopes.values()) {
+  for (const { scope, executions, spans } of scopeGroups(batch, to > from, withSpans)) {
     const ss = w.begin(RESOURCE_SPANS.scopeSpans, 3);
     const sc = w.begin(SCOPE_SPANS.scope, 1);
     w.string(SCOPE.name, scope.name);
@@ -202,7 +185,7 @@ function execution(w: ProtoWriter, batch: SpanBatch, b: StringBytes, o: number):
     idField(w, b, s, LINK.traceId, batch.links[j]!);
     idField(w, b, s, LINK.spanId, batch.links[j + 1]!);
     w.tag(LINK.flags, FIXED32);
-    w.fixed32((batch.links[j + 2]! & 0xff) | HAS_IS_REMOTE);
+    w.fixed32(linkFlags(batch.links[j + 2]!));
     w.end(l, 1);
   }
   // A trap is the canister's failure, not the replica's; an error status makes it easy to find.
@@ -213,7 +196,7 @@ function execution(w: ProtoWriter, batch: SpanBatch, b: StringBytes, o: number):
     w.varint(STATUS_ERROR);
   }
   w.tag(SPAN_FIELD.flags, FIXED32);
-  w.fixed32((flags & SAMPLED ? 1 : 0) | HAS_IS_REMOTE | (flags & PARENT_REMOTE ? IS_REMOTE : 0));
+  w.fixed32(executionFlags(flags));
   w.end(sp, 2);
 }
 
@@ -300,10 +283,6 @@ function event(w: ProtoWriter, e: TimedEvent): void {
   writeAttributes(w, EVENT.attributes, e.attributes ?? {});
   w.uint(EVENT.droppedAttributes, e.droppedAttributesCount ?? 0);
   w.end(at, 1);
-}
-
-function flagsOf(sc: SpanContext, isRemote: boolean | undefined): number {
-  return (sc.traceFlags & 0xff) | HAS_IS_REMOTE | (isRemote ? IS_REMOTE : 0);
 }
 
 /** `KeyValue`s as repeated field `field`. */
