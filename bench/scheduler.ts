@@ -4,14 +4,13 @@
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
 // Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany, percentile } from './support.js';
+import { installMany, mainThreadCpuMicros, percentile } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -42,20 +41,6 @@ async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
       session.disconnect();
     },
   };
-}
-
-/**
- * CPU time of the main thread in µs (Linux: /proc, 10 ms ticks, fine over a run of rounds), or
- * NaN where that is not available.
- */
-function mainThreadCpuMicros(): number {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in USER_HZ (100)
-  } catch {
-    return NaN;
-  }
 }
 
 interface Throughput {

@@ -1,5 +1,6 @@
 // Set-up shared by the benchmarks that run real canisters on a replica in process.
 
+import { readFileSync } from 'node:fs';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { MANAGEMENT_METHODS } from '../replica/src/index.js';
@@ -45,3 +46,15 @@ export function percentile(xs: readonly number[], p: number): number {
 
 /** The Candid argument `(n : nat)`. */
 export const candidNat = (n: number): Uint8Array => new Uint8Array(IDL.encode([IDL.Nat], [BigInt(n)]));
+
+/**
+ * CPU time the main thread has run, in µs (Linux's schedstat, nanosecond precision), or NaN where
+ * that is not available: CPU time, not wall time, so other threads on the same cores do not count.
+ */
+export function mainThreadCpuMicros(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return NaN;
+  }
+}

@@ -29,13 +29,12 @@ import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetric
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '../replica/src/telemetry/index.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid } from '../test/support/execution-test.js';
-import { installMany, median } from './support.js';
+import { installMany, mainThreadCpuMicros, median } from './support.js';
 
 const ITERATIONS = 10;
 const MESSAGES_PER_ITERATION = 100;
@@ -307,15 +306,6 @@ type ReplicaVariant = typeof REPLICA_VARIANTS[number];
  */
 interface ReplicaCost { readonly wall: number; readonly main: number; readonly cpu: number }
 
-/** Nanoseconds the main thread has run on a CPU (Linux), NaN elsewhere. */
-function mainThreadNanos(): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
-  } catch {
-    return NaN;
-  }
-}
-
 /** One sample (run in a child process): `rounds` rounds and the flush of their spans. */
 async function replicaSample(variant: ReplicaVariant, canisters: number, rounds: number, collector: string): Promise<ReplicaCost> {
   const telemetry = variant === 'off' || variant === 'off*' ? setupTelemetry({ serviceName: 'bench' })
@@ -332,13 +322,13 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     let main = 0;
     const timed = async <T>(fn: () => Promise<T>, count: boolean): Promise<T> => {
       const c0 = process.cpuUsage();
-      const m0 = mainThreadNanos();
+      const m0 = mainThreadCpuMicros();
       const w0 = performance.now();
       const result = await fn();
       const used = process.cpuUsage(c0);
       if (count) {
         wall += (performance.now() - w0) * 1000;
-        main += (mainThreadNanos() - m0) / 1000;
+        main += mainThreadCpuMicros() - m0;
         cpu += used.user + used.system;
       }
       return result;
