@@ -17,7 +17,7 @@ import { fork } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,7 @@ import { Cbor, HttpAgent, requestIdOf } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
+import { NodeSigningKey } from '../replica/src/node/keys.js';
 import { percentile } from './support.js';
 
 interface LoadJob {
@@ -51,13 +52,11 @@ interface LoadResult {
 
 // ---- the load generator (child process) --------------------------------------------------------
 
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const IC_REQUEST = Buffer.concat([Buffer.from([10]), Buffer.from('ic-request')]);
 
-function signer(): { key: KeyObject; der: Uint8Array; sender: Principal } {
-  const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, randomBytes(32)]), format: 'der', type: 'pkcs8' });
-  const der = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-  return { key, der, sender: Principal.selfAuthenticating(der) };
+function signer(): { key: NodeSigningKey; der: Uint8Array; sender: Principal } {
+  const key = new NodeSigningKey(randomBytes(32));
+  return { key, der: key.publicKeyDer, sender: Principal.selfAuthenticating(key.publicKeyDer) };
 }
 
 /**
@@ -84,8 +83,8 @@ function envelopes(job: LoadJob, count: number): Uint8Array[] {
       out.push(Cbor.encode({ content }));
       continue;
     }
-    const sig = sign(null, Buffer.concat([IC_REQUEST, requestIdOf(content)]), key);
-    out.push(Cbor.encode({ content, sender_pubkey: der, sender_sig: new Uint8Array(sig) }));
+    const sig = key.sign(Buffer.concat([IC_REQUEST, requestIdOf(content)]));
+    out.push(Cbor.encode({ content, sender_pubkey: der, sender_sig: sig }));
   }
   return out;
 }

@@ -9,7 +9,6 @@
 // answer is the same, only where it is computed differs. None of it reaches replicated state (it
 // authenticates requests and signs non-replicated responses).
 
-import { sign as signNative, createPrivateKey, type KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { SignatureCheck } from './auth.js';
@@ -17,8 +16,7 @@ import { signatureVerifies } from './public-key.js';
 import { canisterSignatureProblem, type CanisterSignatureContext, type CanisterSignatureKey } from './canister-signature.js';
 import { JobKind, KIND_OF_SCHEME, SIGNATURE_BYTES, type FromSignatureWorker, type SignatureWorkerData, type ToSignatureWorker } from './signature-protocol.js';
 import { workerEntry } from '../worker-entry.js';
-
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+import { NodeSigningKey } from '../node/keys.js';
 
 export interface SignaturePoolOptions {
   /** Threads; 0 does everything on the calling thread. */
@@ -102,7 +100,7 @@ class SignatureThread {
 export class SignaturePool {
   readonly #threads: SignatureThread[] = [];
   readonly #data: SignatureWorkerData;
-  readonly #signingKey: KeyObject | undefined;
+  readonly #signingKey: NodeSigningKey | undefined;
   #nextBatch = 0;
   #flushScheduled = false;
   #closed = false;
@@ -114,10 +112,7 @@ export class SignaturePool {
 
   constructor(options: SignaturePoolOptions) {
     this.#data = options.signingSeed !== undefined ? { signingSeed: options.signingSeed } : {};
-    this.#signingKey =
-      options.signingSeed === undefined
-        ? undefined
-        : createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.signingSeed]), format: 'der', type: 'pkcs8' });
+    this.#signingKey = options.signingSeed === undefined ? undefined : new NodeSigningKey(options.signingSeed);
     for (let i = 0; i < options.threads; i++) this.#spawn();
     if (options.threads > 0 && this.#signingKey !== undefined) {
       this.#balancer = setInterval(() => this.#balance(), BALANCE_INTERVAL_MS).unref();
@@ -211,7 +206,7 @@ export class SignaturePool {
   }
 
   #signHere(message: Uint8Array): Uint8Array {
-    return new Uint8Array(signNative(null, message, this.#signingKey!));
+    return this.#signingKey!.sign(message);
   }
 
   /** The ready thread with the fewest outstanding jobs, if any. */

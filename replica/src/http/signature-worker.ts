@@ -2,21 +2,17 @@
 // with the node key. Pure functions of their inputs (Ed25519 signing is deterministic), so which
 // thread does a job changes nothing but when it is done.
 
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseUserPublicKey, signatureVerifies, type VerifiableKey } from './public-key.js';
 import { canisterSignatureProblem } from './canister-signature.js';
+import { NodeSigningKey } from '../node/keys.js';
 import { JobKind, SCHEME_OF_KIND, SIGNATURE_BYTES, type FromSignatureWorker, type SignatureWorkerData, type ToSignatureWorker } from './signature-protocol.js';
 
 const utf8 = new TextDecoder();
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 const data = workerData as SignatureWorkerData;
 const port = parentPort!;
-const signingKey: KeyObject | undefined =
-  data.signingSeed === undefined
-    ? undefined
-    : createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, data.signingSeed]), format: 'der', type: 'pkcs8' });
+const signingKey = data.signingSeed === undefined ? undefined : new NodeSigningKey(data.signingSeed);
 
 /**
  * Keys by DER, least recently used first: the HTTP thread parsed and validated them already, and
@@ -57,7 +53,7 @@ port.on('message', ({ batch, kinds, ends, bytes }: ToSignatureWorker) => {
       const message = next();
       const slot = signed++;
       if (signingKey === undefined) continue;
-      signatures.set(sign(null, message, signingKey), slot * SIGNATURE_BYTES);
+      signatures.set(signingKey.sign(message), slot * SIGNATURE_BYTES);
       ok[i] = 1;
       continue;
     }
