@@ -299,7 +299,9 @@ export function telemetryOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: Teleme
 
 /**
  * `key1=value1,key2=value2`, as OpenTelemetry's environment variables write headers and resource
- * attributes (W3C Baggage's format: spaces around items ignored, values percent-decoded).
+ * attributes (W3C Baggage's format: spaces around items ignored, values percent-decoded). Not
+ * @opentelemetry/core's `parseKeyPairsIntoRecord`: it drops a malformed entry silently, and a
+ * mistyped credentials header should stop start-up with the variable's name instead.
  */
 export function keyValueList(text: string, name: string): Record<string, string> {
   const out: Record<string, string> = {};
