@@ -59,6 +59,16 @@ export function encodeUleb128(n: bigint): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** Bytes of `n` (a non-negative safe integer) as unsigned LEB128, which is also protobuf's varint. */
+export function uleb128Size(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
 /**
  * A digest of `data` written at `out[at, ...)`. OpenSSL's one-shot hash: a request id and a query
  * response take some 15 SHA-256 hashes of a few bytes each, where the cost is in the call, not in

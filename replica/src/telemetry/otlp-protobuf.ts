@@ -11,7 +11,7 @@ import type { TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { ATTR, SPAN } from './attributes.js';
 import { executionFlags, flagsOf, KIND_INTERNAL, linkFlags, scopeGroups, STATUS_ERROR } from './otlp-common.js';
 import { NONE, SLOT, STRIDE, type SpanBatch, type SpanData } from './span-records.js';
-import { grown, newBytes } from '../bytes.js';
+import { grown, newBytes, uleb128Size } from '../bytes.js';
 
 /** Wire types. */
 const VARINT = 0;
@@ -212,9 +212,9 @@ function idField(w: ProtoWriter, b: StringBytes, strings: readonly string[], fie
 /** A `KeyValue` (span field 9) with a string of the batch as its value. */
 function stringAttribute(w: ProtoWriter, b: StringBytes, key: Uint8Array, i: number): void {
   const n = b.at[i + 1]! - b.at[i]!;
-  const any = 1 + varintSize(n) + n;
+  const any = 1 + uleb128Size(n) + n;
   w.tag(SPAN_FIELD.attributes, LEN);
-  w.varint(key.length + 1 + varintSize(any) + any);
+  w.varint(key.length + 1 + uleb128Size(any) + any);
   w.raw(key);
   w.tag(KEY_VALUE.value, LEN);
   w.varint(any);
@@ -325,15 +325,6 @@ function anyValue(w: ProtoWriter, field: number, v: AttributeValue | null | unde
       }
   }
   w.end(at, 1);
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
 }
 
 const TWO_32 = 0x1_0000_0000;
@@ -502,7 +493,7 @@ class ProtoWriter {
   /** Ends the message `begin` started: its length backfilled, the content moved if it needs another size. */
   end(start: number, reserve: number): void {
     const n = this.pos - start;
-    const size = varintSize(n);
+    const size = uleb128Size(n);
     if (size !== reserve) {
       this.ensure(size - reserve);
       this.buf.copyWithin(start + size - reserve, start, this.pos);

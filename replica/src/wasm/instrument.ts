@@ -40,6 +40,7 @@ import {
 } from './types.js';
 import { sameType } from './validate.js';
 import { ByteWriter } from './writer.js';
+import { uleb128Size } from '../bytes.js';
 
 /** V8 accepts at most 1000 parameters and 1000 results per function type. */
 const MAX_ENGINE_ARITY = 1000;
@@ -104,15 +105,6 @@ export function instrumentModule(
     if (err instanceof InvalidWasmError || err instanceof WasmInstrumentationError) throw err;
     throw new WasmInstrumentationError(`Instrumenting the Wasm module failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-}
-
-function lebSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
 }
 
 function snippet(write: (w: ByteWriter) => void): Uint8Array {
@@ -473,7 +465,7 @@ class Instrumenter {
       const typeIndex = m.functionTypes[f]!;
       const locals = this.rewriteBody(f, typeIndex);
       const extra = this.slotOrder.length;
-      const size = lebSize(locals.entries + extra) + (locals.entriesEnd - locals.entriesStart) + 2 * extra + code.len;
+      const size = uleb128Size(locals.entries + extra) + (locals.entriesEnd - locals.entriesStart) + 2 * extra + code.len;
       out.u32(size);
       out.u32(locals.entries + extra);
       out.bytes(bytes, locals.entriesStart, locals.entriesEnd);
