@@ -186,6 +186,8 @@ export class InProcessSandboxHost implements SandboxHost {
     });
     if (result === 'aborted') throw new Error('an in-process execution cannot be aborted while it runs');
     if (ends.length === 0) return { kind: 'done', result, slice: result.instructions };
+    // The result's heap pages are views of the instance's memory: they stay valid, as the instance
+    // runs nothing until the result is committed (queries get a throw-away instance meanwhile).
     this.playback.set(id, { ends, result, next: 1 });
     return { kind: 'paused', slice: ends[0]! };
   }

@@ -483,10 +483,10 @@ function readResult(r: WireReader): SandboxResult {
   }
   const heap = readPages(r);
   const stable = readPages(r);
-  const globals: GlobalValue[] = [];
-  for (let n = r.u32(); n > 0; n--) {
+  const globals = new Array<GlobalValue>(r.u32());
+  for (let i = 0; i < globals.length; i++) {
     const tag = r.u8();
-    globals.push(tag === 1 ? BigInt.asIntN(64, r.big()) : tag === 2 ? r.u32() | 0 : r.f64());
+    globals[i] = tag === 1 ? BigInt.asIntN(64, r.big()) : tag === 2 ? r.u32() | 0 : r.f64();
   }
   const response = readResponse(r);
   const calls: OutgoingCall[] = [];

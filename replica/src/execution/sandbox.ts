@@ -48,6 +48,11 @@ export interface ExecutionSnapshot {
   readonly globals: readonly GlobalValue[];
 }
 
+/**
+ * A changed page. Heap pages a sandbox returns are views of its live memory, valid until the
+ * instance runs again: whoever keeps them copies them (page maps do, and so does a worker's
+ * result encoding).
+ */
 export interface PageDelta {
   readonly index: number;
   readonly bytes: Uint8Array;
@@ -163,6 +168,11 @@ export class Sandbox implements SandboxAccess {
   private limits: SandboxLimits | undefined;
   private onSlice: SliceHook | undefined;
   private contextInstructions = 0n;
+  /**
+   * The globals' values at the committed state (undefined: read them from the instance). Kept so
+   * that a message does not read every global before it runs, only after.
+   */
+  private committedGlobals: readonly GlobalValue[] | undefined;
   /** Where the thread's dirty page filter sends the first mark_dirty(page) of a message. */
   private readonly saveMarked = (page: number) => {
     this.savePage(page);
@@ -261,7 +271,7 @@ export class Sandbox implements SandboxAccess {
     options: RunOptions = {},
   ): SandboxResult {
     const live = this.mustLive();
-    const globalsBefore = live.globals.map((g) => g.value);
+    const globalsBefore = this.committedGlobals ?? live.globals.map((g) => g.value);
     const pagesBefore = live.memory.buffer.byteLength / WASM_PAGE;
     this.begin(message, view, costs, limits, options.onSlice, options.firstSlice);
     this.contextInstructions = options.callContextInstructions ?? 0n;
@@ -303,6 +313,7 @@ export class Sandbox implements SandboxAccess {
       this.touched.add(p.index);
     }
     live.globals.forEach((g, i) => (g.value = result.globals[i]!));
+    this.committedGlobals = result.globals;
     this.stable.pages.sizeBytes = result.stable.sizeBytes;
     for (const p of result.stable.pages) this.stable.pages.setPage(p.index, p.bytes);
     this.stable.commit();
@@ -430,6 +441,7 @@ export class Sandbox implements SandboxAccess {
   }
 
   private instantiate(): void {
+    this.committedGlobals = undefined;
     this.live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
     this.live.counter.value = this.budget;
     this.live.dirtyPage.value = -1;
@@ -444,6 +456,7 @@ export class Sandbox implements SandboxAccess {
     const live = this.bind(new WebAssembly.Instance(this.compiled.module as WebAssembly.Module, this.imports()));
     fill(live.memory);
     live.globals.forEach((g, i) => (g.value = globals[i]!));
+    this.committedGlobals = globals;
     this.live = live;
   }
 
@@ -501,17 +514,20 @@ export class Sandbox implements SandboxAccess {
   private commit(live: Live): Omit<Extract<SandboxResult, { ok: true }>, 'ok' | 'outcome' | 'instructions'> {
     const mem = this.memory();
     const pages: PageDelta[] = [];
-    for (const index of [...this.heapJournal.keys()].sort((a, b) => a - b)) {
+    for (const [index, before] of this.heapJournal) {
       const now = mem.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
       // A page marked but left unchanged is not dirty: the delta stays exact.
-      if (!equalPage(now, this.heapJournal.get(index)!)) pages.push({ index, bytes: now.slice() });
+      if (!equalPage(now, before)) pages.push({ index, bytes: now });
     }
+    sortByIndex(pages);
     releasePages(this.heapJournal);
     const stablePages = this.stable.commit();
+    const globals = live.globals.map((g) => g.value);
+    this.committedGlobals = globals;
     return {
       heap: { sizeBytes: live.memory.buffer.byteLength, pages },
       stable: { sizeBytes: this.stable.pages.sizeBytes, pages: stablePages },
-      globals: live.globals.map((g) => g.value),
+      globals,
     };
   }
 
@@ -523,6 +539,7 @@ export class Sandbox implements SandboxAccess {
     releasePages(this.heapJournal);
     if (live.memory.buffer.byteLength / WASM_PAGE === pagesBefore) {
       live.globals.forEach((g, i) => (g.value = globals[i]!));
+      this.committedGlobals = globals;
       return;
     }
     // Linear memory cannot shrink: a new instance gets the old memory's first `pagesBefore` pages.
@@ -558,6 +575,16 @@ function startMessage(view: CanisterView): MessageInput {
     context: 's', caller: view.canisterId, arg: new Uint8Array(0), cyclesAvailable: 0n, cyclesRefunded: 0n,
     rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true,
   };
+}
+
+/** Ascending page order in place (a message changes a few pages: insertion sort, no allocation). */
+function sortByIndex(pages: PageDelta[]): void {
+  for (let i = 1; i < pages.length; i++) {
+    const p = pages[i]!;
+    let j = i - 1;
+    for (; j >= 0 && pages[j]!.index > p.index; j--) pages[j + 1] = pages[j]!;
+    pages[j + 1] = p;
+  }
 }
 
 function equalPage(a: Uint8Array, b: Uint8Array): boolean {

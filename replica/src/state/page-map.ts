@@ -112,7 +112,7 @@ export class PageMap {
       const within = pos - index * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - within, bytes.length - done);
       const page = n === PAGE_SIZE ? this.pages.get(index) ?? this.fresh(index) : this.residentPage(index);
-      page.set(bytes.subarray(done, done + n), within);
+      page.set(n === bytes.length ? bytes : bytes.subarray(done, done + n), within); // a page delta: no view
       this.dirty.add(index);
       this.#changes?.add(index);
       done += n;
