@@ -9,3 +9,5 @@ export { InProcessSandboxHost, type SandboxHost } from './execution/host.js';
 export { ManagementCanister, effectiveCanisterId, MANAGEMENT_METHODS } from './management/index.js';
 export { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
 export * from './checkpoint/index.js';
+export { LocalRegistry, type Registry, type SubnetRecord, type CanisterIdRange } from './registry/index.js';
+export { streamSlice, streamHeader, DEFAULT_SLICE_MESSAGES } from './xnet/slice.js';

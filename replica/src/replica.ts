@@ -16,6 +16,7 @@ import { ManagementCanister, effectiveCanisterId } from './management/index.js';
 import { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
 import { ReplicatedState, type IngressStatus } from './state/index.js';
 import { ModuleCache } from './wasm/index.js';
+import type { Registry } from './registry/index.js';
 
 export interface ReplicaConfig {
   readonly subnetId: Principal;
@@ -34,6 +35,11 @@ export interface ReplicaConfig {
   readonly workers?: number;
   /** Tuning of the worker pool (instances per worker, long executions holding a thread). */
   readonly workerPool?: Partial<Omit<WorkerPoolOptions, 'workers' | 'fees' | 'stableMemoryBytes'>>;
+  /**
+   * The subnets of the network and their canister ranges: calls to canisters of another subnet go
+   * into the stream to it. Absent: this subnet is alone (calls outside it are rejected).
+   */
+  readonly registry?: Registry;
 }
 
 const MANAGEMENT = Principal.managementCanister();
@@ -71,7 +77,8 @@ export class Replica {
     const host = config.workers
       ? new WorkerSandboxHost({ ...config.workerPool, workers: config.workers, fees: schedule, stableMemoryBytes: config.execution.stableMemoryBytes })
       : undefined;
-    this.env = new ExecutionEnvironment({ subnetId: config.subnetId, rootKey: () => config.rootKey }, fees, config.execution, modules, host);
+    const subnet = { subnetId: config.subnetId, rootKey: () => config.rootKey, ...(config.registry ? { registry: config.registry } : {}) };
+    this.env = new ExecutionEnvironment(subnet, fees, config.execution, modules, host);
     this.management = new ManagementCanister(this.env);
     this.scheduler = new Scheduler(this.env, this.management, config.scheduler, telemetry.tracer, telemetry.metrics);
   }

@@ -170,8 +170,8 @@ test('a field without a codec is refused, naming the place to add it', () => {
   (t.canister(A)!.callContexts.get(2) as unknown as Record<string, unknown>).extra = 1;
   assert.throws(() => stateHash(t), /CallContext has a field 'extra' without a codec/);
   const u = richState();
-  (u as unknown as Record<string, unknown>).streams = [];
-  assert.throws(() => encodeState(u), /ReplicatedState has a field 'streams'/);
+  (u as unknown as Record<string, unknown>).registryVersion = 1n;
+  assert.throws(() => encodeState(u), /ReplicatedState has a field 'registryVersion'/);
 });
 
 test('page map hash: cached digests follow dirty pages; zero pages hash like absent ones', () => {

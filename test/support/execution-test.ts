@@ -17,6 +17,7 @@ import {
   type ReplicaConfig,
   type RoundOptions,
   type RoundSummary,
+  type XNetSlice,
 } from '../../replica/src/index.js';
 
 /** A rejected call, as a client would see it. */
@@ -77,10 +78,10 @@ export class ExecutionTest {
     return messageId;
   }
 
-  /** Runs one round (the clock moves by `roundTime` first). */
-  async tick(options?: RoundOptions): Promise<RoundSummary> {
+  /** Runs one round (the clock moves by `roundTime` first), inducting `xnet` slices of other subnets. */
+  async tick(options?: RoundOptions, xnet: readonly XNetSlice[] = []): Promise<RoundSummary> {
     this.clock.advance(this.roundTime);
-    const run = () => this.replica.executeRound(undefined, options);
+    const run = () => this.replica.executeRound(this.replica.blocks.make(xnet), options);
     const summary = await (this.tracer ? this.tracer.round(this.replica.state.height + 1n, run) : run());
     if (this.checkCycles) checkCyclesConservation(this.replica.state);
     this.rounds.push(summary);

@@ -2,7 +2,7 @@
 // clock that only this module touches; the block carries it into replicated state.
 
 import { sha384 } from '@noble/hashes/sha2.js';
-import type { Block, BlockSource, IngressMessage } from './types.js';
+import type { Block, BlockSource, IngressMessage, XNetSlice } from './types.js';
 
 export interface Clock {
   /** Nanoseconds since the epoch. */
@@ -41,7 +41,7 @@ export class LocalBlockMaker implements BlockSource {
   }
 
   /** Synchronous form for in-process drivers (tests, the embedded replica loop). */
-  make(): Block {
+  make(xnet: readonly XNetSlice[] = []): Block {
     this.height++;
     const now = this.clock.now();
     this.lastTime = now > this.lastTime ? now : this.lastTime + 1n;
@@ -49,6 +49,7 @@ export class LocalBlockMaker implements BlockSource {
       height: this.height,
       time: this.lastTime,
       ingress: this.pool.splice(0, this.maxIngressPerBlock),
+      ...(xnet.length > 0 ? { xnet } : {}),
       // raw_rand in round h is answered from the tape of round h-1, fixed before this block.
       randomness: this.randomTape(this.height - 1n),
     };

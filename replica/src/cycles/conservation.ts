@@ -1,5 +1,7 @@
-// The conservation invariant of cycles: every cycle minted (provisional creation and top-ups) is,
-// at the end of a round, in a balance, in flight, or burned. A violation is a replica bug.
+// The conservation invariant of cycles: every cycle minted (provisional creation and top-ups) or
+// received from another subnet is, at the end of a round, in a balance, in flight (in this subnet
+// or in a stream to another, until that subnet acknowledges it), sent to another subnet, or burned.
+// A violation is a replica bug.
 
 import type { CanisterMessage, ExecutionWork, ReplicatedState, Request } from '../state/index.js';
 import { CyclesConservationError } from './errors.js';
@@ -19,6 +21,11 @@ export interface CyclesLedger {
   readonly reservedByCallbacks: Cycles;
   /** Prepaid by long executions between slices (and attached to the message they run). */
   readonly inPausedExecutions: Cycles;
+  /** Attached to messages in streams to other subnets, not acknowledged yet. */
+  readonly inStreams: Cycles;
+  /** Attached to messages other subnets sent here, and to messages they acknowledged from here. */
+  readonly received: Cycles;
+  readonly sent: Cycles;
 }
 
 /** Counts where every cycle of `state` is. */
@@ -41,22 +48,25 @@ export function cyclesLedger(state: ReplicatedState): CyclesLedger {
   }
   for (const r of state.pendingSubnetCalls) inMessages += r.cycles;
   for (const r of state.pendingRawRand) inMessages += r.cycles;
+  let inStreams = 0n;
+  for (const stream of state.streams.values()) for (const m of stream.messages) inStreams += attached(m);
   return {
     minted: state.cyclesMinted, burned: state.cyclesBurned,
     balances, inMessages, inCallContexts, reservedByCallbacks, inPausedExecutions,
+    inStreams, received: state.cyclesReceived, sent: state.cyclesSent,
   };
 }
 
-/** Σ balances + Σ in flight + burned = minted, or a loud `CyclesConservationError`. */
+/** Σ balances + Σ in flight + sent + burned = minted + received, or a loud `CyclesConservationError`. */
 export function checkCyclesConservation(state: ReplicatedState): CyclesLedger {
   const l = cyclesLedger(state);
-  const accounted = l.balances + l.inMessages + l.inCallContexts + l.reservedByCallbacks + l.inPausedExecutions + l.burned;
-  if (accounted !== l.minted) {
-    const diff = accounted - l.minted;
+  const accounted = l.balances + l.inMessages + l.inCallContexts + l.reservedByCallbacks + l.inPausedExecutions + l.inStreams + l.sent + l.burned;
+  if (accounted !== l.minted + l.received) {
+    const diff = accounted - l.minted - l.received;
     throw new CyclesConservationError(
       `cycles are not conserved at height ${state.height}: ${diff > 0n ? `${diff} cycles appeared` : `${-diff} cycles vanished`} ` +
-      `(minted ${l.minted}; balances ${l.balances}, in messages ${l.inMessages}, in call contexts ${l.inCallContexts}, ` +
-      `reserved by callbacks ${l.reservedByCallbacks}, in paused executions ${l.inPausedExecutions}, burned ${l.burned})`);
+      `(minted ${l.minted}, received ${l.received}; balances ${l.balances}, in messages ${l.inMessages}, in call contexts ${l.inCallContexts}, ` +
+      `reserved by callbacks ${l.reservedByCallbacks}, in paused executions ${l.inPausedExecutions}, in streams ${l.inStreams}, sent ${l.sent}, burned ${l.burned})`);
   }
   return l;
 }

@@ -27,6 +27,7 @@ import { sandboxModule, type JobResult, type SandboxJob } from './job.js';
 import type { EntryPoint, SandboxLimits, SandboxResult } from './sandbox.js';
 import { DEFAULT_EXECUTION_CONFIG, type ExecutionConfig, type MessageSink, type QueryResult } from './types.js';
 import { changeOrigin, decodeInstall, installReply, respondToManagementCall, type InstallRequest } from '../management/install-code.js';
+import type { Registry } from '../registry/index.js';
 
 /** Bytes of canister log records kept per canister (older records are dropped first). */
 export const MAX_LOG_BYTES = 64 * 1024;
@@ -38,6 +39,8 @@ export type { InstallMode, InstallRequest } from '../management/install-code.js'
 export interface SubnetContext {
   readonly subnetId: Principal;
   rootKey(): Uint8Array;
+  /** Where canisters of other subnets are (calls to them go into streams); absent: this subnet only. */
+  readonly registry?: Registry;
 }
 
 export type { SystemTask, ExecutionWork as Work } from '../state/types.js';

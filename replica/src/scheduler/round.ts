@@ -75,7 +75,7 @@ export class Scheduler {
   async executeRound(state: ReplicatedState, block: Block, options: RoundOptions = {}): Promise<RoundSummary> {
     const previousTime = state.time;
     const subnetQueue: Request[] = [];
-    const router = new Router(state, subnetQueue, this.config.maxQueueSlots);
+    const router = new Router(state, subnetQueue, this.config, this.env.subnet.registry);
     state.height = block.height;
     state.time = block.time > state.time ? block.time : state.time + 1n;
 
@@ -84,6 +84,7 @@ export class Scheduler {
       const rng = new RandomTapeRng(block.randomness);
       this.management.answerRawRand(state, () => rng.next32(), router);
       this.expireCallbacks(state);
+      for (const slice of block.xnet ?? []) router.induct(slice);
       this.induct(state, block.ingress, router, subnetQueue);
     });
     const tasks = this.systemTasks(state);
@@ -131,6 +132,7 @@ export class Scheduler {
       pausedExecutions: this.long.size,
       workLeft: state.pendingSubnetCalls.length > 0
         || live.some((c) => c.inputQueue.length > 0 || c.scheduler.paused !== undefined || c.scheduler.pendingInstall !== undefined),
+      xnet: { received: router.received, sent: router.sent },
     };
   }
 

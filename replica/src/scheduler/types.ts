@@ -26,6 +26,11 @@ export interface SchedulerConfig {
   readonly subnetMessageInstructions: bigint;
   /** Messages one canister may have queued from one sender (IC `DEFAULT_QUEUE_CAPACITY`: 500). */
   readonly maxQueueSlots: number;
+  /**
+   * Messages a stream to another subnet may hold unacknowledged; further requests to that subnet
+   * are rejected (responses always go in: their slot was reserved with the call).
+   */
+  readonly maxStreamMessages: number;
   /** Rounds after which accumulated priorities start over (IC: a day of rounds). */
   readonly priorityResetInterval: bigint;
   /**
@@ -52,6 +57,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   instructionOverheadPerExecution: 2_000_000n,
   subnetMessageInstructions: 1_000_000_000n,
   maxQueueSlots: 500,
+  maxStreamMessages: 10_000,
   priorityResetInterval: 24n * 3600n,
   maxHeapDeltaPerIteration: 200_000_000,
   subnetHeapDeltaCapacity: 140 * 1024 * 1024 * 1024,
@@ -76,6 +82,8 @@ export interface RoundSummary {
   readonly pausedExecutions: number;
   /** Whether messages are still queued (or executions paused) at the end of the round. */
   readonly workLeft: boolean;
+  /** Messages inducted from and routed to other subnets' streams, by subnet id (text). */
+  readonly xnet: { readonly received: ReadonlyMap<string, number>; readonly sent: ReadonlyMap<string, number> };
 }
 
 /** What the round needs to know besides the block. */

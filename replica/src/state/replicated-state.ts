@@ -2,7 +2,7 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterState, comparePrincipals } from './canister.js';
-import type { IngressStatus, Request } from './types.js';
+import type { IngressStatus, Request, Stream } from './types.js';
 
 export class ReplicatedState {
   private readonly canisterMap = new Map<string, CanisterState>();
@@ -20,6 +20,14 @@ export class ReplicatedState {
   readonly pendingRawRand: Request[] = [];
   /** Management canister calls left over when a round's budget ran out. */
   readonly pendingSubnetCalls: Request[] = [];
+  /** Streams to other subnets, by subnet id (text); visited in sorted order. */
+  readonly streams = new Map<string, Stream>();
+  /**
+   * Cycles attached to messages from other subnets that were inducted here, and to messages to
+   * other subnets they acknowledged: cycles that crossed the subnet's border, for conservation.
+   */
+  cyclesReceived = 0n;
+  cyclesSent = 0n;
 
   constructor(
     readonly subnetId: Principal,

@@ -20,11 +20,11 @@ import { PageMap, isZero } from './page-map.js';
 import { ReplicatedState } from './replicated-state.js';
 import type {
   CallContext, CallOrigin, CallerInfo, Callback, CanisterLogRecord, CanisterMessage, CanisterSchedulerState, CanisterSettings,
-  ExecutionWork, IngressStatus, LogVisibility, PausedExecution, Request, Response, ResponsePayload,
+  ExecutionWork, IngressStatus, LogVisibility, PausedExecution, Request, Response, ResponsePayload, Stream,
 } from './types.js';
 import { grown, newBytes, sha256 } from '../bytes.js';
 
-export const STATE_ENCODING_VERSION = 1;
+export const STATE_ENCODING_VERSION = 2;
 
 /** The encoding met a value it has no codec for: a bug of the replica, never of a canister. */
 export class StateEncodingError extends Error {
@@ -425,6 +425,32 @@ const responseCodec = record<Omit<Response, 'kind'>>('Response', {
 });
 
 const message = union<CanisterMessage>('CanisterMessage', 'kind', { request: requestCodec, response: responseCodec });
+
+const stream = record<Stream>('Stream', { begin: nat, messages: list(message), signalsEnd: nat });
+
+/**
+ * A message of a stream as its sending subnet certifies it (`/streams/<subnet_id>/messages/<index>`),
+ * without its trace context (each replica has its own; it travels beside the certified slice).
+ */
+export function encodeStreamMessage(m: CanisterMessage): Uint8Array {
+  const w = new ByteWriter(256 + (m.kind === 'request' ? m.arg.length : m.payload.kind === 'reply' ? m.payload.data.length : m.payload.message.length * 3));
+  message.write(w, m.kind === 'request' && m.traceparent !== undefined ? { ...m, traceparent: undefined } : m);
+  return w.finish();
+}
+
+/** The inverse of `encodeStreamMessage`; throws `StateEncodingError` on malformed bytes. */
+export function decodeStreamMessage(bytes: Uint8Array): CanisterMessage {
+  const r = new ByteReader(bytes);
+  const m = message.read(r, NO_MODULES);
+  if (!r.done) throw new StateEncodingError('trailing bytes after a stream message');
+  return m;
+}
+
+/** Messages refer to no module or page map. */
+const NO_MODULES: DecodeContext = {
+  module: () => { throw new StateEncodingError('a stream message refers to a module'); },
+  pageMap: () => { throw new StateEncodingError('a stream message refers to a page map'); },
+};
 const request: Codec<Request> = {
   write: (w, v) => requestCodec.write(w, withoutKind(v, 'request')),
   read: (r, ctx) => ({ kind: 'request', ...requestCodec.read(r, ctx) }),
@@ -552,6 +578,9 @@ const SUBNET_FIELDS = {
   ingressHistory: sortedMap(text, ingressStatus, byString),
   pendingRawRand: list(request),
   pendingSubnetCalls: list(request),
+  streams: sortedMap(text, stream, byString),
+  cyclesReceived: nat,
+  cyclesSent: nat,
 } satisfies { [K in keyof ReplicatedState]?: Codec<ReplicatedState[K]> };
 
 /** `canisterMap` is private: canisters are written one by one, in id order. */

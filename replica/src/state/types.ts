@@ -67,6 +67,28 @@ export interface Response {
 
 export type CanisterMessage = Request | Response;
 
+/** What a stream to another subnet certifies of itself (`/streams/<subnet_id>/header`). */
+export interface StreamHeader {
+  /** Index of the first message still in the stream. */
+  readonly begin: bigint;
+  /** Index the next message will get. */
+  readonly end: bigint;
+  /** Index of the next message expected from that subnet: every one below has been inducted here. */
+  readonly signalsEnd: bigint;
+}
+
+/**
+ * Messages to one other subnet (requests and responses, in the order they were sent) that it has
+ * not acknowledged yet, and how far this subnet has inducted the messages that subnet sent it.
+ */
+export interface Stream {
+  /** Index of `messages[0]`: the receiver's signals acknowledged every message below it. */
+  begin: bigint;
+  readonly messages: CanisterMessage[];
+  /** Index of the next message expected from that subnet (signalled back to it in the header). */
+  signalsEnd: bigint;
+}
+
 export interface CallContext {
   readonly id: number;
   readonly origin: CallOrigin;
