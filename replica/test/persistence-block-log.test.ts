@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Principal } from '@icp-sdk/core/principal';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { ManualClock, canisterIdFromIndex, type IngressMessage } from '../src/index.js';
+import { ManualClock, canisterIdFromIndex, type IngressMessage, type XNetSlice } from '../src/index.js';
 import { BlockLogCorruptError, FileBlockLog } from '../src/consensus/block-log.js';
 import { FsCheckpointStore, executeRound, restoreReplica } from '../src/checkpoint/index.js';
 import { stateHash } from '../src/state/serialize.js';
@@ -59,6 +59,32 @@ test('submit resolves once durable; blocks and unblocked ingress survive a reope
   assert.equal(b3.height, 3n);
   assert.ok(b3.time > b2.time);
   assert.deepEqual(b3.ingress.map((m) => m.arg[0]), [5]);
+  await again.close();
+});
+
+test('a block with slices of other subnets\' streams replays as it was made', async () => {
+  const dir = await tempDir();
+  const log = await FileBlockLog.open(dir, { clock: new ManualClock() });
+  const remote = Principal.fromUint8Array(new Uint8Array(29).fill(7));
+  const a = canisterIdFromIndex(0x100000n);
+  const slice: XNetSlice = {
+    subnet: remote, header: { begin: 3n, end: 6n, signalsEnd: 2n }, from: 4n,
+    messages: [
+      { kind: 'request', sender: a, receiver: canisterIdFromIndex(1n), method: 'echo', arg: Uint8Array.of(1), cycles: 5n, origin: { kind: 'canister', caller: a, callbackId: 9, deadline: 0n } },
+      { kind: 'response', originator: canisterIdFromIndex(2n), respondent: a, callbackId: 4, payload: { kind: 'reject', code: 4, message: 'no', errorCode: 'IC0406' }, refund: 1n },
+    ],
+    traceparents: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', undefined],
+  };
+  const made = log.make([slice]);
+  const plain = log.make();
+  await log.close();
+  const again = await FileBlockLog.open(dir, { clock: new ManualClock() });
+  const replayed = [];
+  for await (const b of again.blocksAfter(0n)) replayed.push(b);
+  // Trace context is kept beside the messages (their certified encoding has none).
+  assert.deepEqual(replayed, [made, plain]);
+  assert.deepEqual(made.xnet, [slice]);
+  assert.equal(plain.xnet, undefined);
   await again.close();
 });
 

@@ -43,6 +43,8 @@ export type {
   RequestStatusKind,
   RequestStatusRecord,
   SignatureShare,
+  StreamCertifiedState,
+  StreamMessageRecord,
   SubnetCertifiedState,
   SubnetMetrics,
   SubnetType,
@@ -99,6 +101,9 @@ export { decodeNat, encodeCanisterRanges, encodeControllers, encodeNat, encodeSu
 export {
   buildStateTree,
   canisterRangeShards,
+  decodeStreamHeader,
+  encodeStreamHeader,
+  streamIndexLabel,
   EMPTY_RANGES_LABEL,
   MAX_RANGES_PER_SHARD,
   StateTreeCache,

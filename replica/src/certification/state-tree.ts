@@ -13,6 +13,8 @@ import type {
   HashTree,
   LabeledNode,
   RequestStatusRecord,
+  StreamCertifiedState,
+  StreamMessageRecord,
   SubnetCertifiedState,
 } from './types.js';
 import { hexOf } from '../bytes.js';
@@ -38,6 +40,7 @@ export class StateTreeCache {
   readonly requests = new WeakMap<RequestStatusRecord, LabeledNode>();
   readonly subnets = new WeakMap<SubnetCertifiedState, { readonly subnet: LabeledNode; readonly ranges: LabeledNode }>();
   readonly apiBoundaryNodes = new WeakMap<ApiBoundaryNodeRecord, LabeledNode>();
+  readonly streamMessages = new WeakMap<StreamMessageRecord, LabeledNode>();
   readonly forks: ForkMemo = new WeakMap();
 }
 
@@ -145,6 +148,44 @@ function apiBoundaryNode(b: ApiBoundaryNodeRecord): LabeledNode {
   return labeledOf(b.nodeId, forest(children));
 }
 
+// --- /streams ---------------------------------------------------------------------------------
+
+/** The label of message `index` of a stream: 8 bytes big-endian, so labels sort as indices. */
+export function streamIndexLabel(index: bigint): Uint8Array {
+  if (index < 0n || index >= 1n << 64n) throw new InvalidStateViewError(`stream index ${index} is out of range`);
+  const label = new Uint8Array(8);
+  new DataView(label.buffer).setBigUint64(0, index);
+  return label;
+}
+
+/** `header` of a stream: begin, end and signals end, 8 bytes big-endian each. */
+export function encodeStreamHeader(h: { readonly begin: bigint; readonly end: bigint; readonly signalsEnd: bigint }): Uint8Array {
+  const out = new Uint8Array(24);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, h.begin);
+  view.setBigUint64(8, h.end);
+  view.setBigUint64(16, h.signalsEnd);
+  return out;
+}
+
+export function decodeStreamHeader(bytes: Uint8Array): { begin: bigint; end: bigint; signalsEnd: bigint } {
+  if (bytes.length !== 24) throw new InvalidStateViewError(`a stream header has 24 bytes, not ${bytes.length}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 24);
+  const header = { begin: view.getBigUint64(0), end: view.getBigUint64(8), signalsEnd: view.getBigUint64(16) };
+  if (header.begin > header.end) throw new InvalidStateViewError(`a stream header begins at ${header.begin}, after its end ${header.end}`);
+  return header;
+}
+
+function streamMessageNode(m: StreamMessageRecord): LabeledNode {
+  return labeledOf(streamIndexLabel(m.index), leafOf(m.value));
+}
+
+function streamNode(s: StreamCertifiedState, cache: StateTreeCache | undefined): LabeledNode {
+  const messages: LabeledNode[] = [];
+  for (const m of s.messages) messages.push(cached(cache?.streamMessages, m, streamMessageNode));
+  return labeledOf(s.subnetId, forest([['header', leafOf(s.header)], ['messages', forestOfLabeled(messages, cache?.forks)]]));
+}
+
 // --- the whole tree ---------------------------------------------------------------------------
 
 function cached<K extends object, V>(cache: WeakMap<K, V> | undefined, key: K, make: (k: K) => V): V {
@@ -165,6 +206,7 @@ function cached<K extends object, V>(cache: WeakMap<K, V> | undefined, key: K, m
  * /canister/<canister_id>/{certified_data,controllers,metadata/<name>,module_hash}
  * /canister_ranges/<subnet_id>/<lowest canister id of shard>
  * /request_status/<request_id>/{status,reply,reject_code,reject_message,error_code}
+ * /streams/<subnet_id>/{header,messages/<index>}          (only when the view has streams)
  * /subnet/<subnet_id>/{public_key,canister_ranges,node/<node_id>/public_key,metrics,type}
  * /time
  * ```
@@ -193,16 +235,18 @@ export function buildStateTree(view: CertifiedStateView, cache?: StateTreeCache)
   const boundaryNodes: LabeledNode[] = [];
   for (const b of view.apiBoundaryNodes ?? []) boundaryNodes.push(cached(cache?.apiBoundaryNodes, b, apiBoundaryNode));
 
+  const top = [
+    labeledOf('api_boundary_nodes', forestOfLabeled(boundaryNodes, memo)),
+    labeledOf('canister', forestOfLabeled(canisters, memo)),
+    labeledOf('canister_ranges', forestOfLabeled(ranges, memo)),
+    labeledOf('request_status', forestOfLabeled(requests, memo)),
+  ];
+  if (view.streams !== undefined) {
+    const streams: LabeledNode[] = [];
+    for (const s of view.streams) streams.push(streamNode(s, cache));
+    top.push(labeledOf('streams', forestOfLabeled(streams, memo)));
+  }
+  top.push(labeledOf('subnet', forestOfLabeled(subnets, memo)), labeledOf('time', leafOf(encodeNat(view.time))));
   // Labels in byte order; `forestOfLabeled` would sort anyway, this keeps the fast path.
-  return forestOfLabeled(
-    [
-      labeledOf('api_boundary_nodes', forestOfLabeled(boundaryNodes, memo)),
-      labeledOf('canister', forestOfLabeled(canisters, memo)),
-      labeledOf('canister_ranges', forestOfLabeled(ranges, memo)),
-      labeledOf('request_status', forestOfLabeled(requests, memo)),
-      labeledOf('subnet', forestOfLabeled(subnets, memo)),
-      labeledOf('time', leafOf(encodeNat(view.time))),
-    ],
-    memo,
-  );
+  return forestOfLabeled(top, memo);
 }

@@ -94,9 +94,30 @@ export interface CertifiedStateView {
   readonly subnets: Iterable<SubnetCertifiedState>;
   /** `/api_boundary_nodes/<node_id>/...`; the subtree is empty when omitted. */
   readonly apiBoundaryNodes?: Iterable<ApiBoundaryNodeRecord>;
-  // Extension point: `/streams/<subnet_id>/{header,messages/<index>}` (XNet streams) will be a
-  // further optional field once cross-subnet messaging exists. The builder deliberately emits
-  // no `streams` label until then: an empty placeholder would certify a claim we cannot back.
+  /**
+   * `/streams/<subnet_id>/{header,messages/<index>}`: this subnet's streams to other subnets,
+   * which they induct from certified slices (XNet). No `streams` label when omitted.
+   */
+  readonly streams?: Iterable<StreamCertifiedState>;
+}
+
+/** One stream to another subnet, as certified. */
+export interface StreamCertifiedState {
+  /** The receiving subnet. */
+  readonly subnetId: Uint8Array;
+  /** `header`: the stream's begin, end and signals end (see `encodeStreamHeader`). */
+  readonly header: Uint8Array;
+  /**
+   * `messages/<index>` (the index as 8 bytes big-endian), from the stream's begin to its end.
+   * Records are kept from round to round while a message stays in the stream.
+   */
+  readonly messages: readonly StreamMessageRecord[];
+}
+
+export interface StreamMessageRecord {
+  readonly index: bigint;
+  /** The message as the sending subnet encodes it. */
+  readonly value: Uint8Array;
 }
 
 /** Spec "Overview of canister calling": the certified status of an update call. */

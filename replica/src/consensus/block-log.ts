@@ -18,8 +18,9 @@ import { promisify } from 'node:util';
 import { decode, encode } from '@dfinity/cbor';
 import { Principal } from '@icp-sdk/core/principal';
 import { LocalBlockMaker, defaultTape, systemClock, type Clock } from './local-block-maker.js';
-import type { Block, IngressMessage } from './types.js';
+import type { Block, IngressMessage, XNetSlice } from './types.js';
 import type { CallerInfo } from '../state/types.js';
+import { decodeStreamMessage, encodeStreamMessage } from '../state/serialize.js';
 import { sha256 } from '../bytes.js';
 
 export class BlockLogCorruptError extends Error {
@@ -162,12 +163,14 @@ export class FileBlockLog extends LocalBlockMaker {
   }
 
   /** Makes the next block from durable ingress and appends it (fsync) before returning it. */
-  override make(): Block {
+  override make(xnet: readonly XNetSlice[] = []): Block {
     if (this.closed) throw new Error('block log is closed');
     const height = this.lastHeight + 1n;
     const now = this.clockSource.now();
     const time = now > this.lastBlockTime ? now : this.lastBlockTime + 1n;
-    const block: Block = { height, time, ingress: this.ready.splice(0, this.maxPerBlock), randomness: this.tape(height - 1n) };
+    const block: Block = {
+      height, time, ingress: this.ready.splice(0, this.maxPerBlock), ...(xnet.length > 0 ? { xnet } : {}), randomness: this.tape(height - 1n),
+    };
     this.appendSync(frame(encode({ k: 'b', ...encodeBlock(block) })));
     this.lastHeight = height;
     this.lastBlockTime = time;
@@ -371,7 +374,29 @@ function decodeIngress(c: Cbor): IngressMessage {
 }
 
 function encodeBlock(b: Block): Cbor {
-  return { h: b.height, t: b.time, r: b.randomness, i: b.ingress.map(encodeIngress) };
+  const out: Cbor = { h: b.height, t: b.time, r: b.randomness, i: b.ingress.map(encodeIngress) };
+  if (b.xnet !== undefined) out.x = b.xnet.map(encodeSlice);
+  return out;
+}
+
+/** A slice as the block took it (verified then; a replay trusts its own log). */
+function encodeSlice(s: XNetSlice): Cbor {
+  const out: Cbor = {
+    s: s.subnet.toUint8Array(), b: s.header.begin, e: s.header.end, g: s.header.signalsEnd, f: s.from,
+    m: s.messages.map(encodeStreamMessage),
+  };
+  if (s.traceparents !== undefined) out.t = s.traceparents.map((t) => t ?? null);
+  return out;
+}
+
+function decodeSlice(c: Cbor): XNetSlice {
+  return {
+    subnet: Principal.fromUint8Array(own(c.s)),
+    header: { begin: BigInt(c.b as number | bigint), end: BigInt(c.e as number | bigint), signalsEnd: BigInt(c.g as number | bigint) },
+    from: BigInt(c.f as number | bigint),
+    messages: (c.m as Uint8Array[]).map((m) => decodeStreamMessage(own(m))),
+    ...(c.t !== undefined ? { traceparents: (c.t as (string | null)[]).map((t) => t ?? undefined) } : {}),
+  };
 }
 
 function decodeRecord(payload: Uint8Array): LogRecord {
@@ -385,6 +410,7 @@ function decodeRecord(payload: Uint8Array): LogRecord {
         time: BigInt(c.t as number | bigint),
         randomness: own(c.r),
         ingress: (c.i as Cbor[]).map(decodeIngress),
+        ...(c.x !== undefined ? { xnet: (c.x as Cbor[]).map(decodeSlice) } : {}),
       },
     };
   }

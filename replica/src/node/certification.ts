@@ -4,7 +4,9 @@
 
 import {
   buildStateTree,
+  createCertificate,
   digest,
+  witness,
   stateRootMessage,
   publicKeyToDer,
   RootAuthority,
@@ -183,6 +185,15 @@ export class StateCertification {
   /** A certificate revealing `paths` (and `/time`) of a certified state, with the root's delegation. */
   certificate(snapshot: CertifiedSnapshot, paths: readonly Path[], format: DelegationFormat): Uint8Array {
     return this.#certifier.certificate(snapshot.state, paths, format);
+  }
+
+  /**
+   * A certificate revealing `paths` (and `/time`) signed by this subnet's key alone, without the
+   * root's delegation: what other subnets verify this subnet's streams with, against the key the
+   * registry holds for it.
+   */
+  subnetCertificate(snapshot: CertifiedSnapshot, paths: readonly Path[]): Uint8Array {
+    return createCertificate({ tree: witness(snapshot.state.tree, [...paths, ['time']]), signature: snapshot.state.signature });
   }
 
   /**

@@ -3,8 +3,13 @@
 // changes, so the builder's `StateTreeCache` (keyed by record identity) rehashes only what a
 // round changed.
 
-import type { CanisterCertifiedState, CanisterMetadataSection, CertifiedStateView, RequestStatusRecord, SubnetCertifiedState } from '../certification/index.js';
-import type { CanisterState, IngressStatus, ReplicatedState } from '../state/index.js';
+import {
+  encodeStreamHeader, type CanisterCertifiedState, type CanisterMetadataSection, type CertifiedStateView, type RequestStatusRecord,
+  type StreamCertifiedState, type StreamMessageRecord, type SubnetCertifiedState,
+} from '../certification/index.js';
+import { Principal } from '@icp-sdk/core/principal';
+import type { CanisterMessage, CanisterState, IngressStatus, ReplicatedState } from '../state/index.js';
+import { encodeStreamMessage } from '../state/serialize.js';
 import { equalBytes, hexOf } from '../bytes.js';
 
 /** The certified records of one round, keyed for the HTTP front end's lookups. */
@@ -41,6 +46,8 @@ export class CertifiedViewBuilder {
   readonly #canisters = new Map<string, CanisterEntry>();
   /** Ingress history entries are replaced on every status change: their identity is the key. */
   #requests = new WeakMap<IngressStatus, RequestStatusRecord>();
+  /** A message keeps its index while it is in a stream: encoded once. */
+  #streamMessages = new WeakMap<CanisterMessage, StreamMessageRecord>();
 
   /** `subnets` are this subnet's records (built by the node, replaced when they change). */
   build(state: ReplicatedState, subnets: readonly SubnetCertifiedState[]): CertifiedView {
@@ -65,11 +72,31 @@ export class CertifiedViewBuilder {
       requests.set(messageId, record);
     }
 
-    return {
-      view: { time: state.time, requestStatus: requests.values(), canisters: canisters.values(), subnets },
-      canisters,
-      requests,
-    };
+    const view: CertifiedStateView = { time: state.time, requestStatus: requests.values(), canisters: canisters.values(), subnets };
+    return { view: state.streams.size > 0 ? { ...view, streams: this.#streams(state) } : view, canisters, requests };
+  }
+
+  #streams(state: ReplicatedState): StreamCertifiedState[] {
+    const out: StreamCertifiedState[] = [];
+    for (const [subnet, stream] of state.streams) {
+      const messages: StreamMessageRecord[] = [];
+      for (let i = 0; i < stream.messages.length; i++) {
+        const m = stream.messages[i]!;
+        let record = this.#streamMessages.get(m);
+        if (record === undefined) {
+          record = { index: stream.begin + BigInt(i), value: encodeStreamMessage(m) };
+          this.#streamMessages.set(m, record);
+        }
+        messages.push(record);
+      }
+      const end = stream.begin + BigInt(stream.messages.length);
+      out.push({
+        subnetId: Principal.fromText(subnet).toUint8Array(),
+        header: encodeStreamHeader({ begin: stream.begin, end, signalsEnd: stream.signalsEnd }),
+        messages,
+      });
+    }
+    return out;
   }
 
   #canisterEntry(c: CanisterState): CanisterEntry {

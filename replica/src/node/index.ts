@@ -1,7 +1,7 @@
 // One replica process on the embedded default: a replica, its keys, certification of every
 // round and the HTTP interface, behind `Node`.
 
-export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions } from './node.js';
+export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions, type NodeXNetOptions } from './node.js';
 export { NodeFrontend, type NodeFrontendHost } from './frontend.js';
 export {
   QueryCache,
@@ -21,6 +21,7 @@ export {
   loadOrCreateNodeKeys,
   parseNodeKeys,
   rootPublicKeyDer,
+  subnetIdentity,
   serializeNodeKeys,
   NodeSigningKey,
   KEYS_FILE,

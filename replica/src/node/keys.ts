@@ -108,3 +108,9 @@ export class NodeSigningKey {
 export function rootPublicKeyDer(keys: NodeKeys): Uint8Array {
   return publicKeyToDer(publicKeyOf(keys.rootSecret));
 }
+
+/** The subnet key (DER) of a node's keys and the subnet id derived from it, as the IC derives subnet ids. */
+export function subnetIdentity(keys: NodeKeys): { readonly subnetId: Uint8Array; readonly publicKeyDer: Uint8Array } {
+  const publicKeyDer = publicKeyToDer(publicKeyOf(keys.subnetSecret));
+  return { subnetId: selfAuthenticatingPrincipal(publicKeyDer), publicKeyDer };
+}

@@ -27,10 +27,15 @@ import { StateCertification, type CertifiedSnapshot } from './certification.js';
 import { NodeFrontend } from './frontend.js';
 import type { QueryCacheOptions } from './query-cache.js';
 import { IngressTracker } from './ingress.js';
-import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, type NodeKeys } from './keys.js';
+import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, subnetIdentity, type NodeKeys } from './keys.js';
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
 import { SigningThread } from './signer-thread.js';
 import { DEFAULT_SIGNATURE_THREADS } from './defaults.js';
+import type { XNetSlice } from '../consensus/index.js';
+import type { Registry } from '../registry/index.js';
+import { certifiedSlice, verifySlice, XNetSliceError } from '../xnet/certified-slice.js';
+import { DEFAULT_SLICE_MESSAGES } from '../xnet/slice.js';
+import type { XNetTransport } from '../xnet/transport.js';
 
 /** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
 export interface NodeLogger {
@@ -94,6 +99,19 @@ export interface NodeOptions {
   readonly signatureThreads?: number;
   /** Limits of queries and composite query call graphs (IC defaults). */
   readonly queryLimits?: Partial<QueryLimits>;
+  /**
+   * The other subnets of the network: the registry (which must hold this node's subnet, with its
+   * canister range and key) and the transport their certified streams travel over. Absent: the
+   * node's subnet is alone and calls to canisters outside it are rejected.
+   */
+  readonly xnet?: NodeXNetOptions;
+}
+
+export interface NodeXNetOptions {
+  readonly registry: Registry;
+  readonly transport: XNetTransport;
+  /** Messages a slice of one stream carries at most (default 1000). */
+  readonly maxSliceMessages?: number;
 }
 
 /** Set by `Node.start` when the node persists its state. */
@@ -111,6 +129,22 @@ export { DEFAULT_SIGNATURE_THREADS, DEFAULT_WORKERS } from './defaults.js';
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
+
+/** The registry must know this node's subnet as the node is: its key and its canister range. */
+function checkRegistry(registry: Registry, subnetId: Principal, keyDer: Uint8Array, ranges: readonly CanisterRange[]): void {
+  const record = registry.subnet(subnetId);
+  if (record === undefined) throw new Error(`the registry has no subnet ${subnetId.toText()} (this node's subnet): add it, with its public key and canister range`);
+  if (record.publicKeyDer !== undefined && Buffer.compare(record.publicKeyDer, keyDer) !== 0) {
+    throw new Error(`the registry's public key of subnet ${subnetId.toText()} is not this node's subnet key`);
+  }
+  for (const [start, end] of ranges) {
+    const first = registry.route(Principal.fromUint8Array(start));
+    const last = registry.route(Principal.fromUint8Array(end));
+    if (first?.compareTo(subnetId) !== 'eq' || last?.compareTo(subnetId) !== 'eq') {
+      throw new Error(`the registry does not route this node's canister range ${Principal.fromUint8Array(start).toText()}..${Principal.fromUint8Array(end).toText()} to subnet ${subnetId.toText()}`);
+    }
+  }
+}
 
 /** The IC's query limits, with the per-query instruction limit of the replica's configuration. */
 function queryLimitsOf(config: ReplicaConfig, overrides: Partial<QueryLimits> = {}): QueryLimits {
@@ -152,6 +186,11 @@ export class Node {
   #logCursors: Map<string, bigint> | undefined;
   /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
   #burnedTotals = new Map<string, bigint>();
+  /**
+   * Per stream (remote subnet id), for the XNet lag: its end at the last round, and [end, height]
+   * of every round it grew in whose messages are not all acknowledged yet.
+   */
+  #streamMarks = new Map<string, { end: bigint; readonly marks: [end: bigint, height: bigint][] }>();
 
   /** Builds a node without starting it; see `Node.start`. */
   constructor(keys: NodeKeys, options: NodeOptions = {}, persistence?: Persistence) {
@@ -161,13 +200,14 @@ export class Node {
     this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
 
     const subnetSigner = new SecretKeySigner(keys.subnetSecret);
+    const subnet = subnetIdentity(keys);
     this.#signing = new SigningThread(subnetSigner, keys.subnetSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
     this.#signatures = new SignaturePool({ threads: options.signatureThreads ?? DEFAULT_SIGNATURE_THREADS, signingSeed: keys.nodeSeed });
 
     const base = defaultReplicaConfig(options.replica);
-    const subnetIdBytes = selfAuthenticatingPrincipal(publicKeyToDer(subnetSigner.publicKey));
+    const subnetIdBytes = subnet.subnetId;
     this.subnetId = Principal.fromUint8Array(subnetIdBytes);
     const ranges: CanisterRange[] = [
       [canisterIdFromIndex(base.canisterRange.start).toUint8Array(), canisterIdFromIndex(base.canisterRange.end).toUint8Array()],
@@ -180,7 +220,10 @@ export class Node {
       nodes: [{ nodeId: this.nodeKey.nodeId, publicKey: this.nodeKey.publicKeyDer }],
       clock: this.#clock,
     });
-    const config: ReplicaConfig = { ...base, subnetId: this.subnetId, rootKey: this.certification.rootKeyDer };
+    if (options.xnet) checkRegistry(options.xnet.registry, this.subnetId, this.certification.subnetKeyDer, ranges);
+    const config: ReplicaConfig = {
+      ...base, subnetId: this.subnetId, rootKey: this.certification.rootKeyDer, ...(options.xnet ? { registry: options.xnet.registry } : {}),
+    };
     this.#persistence = persistence;
     this.replica = new Replica(
       config,
@@ -223,6 +266,9 @@ export class Node {
     this.#loop = new RoundLoop(() => this.#round(), {
       intervalMs: options.roundIntervalMs ?? DEFAULT_ROUND_INTERVAL_MS,
       onFatal: options.onFatal ?? ((error) => this.#fatal(error)),
+    });
+    options.xnet?.transport.serve(this.subnetId, {
+      slice: (to, position, max) => (this.#latest ? certifiedSlice(this.certification, this.#latest, this.replica.state, to, position, max) : undefined),
     });
   }
 
@@ -304,6 +350,7 @@ export class Node {
   /** Stops the round loop, answers waiting calls, closes the HTTP server. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#options.xnet?.transport.withdraw(this.subnetId);
       await this.#loop.stop();
       await this.#checkpointWrite;
       this.ingress.close();
@@ -330,7 +377,12 @@ export class Node {
     const body = async (round?: OpenRound): Promise<RoundOutcome> => {
       // What canisters printed before this node's first round (restored state) is not news.
       if (this.#logCursors === undefined && this.#logger !== silent) this.#logCursors = this.#currentLogCursors();
-      const { summary, written } = await executeRound(this.replica, this.#checkpointer, { tracer, metrics, background: true });
+      const xnet = this.#options.xnet ? await this.#pullSlices(this.#options.xnet) : [];
+      const block = this.replica.blocks.make(xnet);
+      const { summary, written } = await executeRound(this.replica, this.#checkpointer, { block, tracer, metrics, background: true });
+      for (const [subnet, n] of summary.xnet.received) metrics?.recordXnet('received', subnet, n);
+      for (const [subnet, n] of summary.xnet.sent) metrics?.recordXnet('sent', subnet, n);
+      if (metrics) this.#recordXnetLag(metrics, summary.height);
       if (written) this.#checkpointWrite = written.then(() => undefined, (e: unknown) => this.#checkpointFailed(e, summary.height));
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
@@ -363,6 +415,30 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
+  }
+
+  /**
+   * What every other subnet's stream holds for this one beyond what it inducted, verified against
+   * that subnet's key in the registry, in subnet id order. A subnet that cannot be reached or
+   * sends a slice that fails verification contributes nothing this round (logged); its messages
+   * wait in its stream until a later round.
+   */
+  async #pullSlices(xnet: NodeXNetOptions): Promise<XNetSlice[]> {
+    const state = this.replica.state;
+    const slices: XNetSlice[] = [];
+    for (const source of xnet.registry.subnets()) {
+      if (source.subnetId.compareTo(this.subnetId) === 'eq') continue;
+      const stream = state.streams.get(source.subnetId.toText());
+      const position = { from: stream?.signalsEnd ?? 0n, acked: stream?.begin ?? 0n };
+      try {
+        const envelope = await xnet.transport.pull(source.subnetId, this.subnetId, position, xnet.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
+        if (envelope !== undefined) slices.push(verifySlice(envelope, source, this.subnetId, xnet.registry));
+      } catch (e) {
+        const refused = e instanceof XNetSliceError;
+        this.#logger.warn({ component: 'xnet', subnet: source.subnetId.toText(), err: e }, refused ? 'XNet slice refused' : 'XNet slice not received');
+      }
+    }
+    return slices;
   }
 
   /** The tape of round `height` (prepared on the signing thread); the next two are started. */
@@ -410,6 +486,23 @@ export class Node {
       cursors.set(id, c.nextLogIdx);
     }
     for (const id of cursors.keys()) if (!seen.has(id)) cursors.delete(id);
+  }
+
+  /**
+   * Rounds from messages entering a stream to the remote subnet acknowledging them (it inducted
+   * them and its signals came back), per remote subnet, as streams are acknowledged.
+   */
+  #recordXnetLag(metrics: ReplicaMetrics, height: bigint): void {
+    for (const [subnet, stream] of this.replica.state.streams) {
+      let s = this.#streamMarks.get(subnet);
+      if (s === undefined) this.#streamMarks.set(subnet, (s = { end: stream.begin, marks: [] }));
+      const end = stream.begin + BigInt(stream.messages.length);
+      if (end > s.end) s.marks.push([end, height]);
+      s.end = end;
+      let acknowledged: bigint | undefined;
+      while (s.marks.length > 0 && s.marks[0]![0] <= stream.begin) acknowledged = s.marks.shift()![1];
+      if (acknowledged !== undefined) metrics.setXnetLag(subnet, Number(height - acknowledged));
+    }
   }
 
   /** Cycles burned this round, by category: the growth of the canisters' per-category totals. */

@@ -97,7 +97,7 @@ export const METRICS = {
   },
   xnetLag: {
     name: 'icpk_xnet_lag_rounds', kind: 'gauge', unit: '{round}',
-    description: 'Rounds between a stream message being certified and inducted, by remote subnet.', labels: [LABEL.remoteSubnet],
+    description: 'Rounds from a message entering the stream to a remote subnet to that subnet acknowledging it (inducted there), by remote subnet.', labels: [LABEL.remoteSubnet],
   },
   queryTotal: {
     name: 'icpk_query_total', kind: 'counter', unit: '{query}',
@@ -237,7 +237,7 @@ export class ReplicaMetrics {
     if (messages > 0) this.xnetMessages.add(messages, { [LABEL.direction]: direction, [LABEL.remoteSubnet]: remoteSubnet });
   }
 
-  /** Rounds between a message being certified in the remote stream and inducted here. */
+  /** Rounds from messages entering the stream to `remoteSubnet` to that subnet acknowledging them. */
   setXnetLag(remoteSubnet: string, rounds: number): void {
     this.xnetLag.record(rounds, { [LABEL.remoteSubnet]: remoteSubnet });
   }

@@ -1,0 +1,131 @@
+// Certified slices: the sending subnet reveals, from its certified state tree, its stream's header
+// and the messages the receiver lacks (`/streams/<receiver>/{header,messages/<index>}`), under a
+// certificate signed by its subnet key. The receiving subnet verifies the certificate against the
+// key the registry holds for the sender, reads the messages out of the tree, and checks that each
+// is one the sender may send it: a request from one of the sender's canisters to one of its own,
+// a response the other way. Only then does the slice go into a block.
+
+import type { Principal } from '@icp-sdk/core/principal';
+import {
+  decodeStreamHeader,
+  lookupPath,
+  streamIndexLabel,
+  verifyCertificate,
+  CertificationError,
+  type Path,
+} from '../certification/index.js';
+import type { XNetSlice } from '../consensus/types.js';
+import type { Registry, SubnetRecord } from '../registry/index.js';
+import type { CanisterMessage, ReplicatedState } from '../state/index.js';
+import { decodeStreamMessage, StateEncodingError } from '../state/serialize.js';
+import type { CertifiedSnapshot, StateCertification } from '../node/certification.js';
+import type { StreamPosition, XNetEnvelope } from './transport.js';
+
+/** A slice another subnet sent that must not be inducted; the message says why. */
+export class XNetSliceError extends Error {
+  override readonly name = 'XNetSliceError';
+}
+
+/** The state tree paths of a slice: the stream's header and messages [from, from + count). */
+export function slicePaths(to: Uint8Array, from: bigint, count: number): Path[] {
+  const paths: Path[] = [['streams', to, 'header']];
+  for (let i = 0; i < count; i++) paths.push(['streams', to, 'messages', streamIndexLabel(from + BigInt(i))]);
+  return paths;
+}
+
+/**
+ * The sending side: the slice of the certified stream to `to` after `position` (at most
+ * `maxMessages`), or undefined when the receiver has all of it, signals included. Trace context
+ * comes from `live`, the state as it is now (it is not certified).
+ */
+export function certifiedSlice(
+  certification: StateCertification, snapshot: CertifiedSnapshot, live: ReplicatedState,
+  to: Principal, position: StreamPosition, maxMessages: number,
+): XNetEnvelope | undefined {
+  const toBytes = to.toUint8Array();
+  const found = lookupPath(snapshot.state.tree, ['streams', toBytes, 'header']);
+  if (found.status !== 'found') return undefined;
+  const header = decodeStreamHeader(found.value);
+  const from = position.from > header.begin ? position.from : header.begin;
+  const available = header.end > from ? Number(header.end - from) : 0;
+  const count = available < maxMessages ? available : maxMessages;
+  if (count === 0 && header.signalsEnd <= position.acked) return undefined;
+  const certificate = certification.subnetCertificate(snapshot, slicePaths(toBytes, from, count));
+  const stream = live.streams.get(to.toText());
+  const traceparents: (string | undefined)[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = stream === undefined ? -1 : Number(from + BigInt(i) - stream.begin);
+    const m = at >= 0 ? stream!.messages[at] : undefined;
+    traceparents.push(m?.kind === 'request' ? m.traceparent : undefined);
+  }
+  return { certificate, from, count, ...(traceparents.some((t) => t !== undefined) ? { traceparents } : {}) };
+}
+
+/**
+ * The receiving side: verifies `envelope` from subnet `source` for subnet `self` and returns the
+ * slice as a block carries it. Throws `XNetSliceError` naming what is wrong.
+ */
+export function verifySlice(envelope: XNetEnvelope, source: SubnetRecord, self: Principal, registry: Registry): XNetSlice {
+  const sourceText = source.subnetId.toText();
+  const fail = (why: string): never => {
+    throw new XNetSliceError(`slice of subnet ${sourceText}'s stream to ${self.toText()} refused: ${why}`);
+  };
+  if (source.publicKeyDer === undefined) fail('the registry has no public key for that subnet');
+  let tree;
+  try {
+    tree = verifyCertificate(envelope.certificate, { rootKey: source.publicKeyDer! }).tree;
+  } catch (e) {
+    if (e instanceof CertificationError) fail(e.message);
+    throw e;
+  }
+  const selfBytes = self.toUint8Array();
+  const found = lookupPath(tree!, ['streams', selfBytes, 'header']);
+  if (found.status !== 'found') fail('the certificate does not reveal the stream header');
+  let header;
+  try {
+    header = decodeStreamHeader((found as { value: Uint8Array }).value);
+  } catch (e) {
+    if (e instanceof CertificationError) fail(e.message);
+    throw e;
+  }
+  const { from, count } = envelope;
+  if (!Number.isSafeInteger(count) || count < 0) fail(`a count of ${count} messages`);
+  if (from < header!.begin || from + BigInt(count) > header!.end) {
+    fail(`messages [${from}, ${from + BigInt(count)}) are outside the stream's [${header!.begin}, ${header!.end})`);
+  }
+  const messages: CanisterMessage[] = [];
+  for (let i = 0; i < count; i++) {
+    const index = from + BigInt(i);
+    const leaf = lookupPath(tree!, ['streams', selfBytes, 'messages', streamIndexLabel(index)]);
+    if (leaf.status !== 'found') fail(`the certificate does not reveal message ${index}`);
+    let m: CanisterMessage;
+    try {
+      m = decodeStreamMessage((leaf as { value: Uint8Array }).value);
+    } catch (e) {
+      if (e instanceof StateEncodingError) fail(`message ${index} is malformed: ${e.message}`);
+      throw e;
+    }
+    const problem = misaddressed(m!, source.subnetId, self, registry);
+    if (problem !== undefined) fail(`message ${index} ${problem}`);
+    messages.push(m!);
+  }
+  const traceparents = envelope.traceparents?.slice(0, count);
+  return {
+    subnet: source.subnetId, header: header!, from, messages,
+    ...(traceparents?.some((t) => typeof t === 'string') ? { traceparents: traceparents.map((t) => (typeof t === 'string' ? t : undefined)) } : {}),
+  };
+}
+
+/** Why `m` is not a message `source` may send `self`, or undefined if it is. */
+function misaddressed(m: CanisterMessage, source: Principal, self: Principal, registry: Registry): string | undefined {
+  const on = (p: Principal, subnet: Principal) => registry.route(p)?.compareTo(subnet) === 'eq';
+  if (m.kind === 'request') {
+    if (m.origin.kind !== 'canister') return 'is a request that no canister made';
+    if (!on(m.sender, source)) return `is a request from ${m.sender.toText()}, which is not a canister of the sending subnet`;
+    if (!on(m.receiver, self)) return `is a request to ${m.receiver.toText()}, which is not a canister of this subnet`;
+    return undefined;
+  }
+  if (!on(m.respondent, source)) return `is a response from ${m.respondent.toText()}, which is not a canister of the sending subnet`;
+  if (!on(m.originator, self)) return `is a response to ${m.originator.toText()}, which is not a canister of this subnet`;
+  return undefined;
+}

@@ -1,0 +1,178 @@
+// Two subnets, each a node with its own subnet key and canister range under one root key, in one
+// process over the embedded XNet transport: the real agent calls a Motoko canister on subnet A
+// that calls a canister on subnet B. The streams between them are certified every round and each
+// subnet verifies the other's slices against the key the registry holds for it; the trace of the
+// ingress call reaches the callee's execution on the other subnet. A subnet whose slices do not
+// verify gets nothing inducted.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Actor, HttpAgent, type ActorSubclass } from '@icp-sdk/core/agent';
+import { IDL } from '@icp-sdk/core/candid';
+import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import { Principal } from '@icp-sdk/core/principal';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { Node, generateNodeKeys, subnetIdentity, type NodeKeys, type NodeLogger } from '../replica/src/node/index.js';
+import { canisterIdFromIndex, EmbeddedXNet, LocalRegistry, verifySlice, XNetSliceError, type XNetEnvelope } from '../replica/src/index.js';
+import { managementCanister } from '../replica/src/cli/management.js';
+import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
+import { RoundTracer } from '../replica/src/telemetry/tracing.js';
+import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
+import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
+import { compileMotoko } from './support/motoko.js';
+
+interface Caller {
+  call_echo(t: string): Promise<string>;
+  call_fail(): Promise<string>;
+  fanout(n: bigint): Promise<bigint>;
+}
+const callerIdl: IDL.InterfaceFactory = ({ IDL }) => IDL.Service({
+  call_echo: IDL.Func([IDL.Text], [IDL.Text], []),
+  call_fail: IDL.Func([], [IDL.Text], []),
+  fanout: IDL.Func([IDL.Nat], [IDL.Nat], []),
+});
+
+const RANGES = [[0n, 0xfffffn], [0x100000n, 0x1fffffn]] as const;
+
+/** The embedded transport, with a switch that flips a byte of every certificate it carries. */
+class TamperingXNet extends EmbeddedXNet {
+  tamper = false;
+  override async pull(...args: Parameters<EmbeddedXNet['pull']>): Promise<XNetEnvelope | undefined> {
+    const envelope = await super.pull(...args);
+    if (!this.tamper || envelope === undefined) return envelope;
+    const certificate = envelope.certificate.slice();
+    certificate[certificate.length - 40]! ^= 1;
+    return { ...envelope, certificate };
+  }
+}
+
+describe('two subnets over the embedded XNet transport', () => {
+  const exporter = new InMemorySpanExporter();
+  let telemetry: Telemetry;
+  const transport = new TamperingXNet();
+  const warnings: { fields: object; message: string }[] = [];
+  const logger: NodeLogger = { debug() {}, info() {}, warn: (fields, message) => warnings.push({ fields, message }), error() {} };
+  let keys: NodeKeys[];
+  let registry: LocalRegistry;
+  let a: Node;
+  let b: Node;
+  let caller: ActorSubclass<Caller>;
+  let echo: Principal;
+
+  async function install(node: Node, name: string, arg: Uint8Array): Promise<Principal> {
+    const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+    const ic = managementCanister(agent);
+    const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] });
+    await ic.install_code({ mode: { install: null }, canister_id, wasm_module: (await compileMotoko(name)).wasm, arg, sender_canister_version: [] });
+    return canister_id;
+  }
+
+  before(async () => {
+    telemetry = setupTelemetry({ serviceName: 'icpk-test', spanExporter: exporter, spanProcessor: 'simple', prometheusPort: 0, prometheusHost: '127.0.0.1' });
+    await telemetry.ready;
+    const root = generateNodeKeys().rootSecret;
+    keys = [0, 1].map(() => ({ ...generateNodeKeys(), rootSecret: root }));
+    registry = new LocalRegistry(keys.map((k, i) => {
+      const s = subnetIdentity(k);
+      return {
+        subnetId: Principal.fromUint8Array(s.subnetId), publicKeyDer: s.publicKeyDer,
+        canisterRanges: [[canisterIdFromIndex(RANGES[i]![0]), canisterIdFromIndex(RANGES[i]![1])]],
+      };
+    }));
+    const tracer = new RoundTracer(telemetry.tracerProvider);
+    const metrics = new ReplicaMetrics(telemetry.meterProvider);
+    [a, b] = await Promise.all(keys.map((k, i) => Node.start({
+      port: 0, roundIntervalMs: 20, rootSubnet: false, keys: k, logger, tracer, metrics,
+      replica: { canisterRange: { start: RANGES[i]![0], end: RANGES[i]![1] } },
+      xnet: { registry, transport },
+    })));
+    echo = await install(b, 'echo', new Uint8Array(IDL.encode([], [])));
+    const callerId = await install(a, 'caller', new Uint8Array(IDL.encode([IDL.Principal], [echo])));
+    const agent = await HttpAgent.create({ host: a.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+    caller = Actor.createActor<Caller>(callerIdl, { agent, canisterId: callerId });
+  });
+
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await telemetry?.shutdown();
+  });
+
+  it('routes each canister to its subnet and both subnets trust one root key', () => {
+    assert.notEqual(a.subnetId.toText(), b.subnetId.toText());
+    assert.deepEqual(a.rootKey, b.rootKey);
+    assert.equal(registry.route(echo)?.toText(), b.subnetId.toText());
+  });
+
+  it('a call across subnets replies, rejects, and fans out, certified on both sides', async () => {
+    assert.equal(await caller.call_echo('across subnets'), 'across subnets');
+    assert.equal(await caller.call_fail(), 'caught: fail');
+    assert.equal(await caller.fanout(30n), 30n);
+    const toB = a.replica.state.streams.get(b.subnetId.toText())!;
+    assert.ok(toB.begin + BigInt(toB.messages.length) >= 32n, 'A sent its requests in its stream to B');
+    assert.equal(warnings.length, 0, JSON.stringify(warnings));
+
+    // Both directions counted per remote subnet, and the rounds until A's messages were acknowledged.
+    await Promise.all([a.round(), b.round(), a.round(), b.round()]);
+    const text = await (await fetch(telemetry.prometheusUrl!)).text();
+    const value = (line: RegExp) => Number(text.split('\n').find((l) => line.test(l))?.split(' ').at(-1) ?? 'NaN');
+    const remote = (s: Node) => `remote_subnet="${s.subnetId.toText()}"`;
+    assert.ok(value(new RegExp(`^icpk_xnet_messages_total\\{[^}]*direction="sent"[^}]*${remote(b)}`)) >= 32, 'A sent to B');
+    assert.ok(value(new RegExp(`^icpk_xnet_messages_total\\{[^}]*direction="received"[^}]*${remote(a)}`)) >= 32, 'B received from A');
+    const lag = value(new RegExp(`^icpk_xnet_lag_rounds\\{[^}]*${remote(b)}`));
+    assert.ok(lag >= 1 && lag < 20, `lag ${lag} rounds`);
+  });
+
+  it("the ingress call's trace reaches the callee's execution on the other subnet", async () => {
+    exporter.reset();
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const agent = await HttpAgent.create({
+      host: a.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate(),
+      fetch: ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+        const headers = new Headers(init?.headers);
+        if (String(input).endsWith('/call')) headers.set('traceparent', `00-${traceId}-b7ad6b7169203331-01`);
+        return fetch(input, { ...init, headers });
+      }) as typeof fetch,
+    });
+    const traced = Actor.createActor<Caller>(callerIdl, { agent, canisterId: Actor.canisterIdOf(caller) });
+    assert.equal(await traced.call_echo('traced'), 'traced');
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === SPAN.executeMessage);
+    const callerSpan = spans.find((s) => s.attributes[ATTR.messageMethod] === 'call_echo' && s.spanContext().traceId === traceId);
+    assert.ok(callerSpan, "the caller's execution is in the ingress call's trace");
+    const calleeSpan = spans.find((s) => s.attributes[ATTR.canisterId] === echo.toText() && s.attributes[ATTR.messageMethod] === 'echo' && s.spanContext().traceId === traceId);
+    assert.ok(calleeSpan, "the callee's execution on subnet B is in the same trace");
+    assert.equal(calleeSpan.parentSpanContext?.spanId, callerSpan.spanContext().spanId, "the callee's span is a child of the caller's");
+  });
+
+  it('a subnet whose slices do not verify gets nothing inducted; the call completes once they do', async () => {
+    transport.tamper = true;
+    const inducted = b.replica.state.streams.get(a.subnetId.toText())!.signalsEnd;
+    const reply = caller.call_echo('after the storm');
+    for (let i = 0; i < 5; i++) await Promise.all([a.round(), b.round()]);
+    assert.equal(b.replica.state.streams.get(a.subnetId.toText())!.signalsEnd, inducted, 'B inducted nothing from A');
+    const refused = warnings.filter((w) => w.message === 'XNet slice refused');
+    assert.ok(refused.length > 0);
+    assert.match(String((refused[0]!.fields as { err: Error }).err.message), /signature does not verify|malformed|refused/);
+    transport.tamper = false;
+    warnings.length = 0;
+    assert.equal(await reply, 'after the storm');
+  });
+
+  it('a slice whose certificate another key signed, or that was altered, is refused', async () => {
+    const source = registry.subnet(a.subnetId)!;
+    let envelope: XNetEnvelope | undefined;
+    // A's stream to B, from its start (B inducted it all: served in full again from the start).
+    envelope = await transport.pull(a.subnetId, b.subnetId, { from: a.replica.state.streams.get(b.subnetId.toText())!.begin, acked: 0n }, 5);
+    assert.ok(envelope, 'A serves its stream to B');
+    assert.ok(verifySlice(envelope, source, b.subnetId, registry).header.end > 0n);
+    // The same certificate presented as B's: the signature does not verify under B's key.
+    assert.throws(() => verifySlice(envelope!, registry.subnet(b.subnetId)!, b.subnetId, registry), XNetSliceError);
+    // One byte of the certificate changed.
+    const altered = envelope.certificate.slice();
+    altered[altered.length - 40]! ^= 1;
+    assert.throws(() => verifySlice({ ...envelope!, certificate: altered }, source, b.subnetId, registry), XNetSliceError);
+    // More messages claimed than the certificate reveals.
+    assert.throws(() => verifySlice({ ...envelope!, count: envelope!.count + 1 }, source, b.subnetId, registry), /outside the stream|does not reveal/);
+    // For another receiver: the certificate reveals no stream to A itself.
+    assert.throws(() => verifySlice(envelope!, source, a.subnetId, registry), /does not reveal the stream header/);
+  });
+});
