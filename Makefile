@@ -1,9 +1,11 @@
-# Everything a fresh machine with Node 20 and npm needs: `make run` and `make test` install first.
+# Everything a fresh machine with Node 20 and npm needs: `make run` and `make test` install first
+# (`make test` also installs Debian's nats-server, which the XNet-over-NATS tests start).
 SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TESTS := $(shell find replica/test test -name '*.test.ts' 2>/dev/null | sort)
 BENCHES := $(shell find bench -name '*.ts' ! -name '*.d.ts' 2>/dev/null | sort)
 
-.PHONY: all install run cli test typecheck fixtures bench clean
+.PHONY: all install nats-server run cli test typecheck fixtures bench clean
 
 all: test
 
@@ -12,6 +14,10 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 install: node_modules/.installed
+
+# The NATS server the tests start on a free port (Debian's package, as the Helm chart's image is).
+nats-server:
+	@command -v nats-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nats-server; }
 
 typecheck: install
 	npx tsc -b
@@ -30,7 +36,7 @@ run: install
 cli: install
 	@node --import tsx replica/src/cli/main.ts $(ARGS)
 
-test: typecheck fixtures
+test: typecheck fixtures nats-server
 	node --import tsx --test --test-reporter=tap --test-concurrency=2 $(TESTS)
 
 bench: install fixtures

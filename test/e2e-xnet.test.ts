@@ -12,27 +12,13 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Node, generateNodeKeys, subnetIdentity, type NodeKeys, type NodeLogger } from '../replica/src/node/index.js';
-import { canisterIdFromIndex, EmbeddedXNet, LocalRegistry, verifySlice, XNetSliceError, type XNetEnvelope } from '../replica/src/index.js';
-import { managementCanister } from '../replica/src/cli/management.js';
+import type { Node, NodeLogger } from '../replica/src/node/index.js';
+import { EmbeddedXNet, verifySlice, XNetSliceError, type LocalRegistry, type XNetEnvelope } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
-import { compileMotoko } from './support/motoko.js';
-
-interface Caller {
-  call_echo(t: string): Promise<string>;
-  call_fail(): Promise<string>;
-  fanout(n: bigint): Promise<bigint>;
-}
-const callerIdl: IDL.InterfaceFactory = ({ IDL }) => IDL.Service({
-  call_echo: IDL.Func([IDL.Text], [IDL.Text], []),
-  call_fail: IDL.Func([], [IDL.Text], []),
-  fanout: IDL.Func([IDL.Nat], [IDL.Nat], []),
-});
-
-const RANGES = [[0n, 0xfffffn], [0x100000n, 0x1fffffn]] as const;
+import { callerIdl, installOn, startTwoNodes, tracingAgent, type Caller } from './support/two-nodes.js';
 
 /** The embedded transport, with a switch that flips a byte of every certificate it carries. */
 class TamperingXNet extends EmbeddedXNet {
@@ -52,42 +38,20 @@ describe('two subnets over the embedded XNet transport', () => {
   const transport = new TamperingXNet();
   const warnings: { fields: object; message: string }[] = [];
   const logger: NodeLogger = { debug() {}, info() {}, warn: (fields, message) => warnings.push({ fields, message }), error() {} };
-  let keys: NodeKeys[];
   let registry: LocalRegistry;
   let a: Node;
   let b: Node;
   let caller: ActorSubclass<Caller>;
   let echo: Principal;
 
-  async function install(node: Node, name: string, arg: Uint8Array): Promise<Principal> {
-    const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
-    const ic = managementCanister(agent);
-    const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] });
-    await ic.install_code({ mode: { install: null }, canister_id, wasm_module: (await compileMotoko(name)).wasm, arg, sender_canister_version: [] });
-    return canister_id;
-  }
-
   before(async () => {
     telemetry = setupTelemetry({ serviceName: 'icpk-test', spanExporter: exporter, spanProcessor: 'simple', prometheusPort: 0, prometheusHost: '127.0.0.1' });
     await telemetry.ready;
-    const root = generateNodeKeys().rootSecret;
-    keys = [0, 1].map(() => ({ ...generateNodeKeys(), rootSecret: root }));
-    registry = new LocalRegistry(keys.map((k, i) => {
-      const s = subnetIdentity(k);
-      return {
-        subnetId: Principal.fromUint8Array(s.subnetId), publicKeyDer: s.publicKeyDer,
-        canisterRanges: [[canisterIdFromIndex(RANGES[i]![0]), canisterIdFromIndex(RANGES[i]![1])]],
-      };
-    }));
     const tracer = new RoundTracer(telemetry.tracerProvider);
     const metrics = new ReplicaMetrics(telemetry.meterProvider);
-    [a, b] = await Promise.all(keys.map((k, i) => Node.start({
-      port: 0, roundIntervalMs: 20, rootSubnet: false, keys: k, logger, tracer, metrics,
-      replica: { canisterRange: { start: RANGES[i]![0], end: RANGES[i]![1] } },
-      xnet: { registry, transport },
-    })));
-    echo = await install(b, 'echo', new Uint8Array(IDL.encode([], [])));
-    const callerId = await install(a, 'caller', new Uint8Array(IDL.encode([IDL.Principal], [echo])));
+    ({ registry, a, b } = await startTwoNodes([transport, transport], { logger, tracer, metrics }));
+    echo = await installOn(b, 'echo');
+    const callerId = await installOn(a, 'caller', new Uint8Array(IDL.encode([IDL.Principal], [echo])));
     const agent = await HttpAgent.create({ host: a.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
     caller = Actor.createActor<Caller>(callerIdl, { agent, canisterId: callerId });
   });
@@ -125,14 +89,7 @@ describe('two subnets over the embedded XNet transport', () => {
   it("the ingress call's trace reaches the callee's execution on the other subnet", async () => {
     exporter.reset();
     const traceId = '0af7651916cd43dd8448eb211c80319c';
-    const agent = await HttpAgent.create({
-      host: a.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate(),
-      fetch: ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
-        const headers = new Headers(init?.headers);
-        if (String(input).endsWith('/call')) headers.set('traceparent', `00-${traceId}-b7ad6b7169203331-01`);
-        return fetch(input, { ...init, headers });
-      }) as typeof fetch,
-    });
+    const agent = await tracingAgent(a.url, `00-${traceId}-b7ad6b7169203331-01`);
     const traced = Actor.createActor<Caller>(callerIdl, { agent, canisterId: Actor.canisterIdOf(caller) });
     assert.equal(await traced.call_echo('traced'), 'traced');
     const spans = exporter.getFinishedSpans().filter((s) => s.name === SPAN.executeMessage);

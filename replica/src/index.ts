@@ -10,6 +10,4 @@ export { ManagementCanister, effectiveCanisterId, MANAGEMENT_METHODS } from './m
 export { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';
 export * from './checkpoint/index.js';
 export { LocalRegistry, type Registry, type SubnetRecord, type CanisterIdRange } from './registry/index.js';
-export { streamSlice, streamHeader, DEFAULT_SLICE_MESSAGES } from './xnet/slice.js';
-export { EmbeddedXNet, type XNetEndpoint, type XNetEnvelope, type XNetTransport, type StreamPosition } from './xnet/transport.js';
-export { certifiedSlice, slicePaths, verifySlice, XNetSliceError } from './xnet/certified-slice.js';
+export * from './xnet/index.js';

@@ -268,7 +268,7 @@ export class Node {
       onFatal: options.onFatal ?? ((error) => this.#fatal(error)),
     });
     options.xnet?.transport.serve(this.subnetId, {
-      slice: (to, position, max) => (this.#latest ? certifiedSlice(this.certification, this.#latest, this.replica.state, to, position, max) : undefined),
+      slice: (to, position, limits) => (this.#latest ? certifiedSlice(this.certification, this.#latest, this.replica.state, to, position, limits) : undefined),
     });
   }
 

@@ -19,7 +19,7 @@ import type { Registry, SubnetRecord } from '../registry/index.js';
 import type { CanisterMessage, ReplicatedState } from '../state/index.js';
 import { decodeStreamMessage, StateEncodingError } from '../state/serialize.js';
 import type { CertifiedSnapshot, StateCertification } from '../node/certification.js';
-import type { StreamPosition, XNetEnvelope } from './transport.js';
+import { SLICE_OVERHEAD_BYTES, type SliceLimits, type StreamPosition, type XNetEnvelope } from './transport.js';
 
 /** A slice another subnet sent that must not be inducted; the message says why. */
 export class XNetSliceError extends Error {
@@ -34,21 +34,34 @@ export function slicePaths(to: Uint8Array, from: bigint, count: number): Path[] 
 }
 
 /**
- * The sending side: the slice of the certified stream to `to` after `position` (at most
- * `maxMessages`), or undefined when the receiver has all of it, signals included. Trace context
- * comes from `live`, the state as it is now (it is not certified).
+ * The sending side: the slice of the certified stream to `to` after `position` (within `limits`),
+ * or undefined when the receiver has all of it, signals included. Trace context comes from
+ * `live`, the state as it is now (it is not certified).
  */
 export function certifiedSlice(
   certification: StateCertification, snapshot: CertifiedSnapshot, live: ReplicatedState,
-  to: Principal, position: StreamPosition, maxMessages: number,
+  to: Principal, position: StreamPosition, limits: SliceLimits,
 ): XNetEnvelope | undefined {
   const toBytes = to.toUint8Array();
-  const found = lookupPath(snapshot.state.tree, ['streams', toBytes, 'header']);
+  const tree = snapshot.state.tree;
+  const found = lookupPath(tree, ['streams', toBytes, 'header']);
   if (found.status !== 'found') return undefined;
   const header = decodeStreamHeader(found.value);
   const from = position.from > header.begin ? position.from : header.begin;
   const available = header.end > from ? Number(header.end - from) : 0;
-  const count = available < maxMessages ? available : maxMessages;
+  let count = available < limits.messages ? available : limits.messages;
+  if (limits.bytes !== undefined) {
+    // Whole messages while they fit (the first one always goes).
+    let bytes = SLICE_OVERHEAD_BYTES;
+    for (let i = 0; i < count; i++) {
+      const leaf = lookupPath(tree, ['streams', toBytes, 'messages', streamIndexLabel(from + BigInt(i))]);
+      bytes += leaf.status === 'found' ? leaf.value.length + 64 : 0;
+      if (i > 0 && bytes > limits.bytes) {
+        count = i;
+        break;
+      }
+    }
+  }
   if (count === 0 && header.signalsEnd <= position.acked) return undefined;
   const certificate = certification.subnetCertificate(snapshot, slicePaths(toBytes, from, count));
   const stream = live.streams.get(to.toText());

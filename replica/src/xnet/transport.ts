@@ -27,10 +27,17 @@ export interface StreamPosition {
   readonly acked: bigint;
 }
 
+/** How large a slice may be: messages, and bytes of certificate (a transport's message size). */
+export interface SliceLimits {
+  readonly messages: number;
+  /** At least one message goes, whatever its size. Default: no limit. */
+  readonly bytes?: number;
+}
+
 /** What a subnet serves to the others. */
 export interface XNetEndpoint {
   /** The slice of the stream to `to` after `position`, or undefined when it holds nothing new. */
-  slice(to: Principal, position: StreamPosition, maxMessages: number): XNetEnvelope | undefined;
+  slice(to: Principal, position: StreamPosition, limits: SliceLimits): XNetEnvelope | undefined;
 }
 
 export interface XNetTransport {
@@ -45,6 +52,9 @@ export interface XNetTransport {
   pull(source: Principal, to: Principal, position: StreamPosition, maxMessages: number): Promise<XNetEnvelope | undefined>;
 }
 
+/** Certificate bytes a slice may use besides its messages (header, witness, signature). */
+export const SLICE_OVERHEAD_BYTES = 16 * 1024;
+
 /** Subnets of one process. */
 export class EmbeddedXNet implements XNetTransport {
   readonly #endpoints = new Map<string, XNetEndpoint>();
@@ -58,6 +68,6 @@ export class EmbeddedXNet implements XNetTransport {
   }
 
   async pull(source: Principal, to: Principal, position: StreamPosition, maxMessages: number): Promise<XNetEnvelope | undefined> {
-    return this.#endpoints.get(source.toText())?.slice(to, position, maxMessages);
+    return this.#endpoints.get(source.toText())?.slice(to, position, { messages: maxMessages });
   }
 }
