@@ -98,6 +98,11 @@ describe('two subnets over the embedded XNet transport', () => {
     const calleeSpan = spans.find((s) => s.attributes[ATTR.canisterId] === echo.toText() && s.attributes[ATTR.messageMethod] === 'echo' && s.spanContext().traceId === traceId);
     assert.ok(calleeSpan, "the callee's execution on subnet B is in the same trace");
     assert.equal(calleeSpan.parentSpanContext?.spanId, callerSpan.spanContext().spanId, "the callee's span is a child of the caller's");
+    // B's round that pulled the request has an xnet.receive phase saying what came from A.
+    const receive = exporter.getFinishedSpans().find((s) => s.name === SPAN.xnetReceive
+      && s.attributes[ATTR.xnetRemoteSubnet] === a.subnetId.toText() && Number(s.attributes[ATTR.xnetMessages]) >= 1);
+    assert.ok(receive, 'an xnet.receive span with the messages received');
+    assert.ok(Number(receive.attributes[ATTR.xnetStreamEnd]) >= Number(receive.attributes[ATTR.xnetStreamBegin]) + 1);
   });
 
   it('a subnet whose slices do not verify gets nothing inducted; the call completes once they do', async () => {

@@ -13,9 +13,10 @@ import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type Cani
 import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
 import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
 import { randomTape, randomTapeMessage } from '../randomness/index.js';
-import { SPAN } from '../telemetry/attributes.js';
+import { ATTR, SPAN } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
-import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
+import { recordError, type OpenRound, type RoundTracer } from '../telemetry/tracing.js';
+import type { Span } from '@opentelemetry/api';
 import { stateHash } from '../state/serialize.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, SignaturePool, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
@@ -425,18 +426,30 @@ export class Node {
    */
   async #pullSlices(xnet: NodeXNetOptions): Promise<XNetSlice[]> {
     const state = this.replica.state;
+    const tracer = this.#options.tracer;
     const slices: XNetSlice[] = [];
     for (const source of xnet.registry.subnets()) {
       if (source.subnetId.compareTo(this.subnetId) === 'eq') continue;
-      const stream = state.streams.get(source.subnetId.toText());
+      const subnet = source.subnetId.toText();
+      const stream = state.streams.get(subnet);
       const position = { from: stream?.signalsEnd ?? 0n, acked: stream?.begin ?? 0n };
-      try {
-        const envelope = await xnet.transport.pull(source.subnetId, this.subnetId, position, xnet.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
-        if (envelope !== undefined) slices.push(verifySlice(envelope, source, this.subnetId, xnet.registry));
-      } catch (e) {
-        const refused = e instanceof XNetSliceError;
-        this.#logger.warn({ component: 'xnet', subnet: source.subnetId.toText(), err: e }, refused ? 'XNet slice refused' : 'XNet slice not received');
-      }
+      const pull = async (span?: Span): Promise<void> => {
+        try {
+          const envelope = await xnet.transport.pull(source.subnetId, this.subnetId, position, xnet.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
+          if (envelope === undefined) return;
+          const slice = verifySlice(envelope, source, this.subnetId, xnet.registry);
+          span?.setAttributes({
+            [ATTR.xnetMessages]: slice.messages.length,
+            [ATTR.xnetStreamBegin]: Number(slice.header.begin),
+            [ATTR.xnetStreamEnd]: Number(slice.header.end),
+          });
+          slices.push(slice);
+        } catch (e) {
+          if (span) recordError(span, e);
+          this.#logger.warn({ component: 'xnet', subnet, err: e }, e instanceof XNetSliceError ? 'XNet slice refused' : 'XNet slice not received');
+        }
+      };
+      await (tracer ? tracer.phase(SPAN.xnetReceive, pull, { [ATTR.xnetRemoteSubnet]: subnet }) : pull());
     }
     return slices;
   }
