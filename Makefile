@@ -26,8 +26,9 @@ typecheck: install
 fixtures: install
 	node --import tsx test/support/compile-fixtures.ts
 
-# A local network (one replica on a free port, or PORT=4943) driven through the real IC agent:
-# creates, installs and calls the example canisters, checks a certified variable, exits.
+# A local network (two subnets on free ports, or PORT=4943 and 4944) driven through the real IC agent:
+# creates, installs and calls the example canisters, checks a certified variable, calls across
+# the subnets, exits.
 run: install
 	node --import tsx examples/demo.ts $(if $(PORT),--port $(PORT))
 

@@ -1,20 +1,22 @@
-// `make run`: a local network on the embedded default, used the way a dapp uses the IC. Starts a
-// node (one replica process: subnet key, root key delegating to it, HTTP interface), compiles
-// the example Motoko canisters, then does everything through the real IC agent
-// (`@icp-sdk/core`): creates canisters through the management canister, installs them, makes
-// update calls (replies verified from certificates) and queries (node signatures verified),
-// upgrades one, and checks a certified variable against the root key.
+// `make run`: a local network on the embedded default, used the way a dapp uses the IC. Starts two
+// subnets (a replica each: subnet key, one root key delegating to both, HTTP interface, streams
+// between them over the in-process transport), compiles the example Motoko canisters, then does
+// everything through the real IC agent (`@icp-sdk/core`): creates canisters through the
+// management canister, installs them, makes update calls (replies verified from certificates)
+// and queries (node signatures verified), upgrades one, checks a certified variable against the
+// root key, and has a canister on one subnet call a canister on the other.
 //
-//   node --import tsx examples/demo.ts [--port N]      (default: a free port)
+//   node --import tsx examples/demo.ts [--port N]      (default: free ports; the second subnet on N+1)
 
 import { parseArgs } from 'node:util';
 import { Actor, Certificate, CertifiedRejectErrorCode, HttpAgent, RejectError, lookupResultToBuffer } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import type { Principal } from '@icp-sdk/core/principal';
+import type { Node } from '../replica/src/node/index.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { managementCanister } from '../replica/src/cli/management.js';
-import { Node } from '../replica/src/node/index.js';
+import { startLocalNetwork } from '../replica/src/node/index.js';
 import { compileMotoko } from '../test/support/motoko.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string' } } });
@@ -25,11 +27,12 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 // ---- the network -------------------------------------------------------------------------------
 
-const node = await Node.start({ port: values.port ? Number(values.port) : 0, roundIntervalMs: 50 });
-step('local network up', `${node.url}, subnet ${node.subnetId.toText()}`);
-step('root key', `${hex(node.rootKey).slice(0, 32)}… (the subnet key is delegated from it)`);
+const network = await startLocalNetwork({ subnets: 2, node: { port: values.port ? Number(values.port) : 0, roundIntervalMs: 50 } });
+const [node, other] = network.nodes as [Node, Node];
+step('local network up', `subnet ${node.subnetId.toText()} at ${node.url}, subnet ${other.subnetId.toText()} at ${other.url}`);
+step('root key', `${hex(node.rootKey).slice(0, 32)}… (both subnet keys are delegated from it)`);
 
-const [counter, trap, upgrade, certified] = await Promise.all(['counter', 'trap', 'upgrade', 'certified'].map((n) => compileMotoko(n)));
+const [counter, trap, upgrade, certified, echo, caller] = await Promise.all(['counter', 'trap', 'upgrade', 'certified', 'echo', 'caller'].map((n) => compileMotoko(n)));
 step('compiled Motoko canisters', `counter ${counter!.wasm.length} B, trap ${trap!.wasm.length} B, upgrade ${upgrade!.wasm.length} B, certified ${certified!.wasm.length} B`);
 
 // ---- a client ----------------------------------------------------------------------------------
@@ -39,9 +42,9 @@ const agent = await HttpAgent.create({ host: node.url, shouldFetchRootKey: true,
 step('agent connected', `identity ${identity.getPrincipal().toText()}, root key fetched from /api/v2/status`);
 const ic = managementCanister(agent);
 
-async function deploy(name: string, wasm: Uint8Array): Promise<Principal> {
-  const { canister_id } = await ic.provisional_create_canister_with_cycles({ amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] });
-  await ic.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(IDL.encode([], [])), sender_canister_version: [] });
+async function deploy(name: string, wasm: Uint8Array, on = ic, arg = new Uint8Array(IDL.encode([], []))): Promise<Principal> {
+  const { canister_id } = await on.provisional_create_canister_with_cycles({ amount: [10_000_000_000_000n], settings: [], specified_id: [], sender_canister_version: [] });
+  await on.install_code({ mode: { install: null }, canister_id, wasm_module: wasm, arg, sender_canister_version: [] });
   step(`created and installed ${name}`, `${canister_id.toText()} (module hash ${hex(sha256(wasm)).slice(0, 16)}…)`);
   return canister_id;
 }
@@ -108,6 +111,20 @@ if (certifiedData === undefined || hex(certifiedData) !== hex(data) || hex(data)
 }
 step('certified.get() query', `data ${hex(data).slice(0, 16)}…, certificate verified against the root key; certified_data matches`);
 
+// ---- a call to a canister of the other subnet ---------------------------------------------------
+
+const otherAgent = await HttpAgent.create({ host: other.url, shouldFetchRootKey: true, identity });
+const echoId = await deploy('echo on the other subnet', echo!.wasm, managementCanister(otherAgent));
+const callerId = await deploy('caller', caller!.wasm, ic, new Uint8Array(IDL.encode([IDL.Principal], [echoId])));
+const x = Actor.createActor<{ call_echo(t: string): Promise<string>; fanout(n: bigint): Promise<bigint> }>(
+  ({ IDL }) => IDL.Service({ call_echo: IDL.Func([IDL.Text], [IDL.Text], []), fanout: IDL.Func([IDL.Nat], [IDL.Nat], []) }),
+  { agent, canisterId: callerId },
+);
+step('caller.call_echo("hello, other subnet")', `${await x.call_echo('hello, other subnet')} (request and reply through the certified streams)`);
+step('caller.fanout(20)', `${await x.fanout(20n)} replies from the other subnet`);
+const stream = node.replica.state.streams.get(other.subnetId.toText())!;
+step('stream to the other subnet', `${stream.begin + BigInt(stream.messages.length)} messages sent, ${stream.signalsEnd} received back`);
+
 // ---- what the subnet thinks of it all -----------------------------------------------------------
 
 for (const id of [counterId, trapId, upgradeId, certifiedId]) {
@@ -115,4 +132,4 @@ for (const id of [counterId, trapId, upgradeId, certifiedId]) {
   step(`canister ${id.toText()}`, `${Object.keys(s.status)[0]}, ${s.cycles} cycles, ${s.memory_size} bytes`);
 }
 step('done', `certified height ${node.height}`);
-await node.close();
+await network.close();

@@ -1,17 +1,14 @@
-// Two nodes, each the only replica of its own subnet (own subnet key and canister range, one root
-// key for both), that know each other through a registry and exchange certified streams over the
-// transport each is given: the network of the XNet end-to-end tests.
+// The network of the XNet end-to-end tests: two subnets of a local network, canisters installed
+// through the agent, the caller canister's interface, and an agent that traces its calls.
 
 import { HttpAgent } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
-import { Node, generateNodeKeys, subnetIdentity, type NodeOptions } from '../../replica/src/node/index.js';
-import { canisterIdFromIndex, LocalRegistry, type XNetTransport } from '../../replica/src/index.js';
+import { startLocalNetwork, type LocalNetworkOptions, type Node } from '../../replica/src/node/index.js';
+import type { LocalRegistry, XNetTransport } from '../../replica/src/index.js';
 import { managementCanister } from '../../replica/src/cli/management.js';
 import { compileMotoko } from './motoko.js';
-
-const RANGES = [[0n, 0xfffffn], [0x100000n, 0x1fffffn]] as const;
 
 export interface TwoNodes {
   readonly registry: LocalRegistry;
@@ -19,22 +16,10 @@ export interface TwoNodes {
   readonly b: Node;
 }
 
-export async function startTwoNodes(transports: readonly [XNetTransport, XNetTransport], options: Omit<NodeOptions, 'keys' | 'xnet' | 'replica'> = {}): Promise<TwoNodes> {
-  const root = generateNodeKeys().rootSecret;
-  const keys = [0, 1].map(() => ({ ...generateNodeKeys(), rootSecret: root }));
-  const registry = new LocalRegistry(keys.map((k, i) => {
-    const s = subnetIdentity(k);
-    return {
-      subnetId: Principal.fromUint8Array(s.subnetId), publicKeyDer: s.publicKeyDer,
-      canisterRanges: [[canisterIdFromIndex(RANGES[i]![0]), canisterIdFromIndex(RANGES[i]![1])]],
-    };
-  }));
-  const [a, b] = await Promise.all(keys.map((k, i) => Node.start({
-    port: 0, roundIntervalMs: 20, rootSubnet: false, ...options, keys: k,
-    replica: { canisterRange: { start: RANGES[i]![0], end: RANGES[i]![1] } },
-    xnet: { registry, transport: transports[i]! },
-  })));
-  return { registry, a: a!, b: b! };
+/** Two subnets of a local network, each node with the transport given for it. */
+export async function startTwoNodes(transports: readonly [XNetTransport, XNetTransport], options: NonNullable<LocalNetworkOptions['node']> = {}): Promise<TwoNodes> {
+  const { registry, nodes } = await startLocalNetwork({ subnets: 2, transport: (i) => transports[i]!, node: { roundIntervalMs: 20, ...options } });
+  return { registry, a: nodes[0]!, b: nodes[1]! };
 }
 
 /** Creates a canister on `node` (through the agent) and installs the Motoko test canister `name`. */

@@ -1,6 +1,7 @@
 // One replica process on the embedded default: a replica, its keys, certification of every
 // round and the HTTP interface, behind `Node`.
 
+export { startLocalNetwork, type LocalNetwork, type LocalNetworkOptions } from './network.js';
 export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions, type NodeXNetOptions } from './node.js';
 export { NodeFrontend, type NodeFrontendHost } from './frontend.js';
 export {
