@@ -12,13 +12,13 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { Node, NodeLogger } from '../replica/src/node/index.js';
+import type { Node } from '../replica/src/node/index.js';
 import { EmbeddedXNet, verifySlice, XNetSliceError, type LocalRegistry, type XNetEnvelope } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
-import { callerIdl, installOn, startTwoNodes, tracingAgent, type Caller } from './support/two-nodes.js';
+import { callerIdl, installOn, startTwoNodes, tracingAgent, warningLog, type Caller } from './support/two-nodes.js';
 
 /** The embedded transport, with a switch that flips a byte of every certificate it carries. */
 class TamperingXNet extends EmbeddedXNet {
@@ -36,8 +36,7 @@ describe('two subnets over the embedded XNet transport', () => {
   const exporter = new InMemorySpanExporter();
   let telemetry: Telemetry;
   const transport = new TamperingXNet();
-  const warnings: { fields: object; message: string }[] = [];
-  const logger: NodeLogger = { debug() {}, info() {}, warn: (fields, message) => warnings.push({ fields, message }), error() {} };
+  const { warnings, logger } = warningLog();
   let registry: LocalRegistry;
   let a: Node;
   let b: Node;

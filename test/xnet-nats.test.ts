@@ -11,13 +11,13 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { headers, type NatsConnection } from 'nats';
-import type { Node, NodeLogger } from '../replica/src/node/index.js';
+import type { Node } from '../replica/src/node/index.js';
 import { NatsXNet, xnetSubject } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { NatsServer } from './support/nats-server.js';
-import { callerIdl, installOn, startTwoNodes, tracingAgent, type Caller } from './support/two-nodes.js';
+import { callerIdl, installOn, startTwoNodes, tracingAgent, warningLog, type Caller } from './support/two-nodes.js';
 
 /** NATS transport whose pulls can be held back (the subnet then inducts nothing). */
 class PausableNatsXNet extends NatsXNet {
@@ -32,8 +32,7 @@ describe('XNet over NATS', () => {
   let telemetry: Telemetry;
   let nats: NatsServer;
   let connections: NatsConnection[];
-  const warnings: { fields: object; message: string }[] = [];
-  const logger: NodeLogger = { debug() {}, info() {}, warn: (fields, message) => warnings.push({ fields, message }), error() {} };
+  const { warnings, logger } = warningLog();
   let a: Node;
   let b: Node;
   let callerId: Principal;

@@ -5,7 +5,7 @@ import { HttpAgent } from '@icp-sdk/core/agent';
 import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
-import { startLocalNetwork, type LocalNetworkOptions, type Node } from '../../replica/src/node/index.js';
+import { startLocalNetwork, type LocalNetworkOptions, type Node, type NodeLogger } from '../../replica/src/node/index.js';
 import type { LocalRegistry, XNetTransport } from '../../replica/src/index.js';
 import { managementCanister } from '../../replica/src/cli/management.js';
 import { compileMotoko } from './motoko.js';
@@ -54,4 +54,10 @@ export function tracingAgent(host: string, traceparent: string): Promise<HttpAge
       return fetch(input, { ...init, headers });
     }) as typeof fetch,
   });
+}
+
+/** A node logger that keeps the warnings (XNet slices refused or not received) for the test to read. */
+export function warningLog(): { readonly warnings: { fields: object; message: string }[]; readonly logger: NodeLogger } {
+  const warnings: { fields: object; message: string }[] = [];
+  return { warnings, logger: { debug() {}, info() {}, warn: (fields, message) => warnings.push({ fields, message }), error() {} } };
 }
