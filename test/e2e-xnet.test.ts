@@ -20,10 +20,12 @@ import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { callerIdl, installOn, startTwoNodes, tracingAgent, warningLog, type Caller } from './support/two-nodes.js';
 
-/** The embedded transport, with a switch that flips a byte of every certificate it carries. */
-class TamperingXNet extends EmbeddedXNet {
+/** The embedded transport, with switches: flip a byte of every certificate, or carry nothing. */
+class FaultyXNet extends EmbeddedXNet {
   tamper = false;
+  hold = false;
   override async pull(...args: Parameters<EmbeddedXNet['pull']>): Promise<XNetEnvelope | undefined> {
+    if (this.hold) return undefined;
     const envelope = await super.pull(...args);
     if (!this.tamper || envelope === undefined) return envelope;
     const certificate = envelope.certificate.slice();
@@ -35,7 +37,7 @@ class TamperingXNet extends EmbeddedXNet {
 describe('two subnets over the embedded XNet transport', () => {
   const exporter = new InMemorySpanExporter();
   let telemetry: Telemetry;
-  const transport = new TamperingXNet();
+  const transport = new FaultyXNet();
   const { warnings, logger } = warningLog();
   let registry: LocalRegistry;
   let a: Node;
@@ -119,12 +121,25 @@ describe('two subnets over the embedded XNet transport', () => {
   });
 
   it('a slice whose certificate another key signed, or that was altered, is refused', async () => {
+    // B pulls nothing for a while: A's request waits in its stream, certified.
+    transport.hold = true;
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const traced = Actor.createActor<Caller>(callerIdl, { agent: await tracingAgent(a.url, `00-${traceId}-00f067aa0ba902b7-01`), canisterId: Actor.canisterIdOf(caller) });
+    const reply = traced.call_echo('held');
+    const stream = a.replica.state.streams.get(b.subnetId.toText())!;
+    const inducted = b.replica.state.streams.get(a.subnetId.toText())!.signalsEnd;
+    while (stream.begin + BigInt(stream.messages.length) === inducted) await a.round();
+    await a.round();
+    transport.hold = false;
     const source = registry.subnet(a.subnetId)!;
-    let envelope: XNetEnvelope | undefined;
-    // A's stream to B, from its start (B inducted it all: served in full again from the start).
-    envelope = await transport.pull(a.subnetId, b.subnetId, { from: a.replica.state.streams.get(b.subnetId.toText())!.begin, acked: 0n }, 5);
-    assert.ok(envelope, 'A serves its stream to B');
-    assert.ok(verifySlice(envelope, source, b.subnetId, registry).header.end > 0n);
+    // What B would get: the request, with its trace context beside it.
+    const envelope = (await transport.pull(a.subnetId, b.subnetId, { from: inducted, acked: 0n }, 5))!;
+    assert.equal(envelope.count, 1);
+    const slice = verifySlice(envelope, source, b.subnetId, registry);
+    assert.equal(slice.messages[0]?.kind, 'request');
+    assert.match(slice.traceparents?.[0] ?? '', new RegExp(`^00-${traceId}-`));
+    // Trace context that is not a W3C traceparent is dropped (it is not certified: anyone could send it).
+    assert.equal(verifySlice({ ...envelope, traceparents: ['not a traceparent'] }, source, b.subnetId, registry).traceparents, undefined);
     // The same certificate presented as B's: the signature does not verify under B's key.
     assert.throws(() => verifySlice(envelope!, registry.subnet(b.subnetId)!, b.subnetId, registry), XNetSliceError);
     // One byte of the certificate changed.
@@ -135,5 +150,6 @@ describe('two subnets over the embedded XNet transport', () => {
     assert.throws(() => verifySlice({ ...envelope!, count: envelope!.count + 1 }, source, b.subnetId, registry), /outside the stream|does not reveal/);
     // For another receiver: the certificate reveals no stream to A itself.
     assert.throws(() => verifySlice(envelope!, source, a.subnetId, registry), /does not reveal the stream header/);
+    assert.equal(await reply, 'held');
   });
 });

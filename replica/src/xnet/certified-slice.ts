@@ -20,6 +20,7 @@ import type { CanisterMessage, ReplicatedState } from '../state/index.js';
 import { decodeStreamMessage, StateEncodingError } from '../state/serialize.js';
 import type { CertifiedSnapshot, StateCertification } from '../node/certification.js';
 import { SLICE_OVERHEAD_BYTES, type SliceLimits, type StreamPosition, type XNetEnvelope } from './transport.js';
+import { traceparentFromHeaders } from '../telemetry/tracing.js';
 
 /** A slice another subnet sent that must not be inducted; the message says why. */
 export class XNetSliceError extends Error {
@@ -122,10 +123,11 @@ export function verifySlice(envelope: XNetEnvelope, source: SubnetRecord, self: 
     if (problem !== undefined) fail(`message ${index} ${problem}`);
     messages.push(m!);
   }
-  const traceparents = envelope.traceparents?.slice(0, count);
+  // Trace context is the transport's, not certified: kept only where it is a valid W3C traceparent.
+  const traceparents = envelope.traceparents?.slice(0, count).map((t) => (typeof t === 'string' ? traceparentFromHeaders({ traceparent: t }) : undefined));
   return {
     subnet: source.subnetId, header: header!, from, messages,
-    ...(traceparents?.some((t) => typeof t === 'string') ? { traceparents: traceparents.map((t) => (typeof t === 'string' ? t : undefined)) } : {}),
+    ...(traceparents?.some((t) => t !== undefined) ? { traceparents } : {}),
   };
 }
 
