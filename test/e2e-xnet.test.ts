@@ -153,3 +153,31 @@ describe('two subnets over the embedded XNet transport', () => {
     assert.equal(await reply, 'held');
   });
 });
+
+describe('a subnet that certified something for another tells it', () => {
+  it('the other subnet pulls at once instead of at its next idle round', { timeout: 30_000 }, async () => {
+    // Idle rounds a minute apart: without the news, the call could not complete before the timeout.
+    const transport = new EmbeddedXNet();
+    const { a, b } = await startTwoNodes([transport, transport], { roundIntervalMs: 60_000 });
+    try {
+      const echo = await installOn(b, 'echo');
+      const callerId = await installOn(a, 'caller', new Uint8Array(IDL.encode([IDL.Principal], [echo])));
+      const agent = await HttpAgent.create({ host: a.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+      const caller = Actor.createActor<Caller>(callerIdl, { agent, canisterId: callerId });
+      assert.equal(await caller.call_echo('woken'), 'woken');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('the embedded transport passes the news to the subnet it is for', () => {
+    const transport = new EmbeddedXNet();
+    const heard: string[] = [];
+    const [x, y, z] = [1, 2, 3].map((n) => Principal.fromUint8Array(new Uint8Array(29).fill(n)));
+    transport.serve(y!, { slice: () => undefined, news: (from) => heard.push(`y from ${from.toText()}`) });
+    transport.serve(z!, { slice: () => undefined, news: (from) => heard.push(`z from ${from.toText()}`) });
+    transport.announce(x!, [y!]);
+    assert.deepEqual(heard, [`y from ${x!.toText()}`]);
+  });
+});
+

@@ -12,7 +12,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { headers, type NatsConnection } from 'nats';
 import type { Node } from '../replica/src/node/index.js';
-import { NatsXNet, xnetSubject } from '../replica/src/index.js';
+import { NatsXNet, xnetNewsSubject, xnetSubject } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
@@ -101,6 +101,15 @@ describe('XNet over NATS', () => {
     bad.set('Icpk-To', 'not a principal');
     const refused = await connections[1]!.request(xnetSubject(a.subnetId), new Uint8Array(0), { headers: bad, timeout: 1000 });
     assert.equal(refused.headers?.hasError, true);
+  });
+
+  it('a subnet hears over NATS when another certified something for it', async () => {
+    const news: string[] = [];
+    const sub = connections[1]!.subscribe(xnetNewsSubject(b.subnetId), { callback: (_, m) => news.push(m.headers?.get('Icpk-From') ?? '') });
+    assert.equal(await caller.call_echo('news'), 'news');
+    await connections[1]!.flush();
+    sub.unsubscribe();
+    assert.ok(news.includes(a.subnetId.toText()), `news: ${news.join(', ')}`);
   });
 
   it('NATS going away loses nothing: the call completes when it is back', async () => {

@@ -187,6 +187,8 @@ export class Node {
   #logCursors: Map<string, bigint> | undefined;
   /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
   #burnedTotals = new Map<string, bigint>();
+  /** Per stream (remote subnet id): its end and signals end when last announced to that subnet. */
+  #announced = new Map<string, { end: bigint; signalsEnd: bigint }>();
   /**
    * Per stream (remote subnet id), for the XNet lag: its end at the last round, and [end, height]
    * of every round it grew in whose messages are not all acknowledged yet.
@@ -270,6 +272,7 @@ export class Node {
     });
     options.xnet?.transport.serve(this.subnetId, {
       slice: (to, position, limits) => (this.#latest ? certifiedSlice(this.certification, this.#latest, this.replica.state, to, position, limits) : undefined),
+      news: () => this.#loop.wake(),
     });
   }
 
@@ -396,6 +399,7 @@ export class Node {
       this.queries.publish(this.#queryState.build(state));
       this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());
+      if (this.#options.xnet) this.#announceStreams(this.#options.xnet.transport);
       this.#emitCanisterLogs(summary.height);
       if (summary.messagesExecuted > 0) {
         this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
@@ -452,6 +456,19 @@ export class Node {
       await (tracer ? tracer.phase(SPAN.xnetReceive, pull, { [ATTR.xnetRemoteSubnet]: subnet }) : pull());
     }
     return slices;
+  }
+
+  /** Tells the subnets whose streams got messages or signals in this certified round. */
+  #announceStreams(transport: XNetTransport): void {
+    const to: Principal[] = [];
+    for (const [subnet, stream] of this.replica.state.streams) {
+      const end = stream.begin + BigInt(stream.messages.length);
+      const last = this.#announced.get(subnet);
+      if (last !== undefined && last.end === end && last.signalsEnd === stream.signalsEnd) continue;
+      this.#announced.set(subnet, { end, signalsEnd: stream.signalsEnd });
+      to.push(Principal.fromText(subnet));
+    }
+    if (to.length > 0) transport.announce(this.subnetId, to);
   }
 
   /** The tape of round `height` (prepared on the signing thread); the next two are started. */

@@ -6,4 +6,4 @@ export { certifiedSlice, slicePaths, verifySlice, XNetSliceError } from './certi
 export {
   EmbeddedXNet, SLICE_OVERHEAD_BYTES, type SliceLimits, type StreamPosition, type XNetEndpoint, type XNetEnvelope, type XNetTransport,
 } from './transport.js';
-export { NatsXNet, xnetSubject, type NatsXNetOptions } from './nats-transport.js';
+export { NatsXNet, xnetNewsSubject, xnetSubject, type NatsXNetOptions } from './nats-transport.js';

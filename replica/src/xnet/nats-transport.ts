@@ -10,6 +10,8 @@ import { Principal } from '@icp-sdk/core/principal';
 import { SLICE_OVERHEAD_BYTES, type StreamPosition, type XNetEndpoint, type XNetEnvelope, type XNetTransport } from './transport.js';
 
 export const xnetSubject = (subnet: Principal) => `icpk.xnet.${subnet.toText()}.slice`;
+/** Where subnet <id> hears that another subnet certified something new for it (header `Icpk-From`). */
+export const xnetNewsSubject = (subnet: Principal) => `icpk.xnet.${subnet.toText()}.news`;
 
 const H = { to: 'Icpk-To', from: 'Icpk-From', acked: 'Icpk-Acked', messages: 'Icpk-Max-Messages', bytes: 'Icpk-Max-Bytes', count: 'Icpk-Count', none: 'Icpk-None' } as const;
 const traceHeader = (i: number) => `traceparent-${i}`;
@@ -22,7 +24,7 @@ export interface NatsXNetOptions {
 }
 
 export class NatsXNet implements XNetTransport {
-  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #subscriptions = new Map<string, Subscription[]>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -58,14 +60,29 @@ export class NatsXNet implements XNetTransport {
         }
       },
     });
-    this.#subscriptions.set(subnet.toText(), sub);
+    const news = this.nc.subscribe(xnetNewsSubject(subnet), {
+      callback: (err, msg) => {
+        const from = msg?.headers?.get(H.from);
+        if (err || !from || !endpoint.news) return;
+        try {
+          endpoint.news(Principal.fromText(from));
+        } catch {
+          // Not a subnet id: nothing to pull from.
+        }
+      },
+    });
+    this.#subscriptions.set(subnet.toText(), [sub, news]);
   }
 
   withdraw(subnet: Principal): void {
-    const sub = this.#subscriptions.get(subnet.toText());
-    if (sub === undefined) return;
-    sub.unsubscribe();
+    for (const sub of this.#subscriptions.get(subnet.toText()) ?? []) sub.unsubscribe();
     this.#subscriptions.delete(subnet.toText());
+  }
+
+  announce(from: Principal, to: readonly Principal[]): void {
+    const h = headers();
+    h.set(H.from, from.toText());
+    for (const subnet of to) this.nc.publish(xnetNewsSubject(subnet), new Uint8Array(0), { headers: h });
   }
 
   async pull(source: Principal, to: Principal, position: StreamPosition, maxMessages: number): Promise<XNetEnvelope | undefined> {

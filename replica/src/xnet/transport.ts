@@ -38,6 +38,8 @@ export interface SliceLimits {
 export interface XNetEndpoint {
   /** The slice of the stream to `to` after `position`, or undefined when it holds nothing new. */
   slice(to: Principal, position: StreamPosition, limits: SliceLimits): XNetEnvelope | undefined;
+  /** Subnet `from` certified something new for this one (messages or signals): pull soon. */
+  news?(from: Principal): void;
 }
 
 export interface XNetTransport {
@@ -45,6 +47,11 @@ export interface XNetTransport {
   serve(subnet: Principal, endpoint: XNetEndpoint): void;
   /** Stops serving (the node stops). */
   withdraw(subnet: Principal): void;
+  /**
+   * Tells subnets `to` that `from` certified something new for them, so that they pull without
+   * waiting for their next idle round (best effort: they pull every round anyway).
+   */
+  announce(from: Principal, to: readonly Principal[]): void;
   /**
    * The slice of `source`'s stream to `to` after `position`, or undefined when there is nothing
    * new or `source` cannot be reached now (the next round asks again).
@@ -69,5 +76,9 @@ export class EmbeddedXNet implements XNetTransport {
 
   async pull(source: Principal, to: Principal, position: StreamPosition, maxMessages: number): Promise<XNetEnvelope | undefined> {
     return this.#endpoints.get(source.toText())?.slice(to, position, { messages: maxMessages });
+  }
+
+  announce(from: Principal, to: readonly Principal[]): void {
+    for (const subnet of to) this.#endpoints.get(subnet.toText())?.news?.(from);
   }
 }
