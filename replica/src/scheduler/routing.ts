@@ -130,7 +130,7 @@ export class Router implements MessageSink {
       }
       const traceparent = slice.traceparents?.[i];
       const request = traceparent === undefined ? m : { ...m, traceparent };
-      if (m.receiver.compareTo(MANAGEMENT) !== 'eq' && state.canister(textOf(m.receiver)) === undefined) {
+      if (state.canister(textOf(m.receiver)) === undefined) {
         this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
       } else {
         this.request(request);
