@@ -135,21 +135,21 @@ describe('two subnets over the embedded XNet transport', () => {
     // What B would get: the request, with its trace context beside it.
     const envelope = (await transport.pull(a.subnetId, b.subnetId, { from: inducted, acked: 0n }, 5))!;
     assert.equal(envelope.count, 1);
-    const slice = verifySlice(envelope, source, b.subnetId, registry);
+    const slice = await verifySlice(envelope, source, b.subnetId, registry);
     assert.equal(slice.messages[0]?.kind, 'request');
     assert.match(slice.traceparents?.[0] ?? '', new RegExp(`^00-${traceId}-`));
     // Trace context that is not a W3C traceparent is dropped (it is not certified: anyone could send it).
-    assert.equal(verifySlice({ ...envelope, traceparents: ['not a traceparent'] }, source, b.subnetId, registry).traceparents, undefined);
+    assert.equal((await verifySlice({ ...envelope, traceparents: ['not a traceparent'] }, source, b.subnetId, registry)).traceparents, undefined);
     // The same certificate presented as B's: the signature does not verify under B's key.
-    assert.throws(() => verifySlice(envelope!, registry.subnet(b.subnetId)!, b.subnetId, registry), XNetSliceError);
+    await assert.rejects(verifySlice(envelope, registry.subnet(b.subnetId)!, b.subnetId, registry), XNetSliceError);
     // One byte of the certificate changed.
     const altered = envelope.certificate.slice();
     altered[altered.length - 40]! ^= 1;
-    assert.throws(() => verifySlice({ ...envelope!, certificate: altered }, source, b.subnetId, registry), XNetSliceError);
+    await assert.rejects(verifySlice({ ...envelope, certificate: altered }, source, b.subnetId, registry), XNetSliceError);
     // More messages claimed than the certificate reveals.
-    assert.throws(() => verifySlice({ ...envelope!, count: envelope!.count + 1 }, source, b.subnetId, registry), /outside the stream|does not reveal/);
+    await assert.rejects(verifySlice({ ...envelope, count: envelope.count + 1 }, source, b.subnetId, registry), /outside the stream|does not reveal/);
     // For another receiver: the certificate reveals no stream to A itself.
-    assert.throws(() => verifySlice(envelope!, source, a.subnetId, registry), /does not reveal the stream header/);
+    await assert.rejects(verifySlice(envelope, source, a.subnetId, registry), /does not reveal the stream header/);
     assert.equal(await reply, 'held');
   });
 });

@@ -441,7 +441,8 @@ export class Node {
         try {
           const envelope = await xnet.transport.pull(source.subnetId, this.subnetId, position, xnet.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
           if (envelope === undefined) return;
-          const slice = verifySlice(envelope, source, this.subnetId, xnet.registry);
+          // The signature check (two pairings) runs on the signing thread.
+          const slice = await verifySlice(envelope, source, this.subnetId, xnet.registry, (key, message, signature) => this.#signing.verify(key, message, signature));
           span?.setAttributes({
             [ATTR.xnetMessages]: slice.messages.length,
             [ATTR.xnetStreamBegin]: Number(slice.header.begin),

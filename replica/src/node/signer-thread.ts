@@ -1,50 +1,83 @@
-// The main thread's side of the signing worker: asynchronous signatures with the subnet key, and
-// signatures computed ahead (the random tape of the next round) handed out synchronously. Until
-// the thread is up, and for anything not computed ahead, the main thread signs itself.
+// The main thread's side of the signing worker: asynchronous signatures with the subnet key,
+// signatures computed ahead (the random tape of the next round) handed out synchronously, and
+// checks of other subnets' BLS signatures. Until the thread is up, and for anything not computed
+// ahead, the main thread does it itself.
 
 import { Worker } from 'node:worker_threads';
-import type { SecretKeySigner } from '../certification/index.js';
+import { verify, type SecretKeySigner } from '../certification/index.js';
 import { workerEntry } from '../worker-entry.js';
+
+export type SigningRequest =
+  | { readonly id: number; readonly message: Uint8Array }
+  | { readonly id: number; readonly verify: { readonly publicKey: Uint8Array; readonly message: Uint8Array; readonly signature: Uint8Array } };
+export type SigningReply = { readonly id: number; readonly signature: Uint8Array } | { readonly id: number; readonly verified: boolean };
 
 const key = (message: Uint8Array) => Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('latin1');
 
+interface Pending {
+  /** The same work, done on this thread (the worker is gone). */
+  here(): SigningReply;
+  resolve(reply: SigningReply): void;
+}
+
 export class SigningThread {
   readonly #worker: Worker;
-  readonly #pending = new Map<number, { readonly message: Uint8Array; readonly resolve: (signature: Uint8Array) => void }>();
+  readonly #pending = new Map<number, Pending>();
   /** Signatures computed ahead, by message. */
   readonly #ahead = new Map<string, Uint8Array | Promise<Uint8Array>>();
   #nextId = 0;
   #ready = false;
   #closed = false;
+  #onStarted!: () => void;
+  readonly #started = new Promise<void>((resolve) => (this.#onStarted = resolve));
 
   constructor(private readonly signer: SecretKeySigner, secretKey: Uint8Array) {
     this.#worker = new Worker(workerEntry(import.meta.url, 'signing-worker'), { workerData: { secretKey } });
-    this.#worker.on('message', (m: { ready: true } | { id: number; signature: Uint8Array }) => {
+    this.#worker.on('message', (m: { ready: true } | SigningReply) => {
       if ('ready' in m) {
         this.#ready = true;
+        this.#onStarted();
         return;
       }
       const pending = this.#pending.get(m.id);
       this.#pending.delete(m.id);
-      pending?.resolve(m.signature);
+      pending?.resolve(m);
       if (this.#pending.size === 0) this.#worker.unref();
     });
     this.#worker.on('error', () => {
-      // Signing goes back to the main thread.
+      // Signing and checking go back to the main thread.
       this.#ready = false;
-      this.#signHere();
+      this.#answerHere();
     });
     this.#worker.unref();
   }
 
+  /** Resolves when the thread takes work (until then the calling thread does it). */
+  async started(): Promise<void> {
+    this.#worker.ref(); // waiting keeps the process alive meanwhile
+    await this.#started;
+    if (this.#pending.size === 0) this.#worker.unref();
+  }
+
   /** Signs `message` on the signing thread (or here, while it is not up). */
-  sign(message: Uint8Array): Promise<Uint8Array> {
-    if (!this.#ready || this.#closed) return Promise.resolve(this.signer.sign(message));
+  async sign(message: Uint8Array): Promise<Uint8Array> {
+    const reply = await this.#run((id) => ({ id, message }), (id) => ({ id, signature: this.signer.sign(message) }));
+    return (reply as { signature: Uint8Array }).signature;
+  }
+
+  /** Whether `signature` is a BLS signature of `message` under `publicKey` (96 bytes), checked on the thread. */
+  async verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    const reply = await this.#run((id) => ({ id, verify: { publicKey, message, signature } }), (id) => ({ id, verified: verify(publicKey, message, signature) }));
+    return (reply as { verified: boolean }).verified;
+  }
+
+  #run(request: (id: number) => SigningRequest, here: (id: number) => SigningReply): Promise<SigningReply> {
     const id = this.#nextId++;
+    if (!this.#ready || this.#closed) return Promise.resolve(here(id));
     return new Promise((resolve) => {
-      this.#pending.set(id, { message, resolve });
+      this.#pending.set(id, { here: () => here(id), resolve });
       this.#worker.ref();
-      this.#worker.postMessage({ id, message });
+      this.#worker.postMessage(request(id));
     });
   }
 
@@ -74,12 +107,12 @@ export class SigningThread {
     if (this.#closed) return;
     this.#closed = true;
     await this.#worker.terminate();
-    this.#signHere();
+    this.#answerHere();
   }
 
-  /** Whoever still waits gets the signature from this thread. */
-  #signHere(): void {
-    for (const { message, resolve } of this.#pending.values()) resolve(this.signer.sign(message));
+  /** Whoever still waits gets the answer from this thread. */
+  #answerHere(): void {
+    for (const { here, resolve } of this.#pending.values()) resolve(here());
     this.#pending.clear();
   }
 }

@@ -7,11 +7,16 @@
 
 import type { Principal } from '@icp-sdk/core/principal';
 import {
+  decodeCertificate,
   decodeStreamHeader,
+  digest,
   lookupPath,
+  publicKeyFromDer,
+  stateRootMessage,
   streamIndexLabel,
-  verifyCertificate,
+  verify,
   CertificationError,
+  type HashTree,
   type Path,
 } from '../certification/index.js';
 import type { XNetSlice } from '../consensus/types.js';
@@ -75,23 +80,39 @@ export function certifiedSlice(
   return { certificate, from, count, ...(traceparents.some((t) => t !== undefined) ? { traceparents } : {}) };
 }
 
+/** Checks a BLS signature (of a state root): `verify` here, or on a thread. */
+export type BlsVerifier = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>;
+
 /**
  * The receiving side: verifies `envelope` from subnet `source` for subnet `self` and returns the
- * slice as a block carries it. Throws `XNetSliceError` naming what is wrong.
+ * slice as a block carries it. Throws (rejects with) `XNetSliceError` naming what is wrong. The
+ * certificate's signature is checked by `blsVerify` (two pairings: give it a thread).
  */
-export function verifySlice(envelope: XNetEnvelope, source: SubnetRecord, self: Principal, registry: Registry): XNetSlice {
-  const sourceText = source.subnetId.toText();
+export async function verifySlice(
+  envelope: XNetEnvelope, source: SubnetRecord, self: Principal, registry: Registry, blsVerify: BlsVerifier = verify,
+): Promise<XNetSlice> {
   const fail = (why: string): never => {
-    throw new XNetSliceError(`slice of subnet ${sourceText}'s stream to ${self.toText()} refused: ${why}`);
+    throw new XNetSliceError(`slice of subnet ${source.subnetId.toText()}'s stream to ${self.toText()} refused: ${why}`);
   };
   if (source.publicKeyDer === undefined) fail('the registry has no public key for that subnet');
-  let tree;
+  let tree: HashTree;
+  let signed: { publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array };
   try {
-    tree = verifyCertificate(envelope.certificate, { rootKey: source.publicKeyDer! }).tree;
+    const certificate = decodeCertificate(envelope.certificate);
+    // Signed by the subnet key itself: a delegation would make another key the one that counts.
+    if (certificate.delegation !== undefined) fail('the certificate carries a delegation');
+    tree = certificate.tree;
+    signed = { publicKey: publicKeyFromDer(source.publicKeyDer!), message: stateRootMessage(digest(tree)), signature: certificate.signature };
   } catch (e) {
     if (e instanceof CertificationError) fail(e.message);
     throw e;
   }
+  if (!(await blsVerify(signed!.publicKey, signed!.message, signed!.signature))) fail('the certificate signature does not verify under the subnet key');
+  return readSlice(envelope, tree!, source, self, registry, fail);
+}
+
+/** The slice's messages out of a verified certificate's tree, each checked against the registry. */
+function readSlice(envelope: XNetEnvelope, tree: HashTree, source: SubnetRecord, self: Principal, registry: Registry, fail: (why: string) => never): XNetSlice {
   const selfBytes = self.toUint8Array();
   const found = lookupPath(tree!, ['streams', selfBytes, 'header']);
   if (found.status !== 'found') fail('the certificate does not reveal the stream header');
