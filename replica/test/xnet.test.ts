@@ -179,3 +179,29 @@ test('streams are part of the state: encoded in checkpoints and hashed, without 
   assert.deepEqual(encodeStreamMessage(decodeStreamMessage(encodeStreamMessage(m))), encodeStreamMessage(m));
   assert.throws(() => decodeStreamMessage(new Uint8Array([9, 9, 9])), StateEncodingError);
 });
+
+test('a full stream to another subnet rejects further requests as transient (SYS_TRANSIENT); the others complete', async () => {
+  const BURST = `
+import Error "mo:core/Error";
+import List "mo:core/List";
+import Nat "mo:core/Nat";
+persistent actor {
+  type Echo = actor { echo : Text -> async Text };
+  public func burst(p : Principal, n : Nat) : async Text {
+    let e : Echo = actor (debug_show p);
+    let pending = List.empty<async Text>();
+    for (i in Nat.range(0, n)) List.add(pending, e.echo(Nat.toText(i)));
+    var ok = 0;
+    var full = 0;
+    for (reply in List.values(pending)) {
+      try { ignore await reply; ok += 1 } catch (err) { if (Error.code(err) == #system_transient) full += 1 }
+    };
+    "ok=" # Nat.toText(ok) # " transient=" # Nat.toText(full)
+  };
+};`;
+  const net = new TwoSubnets({ scheduler: { ...DEFAULT_SCHEDULER_CONFIG, maxStreamMessages: 5 } });
+  const echo = await net.b.createAndInstall(await wasm('echo'));
+  const burst = await net.a.createAndInstall((await compileMotoko('burst', BURST)).wasm);
+  assert.equal(text(await net.update(net.a, burst, 'burst', candid([IDL.Principal, IDL.Nat], [echo, 12n]))), 'ok=5 transient=7');
+  await net.close();
+});

@@ -105,9 +105,9 @@ export class Router implements MessageSink {
     const state = this.state;
     const end = stream.begin + BigInt(stream.messages.length);
     const acked = slice.header.signalsEnd < end ? slice.header.signalsEnd : end;
-    while (stream.begin < acked) {
-      state.cyclesSent += attachedCycles(stream.messages.shift()!);
-      stream.begin++;
+    if (acked > stream.begin) {
+      for (const m of stream.messages.splice(0, Number(acked - stream.begin))) state.cyclesSent += attachedCycles(m);
+      stream.begin = acked;
     }
     if (slice.from > stream.signalsEnd) return; // a gap: nothing can be inducted out of order
     let count = 0;
