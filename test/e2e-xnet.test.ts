@@ -18,6 +18,7 @@ import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
+import { defaultSettings, managementCanister } from '../replica/src/cli/management.js';
 import { callerIdl, installOn, startTwoNodes, tracingAgent, warningLog, type Caller } from './support/two-nodes.js';
 
 /** The embedded transport, with switches: flip a byte of every certificate, or carry nothing. */
@@ -75,6 +76,16 @@ describe('two subnets over the embedded XNet transport', () => {
     const toB = a.replica.state.streams.get(b.subnetId.toText())!;
     assert.ok(toB.begin + BigInt(toB.messages.length) >= 32n, 'A sent its requests in its stream to B');
     assert.equal(warnings.length, 0, JSON.stringify(warnings));
+
+    // A management call about a canister of B, from a canister of A, is answered by B's management canister.
+    const manager = await installOn(a, 'manager');
+    const agentB = await HttpAgent.create({ host: b.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+    const { canister_id: managed } = await managementCanister(agentB).provisional_create_canister_with_cycles({
+      amount: [1_000_000_000_000n], settings: [defaultSettings({ controllers: [[manager]] })], specified_id: [], sender_canister_version: [],
+    });
+    const managerActor = Actor.createActor<{ status(p: Principal): Promise<bigint> }>(
+      ({ IDL }) => IDL.Service({ status: IDL.Func([IDL.Principal], [IDL.Nat], []) }), { agent: await HttpAgent.create({ host: a.url, shouldFetchRootKey: true }), canisterId: manager });
+    assert.ok((await managerActor.status(managed)) > 900_000_000_000n);
 
     // Both directions counted per remote subnet, and the rounds until A's messages were acknowledged.
     await Promise.all([a.round(), b.round(), a.round(), b.round()]);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { compileMotoko } from '../../test/support/motoko.js';
-import { CallRejected, candid, decode } from '../../test/support/execution-test.js';
+import { CallRejected, TEST_USER, candid, decode } from '../../test/support/execution-test.js';
 import { SUBNET_A, SUBNET_B, TwoSubnets } from '../../test/support/two-subnets.js';
 import { canisterIdFromIndex, ErrorCode, LocalRegistry, ReplicatedState, RejectCode, streamSlice } from '../src/index.js';
 import { StateEncodingError, decodeStateInto, decodeStreamMessage, encodeState, encodeStreamMessage, stateHash } from '../src/state/serialize.js';
@@ -203,5 +203,18 @@ persistent actor {
   const echo = await net.b.createAndInstall(await wasm('echo'));
   const burst = await net.a.createAndInstall((await compileMotoko('burst', BURST)).wasm);
   assert.equal(text(await net.update(net.a, burst, 'burst', candid([IDL.Principal, IDL.Nat], [echo, 12n]))), 'ok=5 transient=7');
+  await net.close();
+});
+
+test("a canister's management calls about a canister of another subnet go to that subnet's management canister", async () => {
+  const net = new TwoSubnets();
+  const manager = await net.a.createAndInstall(await wasm('manager'));
+  const managed = await net.b.createCanister({ controllers: [manager, TEST_USER] });
+  const before = net.b.canister(managed).balance;
+  await net.update(net.a, manager, 'deposit', candid([IDL.Principal, IDL.Nat], [managed, 1_000_000_000n]));
+  assert.equal(net.b.canister(managed).balance, before + 1_000_000_000n);
+  assert.equal(nat(await net.update(net.a, manager, 'status', candid([IDL.Principal], [managed]))), net.b.canister(managed).balance);
+  // The calls crossed the streams: none reached A's own management canister with an unknown canister.
+  assert.ok((net.a.state.streams.get(SUBNET_B.toText())?.begin ?? 0n) >= 2n);
   await net.close();
 });

@@ -8,6 +8,7 @@
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
 import { rejectOf } from '../execution/environment.js';
+import { effectiveCanisterId } from '../management/management-canister.js';
 import { textOf } from '../execution/ids.js';
 import type { MessageSink } from '../execution/types.js';
 import type { XNetSlice } from '../consensus/types.js';
@@ -39,20 +40,18 @@ export class Router implements MessageSink {
 
   request(request: Request): void {
     if (request.receiver.compareTo(MANAGEMENT) === 'eq') {
-      this.subnetQueue.push(request);
+      // A canister's call about a canister of another subnet goes to that subnet's management canister.
+      const target = this.registry && request.origin.kind === 'canister' ? effectiveCanisterId(request.method, request.arg) : undefined;
+      const remote = target && this.remoteSubnet(target);
+      if (remote !== undefined) this.sendRemote(remote, request);
+      else this.subnetQueue.push(request);
       return;
     }
     const callee = this.state.canister(textOf(request.receiver));
     if (!callee) {
       const remote = this.remoteSubnet(request.receiver);
-      if (remote === undefined) {
-        this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${request.receiver.toText()} not found`));
-      } else if (streamOf(this.state, remote).messages.length >= this.limits.maxStreamMessages) {
-        this.bounce(request, new CanisterError(ErrorCode.CanisterQueueFull,
-          `The stream to subnet ${remote} is full (${this.limits.maxStreamMessages} messages not yet acknowledged): cannot send to canister ${request.receiver.toText()}`));
-      } else {
-        this.toStream(remote, request);
-      }
+      if (remote === undefined) this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${request.receiver.toText()} not found`));
+      else this.sendRemote(remote, request);
       return;
     }
     // A stopping or stopped canister takes no new requests (responses still come in), as on the IC:
@@ -130,11 +129,12 @@ export class Router implements MessageSink {
       }
       const traceparent = slice.traceparents?.[i];
       const request = traceparent === undefined ? m : { ...m, traceparent };
-      if (state.canister(textOf(m.receiver)) === undefined) {
-        this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
-      } else {
-        this.request(request);
-      }
+      const target = m.receiver.compareTo(MANAGEMENT) === 'eq' ? effectiveCanisterId(m.method, m.arg) : m.receiver;
+      const here = m.receiver.compareTo(MANAGEMENT) === 'eq'
+        ? target !== undefined && this.registry?.route(target)?.compareTo(state.subnetId) === 'eq'
+        : state.canister(textOf(m.receiver)) !== undefined;
+      if (here) this.request(request);
+      else this.bounce(request, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${(target ?? m.receiver).toText()} not found`));
     }
     if (count > 0) this.received.set(subnet, (this.received.get(subnet) ?? 0) + count);
   }
@@ -143,6 +143,16 @@ export class Router implements MessageSink {
   private remoteSubnet(canister: Principal): string | undefined {
     const subnet = this.registry?.route(canister);
     return subnet === undefined || subnet.compareTo(this.state.subnetId) === 'eq' ? undefined : subnet.toText();
+  }
+
+  /** A request into the stream to `remote`, or rejected back (transient) when that stream is full. */
+  private sendRemote(remote: string, request: Request): void {
+    if (streamOf(this.state, remote).messages.length >= this.limits.maxStreamMessages) {
+      this.bounce(request, new CanisterError(ErrorCode.CanisterQueueFull,
+        `The stream to subnet ${remote} is full (${this.limits.maxStreamMessages} messages not yet acknowledged): cannot send to ${request.receiver.toText()}`));
+    } else {
+      this.toStream(remote, request);
+    }
   }
 
   private toStream(subnet: string, message: CanisterMessage): void {

@@ -5,7 +5,8 @@
 // is one the sender may send it: a request from one of the sender's canisters to one of its own,
 // a response the other way. Only then does the slice go into a block.
 
-import type { Principal } from '@icp-sdk/core/principal';
+import { Principal } from '@icp-sdk/core/principal';
+import { effectiveCanisterId } from '../management/management-canister.js';
 import {
   decodeCertificate,
   decodeStreamHeader,
@@ -26,6 +27,8 @@ import { decodeStreamMessage, StateEncodingError } from '../state/serialize.js';
 import type { CertifiedSnapshot, StateCertification } from '../node/certification.js';
 import { SLICE_OVERHEAD_BYTES, type SliceLimits, type StreamPosition, type XNetEnvelope } from './transport.js';
 import { traceparentFromHeaders } from '../telemetry/tracing.js';
+
+const MANAGEMENT = Principal.managementCanister();
 
 /** A slice another subnet sent that must not be inducted; the message says why. */
 export class XNetSliceError extends Error {
@@ -152,16 +155,24 @@ function readSlice(envelope: XNetEnvelope, tree: HashTree, source: SubnetRecord,
   };
 }
 
-/** Why `m` is not a message `source` may send `self`, or undefined if it is. */
+/**
+ * Why `m` is not a message `source` may send `self`, or undefined if it is. The management
+ * canister (`aaaaa-aa`) of each subnet answers calls about that subnet's canisters.
+ */
 function misaddressed(m: CanisterMessage, source: Principal, self: Principal, registry: Registry): string | undefined {
   const on = (p: Principal, subnet: Principal) => registry.route(p)?.compareTo(subnet) === 'eq';
+  const management = (p: Principal) => p.compareTo(MANAGEMENT) === 'eq';
   if (m.kind === 'request') {
     if (m.origin.kind !== 'canister') return 'is a request that no canister made';
     if (!on(m.sender, source)) return `is a request from ${m.sender.toText()}, which is not a canister of the sending subnet`;
+    if (management(m.receiver)) {
+      const target = effectiveCanisterId(m.method, m.arg);
+      return target !== undefined && on(target, self) ? undefined : `is a call to ${m.method} of the management canister about no canister of this subnet`;
+    }
     if (!on(m.receiver, self)) return `is a request to ${m.receiver.toText()}, which is not a canister of this subnet`;
     return undefined;
   }
-  if (!on(m.respondent, source)) return `is a response from ${m.respondent.toText()}, which is not a canister of the sending subnet`;
+  if (!management(m.respondent) && !on(m.respondent, source)) return `is a response from ${m.respondent.toText()}, which is not a canister of the sending subnet`;
   if (!on(m.originator, self)) return `is a response to ${m.originator.toText()}, which is not a canister of this subnet`;
   return undefined;
 }
