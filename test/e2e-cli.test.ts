@@ -183,6 +183,35 @@ describe('icpk against a local node', () => {
     child.kill('SIGINT');
     assert.equal(await exited, 0);
   });
+
+  it('start --subnets 2 runs two subnets whose canisters call each other', async () => {
+    const child = spawn(ICPK, ['start', '--port', '0', '--subnets', '2'], { env: { ...process.env, ICPK_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const urls = await new Promise<string[]>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const found = [...out.matchAll(/^url: (\S+)$/gm)].map((m) => m[1]!);
+        if (found.length === 2) resolve(found);
+      });
+      child.once('exit', (code) => reject(new Error(`icpk start exited with ${code}`)));
+    });
+    try {
+      const [echoWasm, callerWasm] = (await Promise.all([compileMotoko('echo'), compileMotoko('caller')])).map((c) => c.wasmPath);
+      const on = (url: string) => (args: string[]) => icpkHere(args, { ICPK_NETWORK: url }).then((r) => {
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout.trim();
+      });
+      const echo = await on(urls[1]!)(['create']);
+      await on(urls[1]!)(['install', echo, echoWasm!]);
+      const caller = await on(urls[0]!)(['create']);
+      await on(urls[0]!)(['install', caller, callerWasm!, '--arg', `(principal "${echo}")`]);
+      assert.match(await on(urls[0]!)(['call', caller, 'call_echo', '("across")']), /across/);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    }
+  });
 });
 
 // The Candid text the CLI reads (service descriptions, arguments) and prints (replies). Unit

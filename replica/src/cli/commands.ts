@@ -103,7 +103,8 @@ const start: Command = {
   args: '',
   summary: 'run a local replica in the foreground (until Ctrl-C)',
   options: {
-    port: { type: 'string', help: 'HTTP port (default 4943; 0 picks a free one)' },
+    port: { type: 'string', help: 'HTTP port (default 4943; 0 picks a free one); with --subnets n, subnet i gets port + i' },
+    subnets: { type: 'string', help: 'subnets in this process, calling each other over certified streams (default 1)' },
     host: { type: 'string', help: 'interface to listen on (default 127.0.0.1)' },
     'data-dir': { type: 'string', help: 'keep the keys here so the root key survives restarts' },
     'round-interval': { type: 'string', help: 'pause between idle rounds in ms (default 200)' },
@@ -111,7 +112,7 @@ const start: Command = {
   },
   positionals: { min: 0, max: 0 },
   async run(ctx, _positionals, values) {
-    const { Node } = await import('../node/index.js');
+    const { Node, startLocalNetwork } = await import('../node/index.js');
     const number = (name: string, fallback: number) => {
       const v = values[name];
       if (v === undefined) return fallback;
@@ -121,26 +122,33 @@ const start: Command = {
     };
     let port = number('port', NaN);
     if (Number.isNaN(port)) port = Number(new URL(ctx.network).port || 4943);
-    const node = await Node.start({
-      port,
+    const subnets = number('subnets', 1);
+    if (subnets < 1) throw new UsageError('--subnets must be at least 1');
+    if (subnets > 1 && typeof values['data-dir'] === 'string') throw new UsageError('--data-dir keeps one subnet: it cannot be used with --subnets');
+    const options = {
       ...(typeof values.host === 'string' ? { host: values.host } : {}),
-      ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
       roundIntervalMs: number('round-interval', 200),
       replica: { workers: number('workers', DEFAULT_WORKERS) },
-    }).catch((e: NodeJS.ErrnoException) => {
+    };
+    const nodes = await (subnets === 1
+      ? Node.start({ ...options, port, ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}) }).then((n) => [n])
+      : startLocalNetwork({ subnets, node: { ...options, port } }).then((network) => network.nodes)
+    ).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is in use`, { hint: 'Pass --port 0 for a free port, or stop the other replica.' });
       throw e;
     });
-    const rootKey = hexOf(node.rootKey);
-    ctx.out.result({ url: node.url, root_key: rootKey, subnet: node.subnetId.toText() }, [
-      `url: ${node.url}`,
+    const rootKey = hexOf(nodes[0]!.rootKey);
+    const [first, ...others] = nodes.map((n) => ({ url: n.url, subnet: n.subnetId.toText() }));
+    ctx.out.result({ ...first!, root_key: rootKey, ...(others.length > 0 ? { subnets: [first, ...others] } : {}) }, [
+      `url: ${first!.url}`,
       `root_key: ${rootKey}`,
-      `subnet: ${node.subnetId.toText()}`,
+      `subnet: ${first!.subnet}`,
+      ...others.flatMap((o) => [`url: ${o.url}`, `subnet: ${o.subnet}`]),
     ]);
-    ctx.out.note(`Replica running. Use it with: icpk --network ${node.url} create   (Ctrl-C stops it)`);
+    ctx.out.note(`${nodes.length === 1 ? 'Replica' : `${nodes.length} subnets`} running. Use it with: icpk --network ${first!.url} create   (Ctrl-C stops it)`);
     const signal = await ctx.stopSignal;
     ctx.out.note(`${signal}: stopping`);
-    await node.close();
+    await Promise.all(nodes.map((n) => n.close()));
   },
 };
 
