@@ -17,7 +17,6 @@ import {
   streamIndexLabel,
   verify,
   CertificationError,
-  type HashTree,
   type Path,
 } from '../certification/index.js';
 import type { XNetSlice } from '../consensus/types.js';
@@ -97,62 +96,51 @@ export async function verifySlice(
   const fail = (why: string): never => {
     throw new XNetSliceError(`slice of subnet ${source.subnetId.toText()}'s stream to ${self.toText()} refused: ${why}`);
   };
-  if (source.publicKeyDer === undefined) fail('the registry has no public key for that subnet');
-  let tree: HashTree;
-  let signed: { publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array };
-  try {
-    const certificate = decodeCertificate(envelope.certificate);
-    // Signed by the subnet key itself: a delegation would make another key the one that counts.
-    if (certificate.delegation !== undefined) fail('the certificate carries a delegation');
-    tree = certificate.tree;
-    signed = { publicKey: publicKeyFromDer(source.publicKeyDer!), message: stateRootMessage(digest(tree)), signature: certificate.signature };
-  } catch (e) {
-    if (e instanceof CertificationError) fail(e.message);
-    throw e;
+  const keyDer = source.publicKeyDer ?? fail('the registry has no public key for that subnet');
+  const certificate = refusing(fail, '', () => decodeCertificate(envelope.certificate));
+  // Signed by the subnet key itself: a delegation would make another key the one that counts.
+  if (certificate.delegation !== undefined) fail('the certificate carries a delegation');
+  const key = refusing(fail, '', () => publicKeyFromDer(keyDer));
+  if (!(await blsVerify(key, stateRootMessage(digest(certificate.tree)), certificate.signature))) {
+    fail('the certificate signature does not verify under the subnet key');
   }
-  if (!(await blsVerify(signed!.publicKey, signed!.message, signed!.signature))) fail('the certificate signature does not verify under the subnet key');
-  return readSlice(envelope, tree!, source, self, registry, fail);
-}
 
-/** The slice's messages out of a verified certificate's tree, each checked against the registry. */
-function readSlice(envelope: XNetEnvelope, tree: HashTree, source: SubnetRecord, self: Principal, registry: Registry, fail: (why: string) => never): XNetSlice {
-  const selfBytes = self.toUint8Array();
-  const found = lookupPath(tree!, ['streams', selfBytes, 'header']);
-  if (found.status !== 'found') fail('the certificate does not reveal the stream header');
-  let header;
-  try {
-    header = decodeStreamHeader((found as { value: Uint8Array }).value);
-  } catch (e) {
-    if (e instanceof CertificationError) fail(e.message);
-    throw e;
-  }
+  const tree = certificate.tree;
+  const revealed = (what: string, ...path: Path): Uint8Array => {
+    const found = lookupPath(tree, ['streams', self.toUint8Array(), ...path]);
+    return found.status === 'found' ? found.value : fail(`the certificate does not reveal ${what}`);
+  };
+  const header = refusing(fail, '', () => decodeStreamHeader(revealed('the stream header', 'header')));
   const { from, count } = envelope;
   if (!Number.isSafeInteger(count) || count < 0) fail(`a count of ${count} messages`);
-  if (from < header!.begin || from + BigInt(count) > header!.end) {
-    fail(`messages [${from}, ${from + BigInt(count)}) are outside the stream's [${header!.begin}, ${header!.end})`);
+  if (from < header.begin || from + BigInt(count) > header.end) {
+    fail(`messages [${from}, ${from + BigInt(count)}) are outside the stream's [${header.begin}, ${header.end})`);
   }
   const messages: CanisterMessage[] = [];
   for (let i = 0; i < count; i++) {
     const index = from + BigInt(i);
-    const leaf = lookupPath(tree!, ['streams', selfBytes, 'messages', streamIndexLabel(index)]);
-    if (leaf.status !== 'found') fail(`the certificate does not reveal message ${index}`);
-    let m: CanisterMessage;
-    try {
-      m = decodeStreamMessage((leaf as { value: Uint8Array }).value);
-    } catch (e) {
-      if (e instanceof StateEncodingError) fail(`message ${index} is malformed: ${e.message}`);
-      throw e;
-    }
-    const problem = misaddressed(m!, source.subnetId, self, registry);
+    const bytes = revealed(`message ${index}`, 'messages', streamIndexLabel(index));
+    const m = refusing(fail, `message ${index} is malformed: `, () => decodeStreamMessage(bytes));
+    const problem = misaddressed(m, source.subnetId, self, registry);
     if (problem !== undefined) fail(`message ${index} ${problem}`);
-    messages.push(m!);
+    messages.push(m);
   }
   // Trace context is the transport's, not certified: kept only where it is a valid W3C traceparent.
   const traceparents = envelope.traceparents?.slice(0, count).map((t) => (typeof t === 'string' ? traceparentFromHeaders({ traceparent: t }) : undefined));
   return {
-    subnet: source.subnetId, header: header!, from, messages,
+    subnet: source.subnetId, header, from, messages,
     ...(traceparents?.some((t) => t !== undefined) ? { traceparents } : {}),
   };
+}
+
+/** `f()`, with what is wrong with the data it reads (malformed encodings) turned into a refusal. */
+function refusing<T>(fail: (why: string) => never, prefix: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CertificationError || e instanceof StateEncodingError) fail(prefix + e.message);
+    throw e;
+  }
 }
 
 /**
