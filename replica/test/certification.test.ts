@@ -40,7 +40,6 @@ import {
 } from '../src/certification/index.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const cborOf = (t: HashTree): string => hex(cbor.encode(hashTreeToCbor(t) as unknown as cbor.CborValue));
 

@@ -2,7 +2,8 @@
 // round and the HTTP interface, behind `Node`.
 
 export { startLocalNetwork, type LocalNetwork, type LocalNetworkOptions } from './network.js';
-export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions, type NodeXNetOptions } from './node.js';
+export { Node, DEFAULT_PORT, DEFAULT_ROUND_INTERVAL_MS, DEFAULT_MAX_PENDING_INGRESS, type NodeLogger, type NodeOptions } from './node.js';
+export { XNetLink, type NodeXNetOptions } from './xnet-link.js';
 export { NodeFrontend, type NodeFrontendHost } from './frontend.js';
 export {
   QueryCache,

@@ -9,14 +9,13 @@
 
 import { join } from 'node:path';
 import { Principal } from '@icp-sdk/core/principal';
-import { publicKeyToDer, SecretKeySigner, selfAuthenticatingPrincipal, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
+import { SecretKeySigner, type CanisterRange, type SubnetMetrics } from '../certification/index.js';
 import { Checkpointer, FsCheckpointStore, PersistentModuleCache, executeRound, restoreInto, type CheckpointStore } from '../checkpoint/index.js';
 import { FileBlockLog, LocalBlockMaker, systemClock, type Clock } from '../consensus/index.js';
 import { randomTape, randomTapeMessage } from '../randomness/index.js';
-import { ATTR, SPAN } from '../telemetry/attributes.js';
+import { SPAN } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
-import { recordError, type OpenRound, type RoundTracer } from '../telemetry/tracing.js';
-import type { Span } from '@opentelemetry/api';
+import type { OpenRound, RoundTracer } from '../telemetry/tracing.js';
 import { stateHash } from '../state/serialize.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { createHttpServer, SignaturePool, type HttpServerOptions, type ReplicaHttpServer } from '../http/index.js';
@@ -32,11 +31,7 @@ import { generateNodeKeys, loadOrCreateNodeKeys, NodeSigningKey, subnetIdentity,
 import { RoundLoop, type RoundOutcome } from './round-loop.js';
 import { SigningThread } from './signer-thread.js';
 import { DEFAULT_SIGNATURE_THREADS } from './defaults.js';
-import type { XNetSlice } from '../consensus/index.js';
-import type { Registry } from '../registry/index.js';
-import { certifiedSlice, verifySlice, XNetSliceError } from '../xnet/certified-slice.js';
-import { DEFAULT_SLICE_MESSAGES } from '../xnet/slice.js';
-import type { XNetTransport } from '../xnet/transport.js';
+import { checkRegistry, XNetLink, type NodeXNetOptions } from './xnet-link.js';
 
 /** Structured logging as pino does it (`logger.info({ fields }, 'message')`). */
 export interface NodeLogger {
@@ -108,13 +103,6 @@ export interface NodeOptions {
   readonly xnet?: NodeXNetOptions;
 }
 
-export interface NodeXNetOptions {
-  readonly registry: Registry;
-  readonly transport: XNetTransport;
-  /** Messages a slice of one stream carries at most (default 1000). */
-  readonly maxSliceMessages?: number;
-}
-
 /** Set by `Node.start` when the node persists its state. */
 interface Persistence {
   readonly blocks: FileBlockLog;
@@ -130,22 +118,6 @@ export { DEFAULT_SIGNATURE_THREADS, DEFAULT_WORKERS } from './defaults.js';
 
 /** Canister ids of management calls (`aaaaa-aa`): agents use it as effective canister id of creations. */
 const MANAGEMENT_RANGE: CanisterRange = [new Uint8Array(0), new Uint8Array(0)];
-
-/** The registry must know this node's subnet as the node is: its key and its canister range. */
-function checkRegistry(registry: Registry, subnetId: Principal, keyDer: Uint8Array, ranges: readonly CanisterRange[]): void {
-  const record = registry.subnet(subnetId);
-  if (record === undefined) throw new Error(`the registry has no subnet ${subnetId.toText()} (this node's subnet): add it, with its public key and canister range`);
-  if (record.publicKeyDer !== undefined && Buffer.compare(record.publicKeyDer, keyDer) !== 0) {
-    throw new Error(`the registry's public key of subnet ${subnetId.toText()} is not this node's subnet key`);
-  }
-  for (const [start, end] of ranges) {
-    const first = registry.route(Principal.fromUint8Array(start));
-    const last = registry.route(Principal.fromUint8Array(end));
-    if (first?.compareTo(subnetId) !== 'eq' || last?.compareTo(subnetId) !== 'eq') {
-      throw new Error(`the registry does not route this node's canister range ${Principal.fromUint8Array(start).toText()}..${Principal.fromUint8Array(end).toText()} to subnet ${subnetId.toText()}`);
-    }
-  }
-}
 
 /** The IC's query limits, with the per-query instruction limit of the replica's configuration. */
 function queryLimitsOf(config: ReplicaConfig, overrides: Partial<QueryLimits> = {}): QueryLimits {
@@ -187,14 +159,8 @@ export class Node {
   #logCursors: Map<string, bigint> | undefined;
   /** Per-category cycles burned by the live canisters at the last round (for metric deltas). */
   #burnedTotals = new Map<string, bigint>();
-  /** Per stream (remote subnet id): its end and signals end when last announced to that subnet. */
-  #announced = new Map<string, { end: bigint; signalsEnd: bigint }>();
-  /**
-   * Per stream (remote subnet id), for the XNet lag: its end at the last round, and [end, height]
-   * of every round it grew in whose messages are not all acknowledged yet.
-   */
-  #streamMarks = new Map<string, { end: bigint; readonly marks: [end: bigint, height: bigint][] }>();
-
+  /** Streams to and from the other subnets, with `xnet`. */
+  readonly #xnet: XNetLink | undefined;
   /** Builds a node without starting it; see `Node.start`. */
   constructor(keys: NodeKeys, options: NodeOptions = {}, persistence?: Persistence) {
     this.#options = options;
@@ -270,10 +236,15 @@ export class Node {
       intervalMs: options.roundIntervalMs ?? DEFAULT_ROUND_INTERVAL_MS,
       onFatal: options.onFatal ?? ((error) => this.#fatal(error)),
     });
-    options.xnet?.transport.serve(this.subnetId, {
-      slice: (to, position, limits) => (this.#latest ? certifiedSlice(this.certification, this.#latest, this.replica.state, to, position, limits) : undefined),
-      news: () => this.#loop.wake(),
-    });
+    if (options.xnet) {
+      this.#xnet = new XNetLink(options.xnet, {
+        subnetId: this.subnetId, certification: this.certification, state: this.replica.state,
+        latest: () => this.#latest, wake: () => this.#loop.wake(),
+        // The signature check (two pairings) runs on the signing thread.
+        verify: (key, message, signature) => this.#signing.verify(key, message, signature),
+        logger: this.#logger, ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.metrics ? { metrics: options.metrics } : {}),
+      });
+    }
   }
 
   /** Creates keys (or loads them from `dataDir`), certifies the genesis state and starts serving. */
@@ -354,7 +325,7 @@ export class Node {
   /** Stops the round loop, answers waiting calls, closes the HTTP server. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#options.xnet?.transport.withdraw(this.subnetId);
+      this.#xnet?.close();
       await this.#loop.stop();
       await this.#checkpointWrite;
       this.ingress.close();
@@ -381,12 +352,9 @@ export class Node {
     const body = async (round?: OpenRound): Promise<RoundOutcome> => {
       // What canisters printed before this node's first round (restored state) is not news.
       if (this.#logCursors === undefined && this.#logger !== silent) this.#logCursors = this.#currentLogCursors();
-      const xnet = this.#options.xnet ? await this.#pullSlices(this.#options.xnet) : [];
-      const block = this.replica.blocks.make(xnet);
+      const block = this.replica.blocks.make(this.#xnet ? await this.#xnet.pull() : []);
       const { summary, written } = await executeRound(this.replica, this.#checkpointer, { block, tracer, metrics, background: true });
-      for (const [subnet, n] of summary.xnet.received) metrics?.recordXnet('received', subnet, n);
-      for (const [subnet, n] of summary.xnet.sent) metrics?.recordXnet('sent', subnet, n);
-      if (metrics) this.#recordXnetLag(metrics, summary.height);
+      this.#xnet?.recordRound(summary);
       if (written) this.#checkpointWrite = written.then(() => undefined, (e: unknown) => this.#checkpointFailed(e, summary.height));
       this.#messagesExecuted += BigInt(summary.messagesExecuted);
       const state = this.replica.state;
@@ -399,7 +367,7 @@ export class Node {
       this.queries.publish(this.#queryState.build(state));
       this.frontend.onCertified(snapshot);
       this.ingress.onCertified(snapshot, this.#clock.now());
-      if (this.#options.xnet) this.#announceStreams(this.#options.xnet.transport);
+      this.#xnet?.announce();
       this.#emitCanisterLogs(summary.height);
       if (summary.messagesExecuted > 0) {
         this.#logger.debug({ height: Number(summary.height), messages: summary.messagesExecuted, instructions: String(summary.instructions) }, 'round');
@@ -420,56 +388,6 @@ export class Node {
       return { workLeft };
     };
     return tracer ? tracer.round(this.replica.state.height + 1n, body) : body();
-  }
-
-  /**
-   * What every other subnet's stream holds for this one beyond what it inducted, verified against
-   * that subnet's key in the registry, in subnet id order. A subnet that cannot be reached or
-   * sends a slice that fails verification contributes nothing this round (logged); its messages
-   * wait in its stream until a later round.
-   */
-  async #pullSlices(xnet: NodeXNetOptions): Promise<XNetSlice[]> {
-    const state = this.replica.state;
-    const tracer = this.#options.tracer;
-    const slices: XNetSlice[] = [];
-    for (const source of xnet.registry.subnets()) {
-      if (source.subnetId.compareTo(this.subnetId) === 'eq') continue;
-      const subnet = source.subnetId.toText();
-      const stream = state.streams.get(subnet);
-      const position = { from: stream?.signalsEnd ?? 0n, acked: stream?.begin ?? 0n };
-      const pull = async (span?: Span): Promise<void> => {
-        try {
-          const envelope = await xnet.transport.pull(source.subnetId, this.subnetId, position, xnet.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
-          if (envelope === undefined) return;
-          // The signature check (two pairings) runs on the signing thread.
-          const slice = await verifySlice(envelope, source, this.subnetId, xnet.registry, (key, message, signature) => this.#signing.verify(key, message, signature));
-          span?.setAttributes({
-            [ATTR.xnetMessages]: slice.messages.length,
-            [ATTR.xnetStreamBegin]: Number(slice.header.begin),
-            [ATTR.xnetStreamEnd]: Number(slice.header.end),
-          });
-          slices.push(slice);
-        } catch (e) {
-          if (span) recordError(span, e);
-          this.#logger.warn({ component: 'xnet', subnet, err: e }, e instanceof XNetSliceError ? 'XNet slice refused' : 'XNet slice not received');
-        }
-      };
-      await (tracer ? tracer.phase(SPAN.xnetReceive, pull, { [ATTR.xnetRemoteSubnet]: subnet }) : pull());
-    }
-    return slices;
-  }
-
-  /** Tells the subnets whose streams got messages or signals in this certified round. */
-  #announceStreams(transport: XNetTransport): void {
-    const to: Principal[] = [];
-    for (const [subnet, stream] of this.replica.state.streams) {
-      const end = stream.begin + BigInt(stream.messages.length);
-      const last = this.#announced.get(subnet);
-      if (last !== undefined && last.end === end && last.signalsEnd === stream.signalsEnd) continue;
-      this.#announced.set(subnet, { end, signalsEnd: stream.signalsEnd });
-      to.push(Principal.fromText(subnet));
-    }
-    if (to.length > 0) transport.announce(this.subnetId, to);
   }
 
   /** The tape of round `height` (prepared on the signing thread); the next two are started. */
@@ -517,23 +435,6 @@ export class Node {
       cursors.set(id, c.nextLogIdx);
     }
     for (const id of cursors.keys()) if (!seen.has(id)) cursors.delete(id);
-  }
-
-  /**
-   * Rounds from messages entering a stream to the remote subnet acknowledging them (it inducted
-   * them and its signals came back), per remote subnet, as streams are acknowledged.
-   */
-  #recordXnetLag(metrics: ReplicaMetrics, height: bigint): void {
-    for (const [subnet, stream] of this.replica.state.streams) {
-      let s = this.#streamMarks.get(subnet);
-      if (s === undefined) this.#streamMarks.set(subnet, (s = { end: stream.begin, marks: [] }));
-      const end = stream.begin + BigInt(stream.messages.length);
-      if (end > s.end) s.marks.push([end, height]);
-      s.end = end;
-      let acknowledged: bigint | undefined;
-      while (s.marks.length > 0 && s.marks[0]![0] <= stream.begin) acknowledged = s.marks.shift()![1];
-      if (acknowledged !== undefined) metrics.setXnetLag(subnet, Number(height - acknowledged));
-    }
   }
 
   /** Cycles burned this round, by category: the growth of the canisters' per-category totals. */

@@ -5,7 +5,7 @@
 // replicated state, never writes it.
 
 import type { ExecutionEnvironment } from '../execution/environment.js';
-import { packPages, sandboxModule, type WirePages } from '../execution/job.js';
+import { packPages, sandboxModule } from '../execution/job.js';
 import type { GlobalValue, SandboxModule } from '../execution/sandbox.js';
 import type { CanisterState, PageMap, ReplicatedState } from '../state/index.js';
 import type { QueryCanisterUpdate, QueryStateUpdate } from './types.js';
