@@ -251,17 +251,19 @@ export class Node {
   static async start(options: NodeOptions = {}): Promise<Node> {
     const keys = options.keys ?? (options.dataDir !== undefined ? await loadOrCreateNodeKeys(options.dataDir) : generateNodeKeys());
     let persistence: Persistence | undefined;
+    let made: Node | undefined;
     const store = options.checkpointStore ?? (options.dataDir !== undefined ? await FsCheckpointStore.open(join(options.dataDir, 'checkpoints')) : undefined);
     if (store && options.dataDir !== undefined) {
       const subnetSigner = new SecretKeySigner(keys.subnetSecret);
       const blocks = await FileBlockLog.open(join(options.dataDir, 'blocks'), {
         clock: options.clock ?? systemClock,
         maxIngressPerBlock: options.replica?.scheduler?.maxIngressPerBlock,
-        randomTape: (h) => randomTape(h, subnetSigner),
+        // Signed ahead on the node's signing thread once the node exists.
+        randomTape: (h) => (made ? made.#randomTape(h) : randomTape(h, subnetSigner)),
       });
       persistence = { blocks, modules: new PersistentModuleCache(), store };
     }
-    const node = new Node(keys, options, persistence);
+    const node = (made = new Node(keys, options, persistence));
     if (persistence) {
       // Newest valid checkpoint, then every block after it: the state from before the restart.
       const restored = await restoreInto(node.replica, persistence.modules, {
@@ -352,7 +354,11 @@ export class Node {
     const body = async (round?: OpenRound): Promise<RoundOutcome> => {
       // What canisters printed before this node's first round (restored state) is not news.
       if (this.#logCursors === undefined && this.#logger !== silent) this.#logCursors = this.#currentLogCursors();
-      const block = this.replica.blocks.make(this.#xnet ? await this.#xnet.pull() : []);
+      const xnet = this.#xnet ? await this.#xnet.pull() : [];
+      // The block takes the random tape of the last round, signed ahead on the signing thread:
+      // waiting for it here is cheaper than signing it again on this thread.
+      await this.#signing.prepared(randomTapeMessage(this.replica.state.height));
+      const block = this.replica.blocks.make(xnet);
       const { summary, written } = await executeRound(this.replica, this.#checkpointer, { block, tracer, metrics, background: true });
       this.#xnet?.recordRound(summary);
       if (written) this.#checkpointWrite = written.then(() => undefined, (e: unknown) => this.#checkpointFailed(e, summary.height));

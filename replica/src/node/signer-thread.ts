@@ -95,6 +95,12 @@ export class SigningThread {
     });
   }
 
+  /** Resolves when the signature of `message`, if it is being prepared, is ready to `take`. */
+  async prepared(message: Uint8Array): Promise<void> {
+    const pending = this.#ahead.get(key(message));
+    if (pending instanceof Promise) await pending;
+  }
+
   /** The signature of `message`: the one prepared if it is ready, else computed now. */
   take(message: Uint8Array): Uint8Array {
     const k = key(message);
