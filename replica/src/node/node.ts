@@ -168,19 +168,22 @@ export class Node {
     this.#logger = options.logger ?? silent;
     this.maxPendingIngress = options.maxPendingIngress ?? DEFAULT_MAX_PENDING_INGRESS;
 
-    const subnetSigner = new SecretKeySigner(keys.subnetSecret);
     const subnet = subnetIdentity(keys);
+    const subnetIdBytes = subnet.subnetId;
+    this.subnetId = Principal.fromUint8Array(subnetIdBytes);
+    const base = defaultReplicaConfig(options.replica);
+    const ranges: CanisterRange[] = [
+      [canisterIdFromIndex(base.canisterRange.start).toUint8Array(), canisterIdFromIndex(base.canisterRange.end).toUint8Array()],
+    ];
+    // Before any thread starts: a misconfigured node is refused with nothing left running.
+    if (options.xnet) checkRegistry(options.xnet.registry, this.subnetId, subnet.publicKeyDer, ranges);
+
+    const subnetSigner = new SecretKeySigner(keys.subnetSecret);
     this.#signing = new SigningThread(subnetSigner, keys.subnetSecret);
     this.nodeKey = new NodeSigningKey(keys.nodeSeed);
     this.nodeId = Principal.fromUint8Array(this.nodeKey.nodeId);
     this.#signatures = new SignaturePool({ threads: options.signatureThreads ?? DEFAULT_SIGNATURE_THREADS, signingSeed: keys.nodeSeed });
 
-    const base = defaultReplicaConfig(options.replica);
-    const subnetIdBytes = subnet.subnetId;
-    this.subnetId = Principal.fromUint8Array(subnetIdBytes);
-    const ranges: CanisterRange[] = [
-      [canisterIdFromIndex(base.canisterRange.start).toUint8Array(), canisterIdFromIndex(base.canisterRange.end).toUint8Array()],
-    ];
     this.certification = new StateCertification({
       subnetSigner,
       ...(options.rootSubnet === false ? { rootSigner: new SecretKeySigner(keys.rootSecret), rootRoutedRanges: [MANAGEMENT_RANGE] } : {}),
@@ -189,7 +192,6 @@ export class Node {
       nodes: [{ nodeId: this.nodeKey.nodeId, publicKey: this.nodeKey.publicKeyDer }],
       clock: this.#clock,
     });
-    if (options.xnet) checkRegistry(options.xnet.registry, this.subnetId, this.certification.subnetKeyDer, ranges);
     const config: ReplicaConfig = {
       ...base, subnetId: this.subnetId, rootKey: this.certification.rootKeyDer, ...(options.xnet ? { registry: options.xnet.registry } : {}),
     };
