@@ -12,7 +12,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { Node } from '../replica/src/node/index.js';
+import { startLocalNetwork, type Node } from '../replica/src/node/index.js';
 import { EmbeddedXNet, verifySlice, XNetSliceError, type LocalRegistry, type XNetEnvelope } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
@@ -192,3 +192,22 @@ describe('a subnet that certified something for another tells it', () => {
   });
 });
 
+
+describe('three subnets', () => {
+  it('a chain of calls goes round three subnets and back, each hop certified and verified', async () => {
+    const { nodes, registry, close } = await startLocalNetwork({ subnets: 3, node: { roundIntervalMs: 20 } });
+    try {
+      const chain = await Promise.all(nodes.map((n) => installOn(n, 'chain')));
+      assert.deepEqual(chain.map((c) => registry.route(c)?.toText()), nodes.map((n) => n.subnetId.toText()));
+      const agent = await HttpAgent.create({ host: nodes[0]!.url, shouldFetchRootKey: true, identity: Ed25519KeyIdentity.generate() });
+      const first = Actor.createActor<{ ping(hops: bigint, next: Principal[]): Promise<bigint> }>(
+        ({ IDL }) => IDL.Service({ ping: IDL.Func([IDL.Nat, IDL.Vec(IDL.Principal)], [IDL.Nat], []) }), { agent, canisterId: chain[0]! });
+      // 0 → 1 → 2 → 0 → 1 → 2 → 0: six hops over every pair of subnets in one direction.
+      assert.equal(await first.ping(6n, [chain[1]!, chain[2]!, chain[0]!]), 6n);
+      const sent = (from: number, to: number) => nodes[from]!.replica.state.streams.get(nodes[to]!.subnetId.toText());
+      for (const [from, to] of [[0, 1], [1, 2], [2, 0]] as const) assert.ok((sent(from, to)?.signalsEnd ?? 0n) >= 2n, `responses ${to} → ${from}`);
+    } finally {
+      await close();
+    }
+  });
+});
