@@ -129,4 +129,21 @@ describe('XNet over NATS', () => {
     const nobody = Principal.fromUint8Array(new Uint8Array(29).fill(3));
     assert.equal(await transport.pull(nobody, a.subnetId, { from: 0n, acked: 0n }, 10), undefined);
   });
+
+  it('a reply that does not fit the request is refused before anything is read from it', async () => {
+    const impostor = Principal.fromUint8Array(new Uint8Array(29).fill(4));
+    const sub = connections[1]!.subscribe(xnetSubject(impostor), {
+      callback: (_, m) => {
+        const h = headers();
+        h.set('Icpk-From', '0');
+        h.set('Icpk-Count', m.headers?.get('Icpk-Max-Messages') === '10' ? '1000000000' : 'many');
+        m.respond(new Uint8Array(0), { headers: h });
+      },
+    });
+    await connections[1]!.flush();
+    const transport = new NatsXNet(connections[0]!, { timeoutMs: 500 });
+    await assert.rejects(transport.pull(impostor, a.subnetId, { from: 0n, acked: 0n }, 10), /sent 1000000000 messages where 10 were asked for/);
+    await assert.rejects(transport.pull(impostor, a.subnetId, { from: 0n, acked: 0n }, 11), /not a natural number/);
+    sub.unsubscribe();
+  });
 });

@@ -105,6 +105,7 @@ export class NatsXNet implements XNetTransport {
     if (rh?.hasError) throw new Error(`subnet ${source.toText()} could not serve a slice: ${rh.code} ${rh.description}`);
     if (rh?.get(H.none)) return undefined;
     const count = Number(nat(required(rh, H.count)));
+    if (count > maxMessages) throw new Error(`subnet ${source.toText()} sent ${count} messages where ${maxMessages} were asked for`);
     const traceparents: (string | undefined)[] = [];
     for (let i = 0; i < count; i++) traceparents.push(rh!.get(traceHeader(i)) || undefined);
     return {
