@@ -12,8 +12,9 @@ import { IDL } from '@icp-sdk/core/candid';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { startLocalNetwork, type Node } from '../replica/src/node/index.js';
-import { EmbeddedXNet, verifySlice, XNetSliceError, type LocalRegistry, type XNetEnvelope } from '../replica/src/index.js';
+import { startLocalNetwork, XNetLink, type Node } from '../replica/src/node/index.js';
+import { EmbeddedXNet, ReplicatedState, verifySlice, XNetSliceError, type LocalRegistry, type XNetEnvelope } from '../replica/src/index.js';
+import { verify as blsVerify } from '../replica/src/certification/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { ReplicaMetrics } from '../replica/src/telemetry/metrics.js';
@@ -162,6 +163,19 @@ describe('two subnets over the embedded XNet transport', () => {
     // For another receiver: the certificate reveals no stream to A itself.
     await assert.rejects(verifySlice(envelope, source, a.subnetId, registry), /does not reveal the stream header/);
     assert.equal(await reply, 'held');
+  });
+
+  it("a stream that begins after the messages this subnet still expects is refused: messages were lost", async () => {
+    // B as if it had lost its state: it expects A's stream from message 0, which A dropped long ago.
+    const forgetful = new ReplicatedState(b.subnetId, b.replica.state.canisterRange);
+    const { warnings: seen, logger: log } = warningLog();
+    const link = new XNetLink({ registry, transport: { serve() {}, withdraw() {}, announce() {}, pull: (...args) => transport.pull(...args) } }, {
+      subnetId: b.subnetId, certification: b.certification, state: forgetful, latest: () => b.latest, wake() {},
+      verify: blsVerify, logger: log,
+    });
+    assert.ok(a.replica.state.streams.get(b.subnetId.toText())!.begin > 0n, 'A dropped messages B acknowledged');
+    assert.deepEqual(await link.pull(), []);
+    assert.match(String((seen[0]?.fields as { err?: Error } | undefined)?.err?.message), /messages were lost/);
   });
 });
 

@@ -82,6 +82,10 @@ export class XNetLink {
           const envelope = await transport.pull(source.subnetId, subnetId, position, this.options.maxSliceMessages ?? DEFAULT_SLICE_MESSAGES);
           if (envelope === undefined) return;
           const slice = await verifySlice(envelope, source, subnetId, registry, this.host.verify);
+          if (slice.header.begin > position.from) {
+            // Only this subnet's signals let the sender drop messages: these were never inducted here.
+            throw new XNetSliceError(`subnet ${subnet}'s stream begins at message ${slice.header.begin}, but message ${position.from} was never inducted here: messages were lost`);
+          }
           span?.setAttributes({
             [ATTR.xnetMessages]: slice.messages.length,
             [ATTR.xnetStreamBegin]: Number(slice.header.begin),
