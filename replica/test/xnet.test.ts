@@ -218,3 +218,30 @@ test("a canister's management calls about a canister of another subnet go to tha
   assert.ok((net.a.state.streams.get(SUBNET_B.toText())?.begin ?? 0n) >= 2n);
   await net.close();
 });
+
+test('a best-effort call to a subnet that does not answer ends after its deadline (SYS_UNKNOWN); the late reply is dropped', async () => {
+  const BOUNDED = `
+import Error "mo:core/Error";
+persistent actor {
+  type Echo = actor { echo : Text -> async Text };
+  public func bounded(p : Principal) : async Text {
+    let e : Echo = actor (debug_show p);
+    try { await (with timeout = 2) e.echo("late") } catch (err) { debug_show (Error.code(err)) }
+  };
+};`;
+  const net = new TwoSubnets();
+  const echo = await net.b.createAndInstall(await wasm('echo'));
+  const bounded = await net.a.createAndInstall((await compileMotoko('bounded', BOUNDED)).wasm);
+  // Subnet B is cut off: A runs rounds (1 s of block time each) and never gets a slice from it.
+  const id = await net.a.submit(bounded, 'bounded', candid([IDL.Principal], [echo]));
+  for (let i = 0; i < 4 && !net.a.result(id); i++) await net.a.tick();
+  const status = net.a.result(id);
+  assert.equal(status?.status, 'replied');
+  assert.equal(text((status as { reply: Uint8Array }).reply), '#system_unknown');
+  // B comes back: it inducts the request and replies; the reply reaches A and is dropped there.
+  for (let i = 0; i < 4; i++) await net.tick();
+  assert.equal(net.b.state.streams.get(SUBNET_A.toText())?.signalsEnd, 1n, 'B executed the request');
+  assert.equal(net.a.state.streams.get(SUBNET_B.toText())?.signalsEnd, 1n, 'A inducted the late reply');
+  assert.equal(net.a.canister(bounded).callbacks.size, 0);
+  await net.close();
+});
