@@ -12,7 +12,7 @@ import { Principal } from '@icp-sdk/core/principal';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { headers, type NatsConnection } from 'nats';
 import type { Node } from '../replica/src/node/index.js';
-import { NatsXNet, xnetNewsSubject, xnetSubject } from '../replica/src/index.js';
+import { NatsXNet, streamEnd, xnetNewsSubject, xnetSubject } from '../replica/src/index.js';
 import { ATTR, SPAN } from '../replica/src/telemetry/attributes.js';
 import { RoundTracer } from '../replica/src/telemetry/tracing.js';
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
@@ -79,8 +79,8 @@ describe('XNet over NATS', () => {
     const traced = Actor.createActor<Caller>(callerIdl, { agent: await tracingAgent(a.url, `00-${traceId}-00f067aa0ba902b7-01`), canisterId: callerId });
     const reply = traced.call_echo('held');
     const stream = a.replica.state.streams.get(b.subnetId.toText())!;
-    const inducted = stream.begin + BigInt(stream.messages.length);
-    while (stream.begin + BigInt(stream.messages.length) === inducted) await a.round();
+    const inducted = streamEnd(stream);
+    while (streamEnd(stream) === inducted) await a.round();
     await a.round(); // certified
     // A request for A's stream to B, made by hand as B would: the reply's headers are the transport's.
     const h = headers();

@@ -3,7 +3,7 @@
 // or in a stream to another, until that subnet acknowledges it), sent to another subnet, or burned.
 // A violation is a replica bug.
 
-import type { CanisterMessage, ExecutionWork, ReplicatedState, Request } from '../state/index.js';
+import { attachedCycles, type ExecutionWork, type ReplicatedState } from '../state/index.js';
 import { CyclesConservationError } from './errors.js';
 import type { Cycles } from './types.js';
 
@@ -38,7 +38,7 @@ export function cyclesLedger(state: ReplicatedState): CyclesLedger {
   for (const c of state.canisters()) {
     if (c.balance < 0n) throw new CyclesConservationError(`canister ${c.idText} has a negative balance: ${c.balance}`);
     balances += c.balance;
-    for (const m of c.inputQueue) inMessages += attached(m);
+    for (const m of c.inputQueue) inMessages += attachedCycles(m);
     for (const r of c.stopRequests) inMessages += r.cycles;
     for (const ctx of c.callContexts.values()) inCallContexts += ctx.cyclesAvailable;
     for (const cb of c.callbacks.values()) reservedByCallbacks += cb.reservation;
@@ -49,7 +49,7 @@ export function cyclesLedger(state: ReplicatedState): CyclesLedger {
   for (const r of state.pendingSubnetCalls) inMessages += r.cycles;
   for (const r of state.pendingRawRand) inMessages += r.cycles;
   let inStreams = 0n;
-  for (const stream of state.streams.values()) for (const m of stream.messages) inStreams += attached(m);
+  for (const stream of state.streams.values()) for (const m of stream.messages) inStreams += attachedCycles(m);
   return {
     minted: state.cyclesMinted, burned: state.cyclesBurned,
     balances, inMessages, inCallContexts, reservedByCallbacks, inPausedExecutions,
@@ -72,9 +72,6 @@ export function checkCyclesConservation(state: ReplicatedState): CyclesLedger {
 }
 
 function workCycles(work: ExecutionWork): Cycles {
-  return work.kind === 'message' ? attached(work.message) : work.kind === 'install' ? work.request.cycles : 0n;
+  return work.kind === 'message' ? attachedCycles(work.message) : work.kind === 'install' ? work.request.cycles : 0n;
 }
 
-function attached(m: CanisterMessage | Request): Cycles {
-  return m.kind === 'request' ? m.cycles : m.refund;
-}

@@ -8,7 +8,7 @@ import {
   type StreamCertifiedState, type StreamMessageRecord, type SubnetCertifiedState,
 } from '../certification/index.js';
 import { Principal } from '@icp-sdk/core/principal';
-import type { CanisterMessage, CanisterState, IngressStatus, ReplicatedState } from '../state/index.js';
+import { streamHeader, type CanisterMessage, type CanisterState, type IngressStatus, type ReplicatedState } from '../state/index.js';
 import { encodeStreamMessage } from '../state/serialize.js';
 import { equalBytes, hexOf } from '../bytes.js';
 
@@ -89,12 +89,7 @@ export class CertifiedViewBuilder {
         }
         messages.push(record);
       }
-      const end = stream.begin + BigInt(stream.messages.length);
-      out.push({
-        subnetId: Principal.fromText(subnet).toUint8Array(),
-        header: encodeStreamHeader({ begin: stream.begin, end, signalsEnd: stream.signalsEnd }),
-        messages,
-      });
+      out.push({ subnetId: Principal.fromText(subnet).toUint8Array(), header: encodeStreamHeader(streamHeader(stream)), messages });
     }
     return out;
   }

@@ -8,7 +8,7 @@ import type { CanisterRange } from '../certification/index.js';
 import type { XNetSlice } from '../consensus/index.js';
 import type { Registry } from '../registry/index.js';
 import type { RoundSummary } from '../scheduler/index.js';
-import type { ReplicatedState } from '../state/index.js';
+import { streamEnd, type ReplicatedState } from '../state/index.js';
 import { ATTR, SPAN } from '../telemetry/attributes.js';
 import type { ReplicaMetrics } from '../telemetry/metrics.js';
 import { recordError, type RoundTracer } from '../telemetry/tracing.js';
@@ -113,7 +113,7 @@ export class XNetLink {
     for (const [subnet, stream] of this.host.state.streams) {
       let s = this.#marks.get(subnet);
       if (s === undefined) this.#marks.set(subnet, (s = { end: stream.begin, marks: [] }));
-      const end = stream.begin + BigInt(stream.messages.length);
+      const end = streamEnd(stream);
       if (end > s.end) s.marks.push([end, summary.height]);
       s.end = end;
       let acknowledged: bigint | undefined;
@@ -126,7 +126,7 @@ export class XNetLink {
   announce(): void {
     const to: Principal[] = [];
     for (const [subnet, stream] of this.host.state.streams) {
-      const end = stream.begin + BigInt(stream.messages.length);
+      const end = streamEnd(stream);
       const last = this.#announced.get(subnet);
       if (last !== undefined && last.end === end && last.signalsEnd === stream.signalsEnd) continue;
       this.#announced.set(subnet, { end, signalsEnd: stream.signalsEnd });

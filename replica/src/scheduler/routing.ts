@@ -13,7 +13,7 @@ import { textOf } from '../execution/ids.js';
 import type { MessageSink } from '../execution/types.js';
 import type { XNetSlice } from '../consensus/types.js';
 import type { Registry } from '../registry/index.js';
-import type { CanisterMessage, CanisterState, ReplicatedState, Request, Response, ResponsePayload, Stream } from '../state/index.js';
+import { attachedCycles, streamEnd, streamOf, type CanisterMessage, type CanisterState, type ReplicatedState, type Request, type Response, type ResponsePayload } from '../state/index.js';
 
 const MANAGEMENT = Principal.managementCanister();
 
@@ -102,7 +102,7 @@ export class Router implements MessageSink {
     const subnet = slice.subnet.toText();
     const stream = streamOf(this.state, subnet);
     const state = this.state;
-    const end = stream.begin + BigInt(stream.messages.length);
+    const end = streamEnd(stream);
     const acked = slice.header.signalsEnd < end ? slice.header.signalsEnd : end;
     if (acked > stream.begin) {
       for (const m of stream.messages.splice(0, Number(acked - stream.begin))) state.cyclesSent += attachedCycles(m);
@@ -171,21 +171,6 @@ export class Router implements MessageSink {
       callbackId: request.origin.callbackId, payload: rejectOf(error), refund: request.cycles,
     });
   }
-}
-
-/** Cycles a message carries: attached to a request, refunded with a response. */
-export function attachedCycles(m: CanisterMessage): bigint {
-  return m.kind === 'request' ? m.cycles : m.refund;
-}
-
-/** The stream to `subnet` (id text), created empty on first use. */
-export function streamOf(state: ReplicatedState, subnet: string): Stream {
-  let stream = state.streams.get(subnet);
-  if (stream === undefined) {
-    stream = { begin: 0n, messages: [], signalsEnd: 0n };
-    state.streams.set(subnet, stream);
-  }
-  return stream;
 }
 
 /** Whether `callee` already holds `maxSlots` requests from `sender` (counted only near the limit). */

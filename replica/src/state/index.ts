@@ -2,3 +2,4 @@ export * from './types.js';
 export * from './page-map.js';
 export * from './canister.js';
 export * from './replicated-state.js';
+export * from './streams.js';

@@ -24,6 +24,7 @@ import type { Registry, SubnetRecord } from '../registry/index.js';
 import type { CanisterMessage, ReplicatedState } from '../state/index.js';
 import { decodeStreamMessage, StateEncodingError } from '../state/serialize.js';
 import type { CertifiedSnapshot, StateCertification } from '../node/certification.js';
+import { traceparentsAt } from './slice.js';
 import { SLICE_OVERHEAD_BYTES, type SliceLimits, type StreamPosition, type XNetEnvelope } from './transport.js';
 import { traceparentFromHeaders } from '../telemetry/tracing.js';
 
@@ -72,14 +73,8 @@ export function certifiedSlice(
   }
   if (count === 0 && header.signalsEnd <= position.acked) return undefined;
   const certificate = certification.subnetCertificate(snapshot, slicePaths(toBytes, from, count));
-  const stream = live.streams.get(to.toText());
-  const traceparents: (string | undefined)[] = [];
-  for (let i = 0; i < count; i++) {
-    const at = stream === undefined ? -1 : Number(from + BigInt(i) - stream.begin);
-    const m = at >= 0 ? stream!.messages[at] : undefined;
-    traceparents.push(m?.kind === 'request' ? m.traceparent : undefined);
-  }
-  return { certificate, from, count, ...(traceparents.some((t) => t !== undefined) ? { traceparents } : {}) };
+  const traceparents = traceparentsAt(live.streams.get(to.toText()), from, count);
+  return { certificate, from, count, ...(traceparents ? { traceparents } : {}) };
 }
 
 /** Checks a BLS signature (of a state root): `verify` here, or on a thread. */
