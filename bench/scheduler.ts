@@ -1,9 +1,14 @@
 // Rounds on all cores, side by side in one run:
 //  (a) executions per second of trivial updates (Motoko counter `inc`) across 1000 canisters, in
-//      process and on 1 and 2 worker threads, with the speed-up of 2 workers over 1;
+//      process and on 1 and 2 worker threads, with the speed-up of 2 workers over 1. Each
+//      configuration runs in a process of its own, held to as many cores as it has workers
+//      (`taskset`): the speed-up is that of the replica given 2 cores instead of 1. With 1 worker
+//      and both cores the main thread has a core of its own; that row is printed too.
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
 // Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
 
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
@@ -14,9 +19,11 @@ import { installMany, mainThreadCpuMicros, percentile } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
-  rounds: { type: 'string', default: '12' },
-  /** Only these hosts (0 = in process, n = n workers), e.g. `--hosts 1` to profile one. */
-  hosts: { type: 'string', default: '0,1,2' },
+  rounds: { type: 'string', default: '30' },
+  /** Only these configurations, `workers@cores` (0 workers = in process), e.g. `--hosts 1@1` to profile one. */
+  hosts: { type: 'string', default: '0@1,1@1,2@2,1@2' },
+  /** Internal: run one configuration in this process and print its result as JSON. */
+  sample: { type: 'string' },
   'skip-dts': { type: 'boolean', default: false },
   /** Writes a CPU profile of the main thread over the timed rounds to this file. */
   profile: { type: 'string' },
@@ -54,7 +61,8 @@ interface Throughput {
 
 /** Trivial updates, one per canister per round; only round execution is timed. */
 async function throughput(workers: number, counter: Uint8Array): Promise<Throughput> {
-  const t = new ExecutionTest({ workers });
+  // No cycles conservation check after each round: a test harness's check, not part of a round.
+  const t = new ExecutionTest({ workers, checkCycles: false });
   try {
     const ids = await installMany(t, counter, CANISTERS);
     const host = t.replica.env.host;
@@ -69,7 +77,7 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     let cpuMain = 0;
     let cpuProcess = 0;
     let profiler: { stop(file: string): Promise<void> } | undefined;
-    for (let round = -2; round < ROUNDS; round++) {
+    for (let round = -3; round < ROUNDS; round++) {
       if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
@@ -122,20 +130,44 @@ async function dtsRounds(counter: Uint8Array, loop: Uint8Array): Promise<{ quiet
 }
 
 const counter = (await compileMotoko('counter')).wasm;
-const loop = (await compileMotoko('loop')).wasm;
-console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores`);
-const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-const results = new Map<number, Throughput>();
-for (const workers of values.hosts.split(',').map(Number)) {
-  const r = await throughput(workers, counter);
-  results.set(workers, r);
-  const name = workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`;
-  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} updates/s   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+if (values.sample !== undefined) {
+  console.log(JSON.stringify(await throughput(Number(values.sample), counter)));
+  process.exit(0);
 }
-const one = results.get(1);
-const two = results.get(2);
-if (one && two) console.log(`  speed-up 2 workers / 1 worker: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
+const loop = (await compileMotoko('loop')).wasm;
+
+/** `taskset` and enough cores to hold each configuration to its own number of them. */
+const pinning = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+/** One configuration in a fresh process, on cores 0..cores-1. */
+async function sample(workers: number, cores: number): Promise<Throughput> {
+  const args = ['--import', 'tsx', new URL(import.meta.url).pathname, '--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS),
+    ...(values.profile ? ['--profile', values.profile] : [])];
+  const command = pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(','), process.execPath, ...args] : [process.execPath, ...args];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = await once(child, 'exit') as [number];
+  if (code !== 0) throw new Error(`the sample with ${workers} workers on ${cores} cores exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as Throughput;
+}
+
+console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+const results = new Map<string, Throughput>();
+for (const host of values.hosts.split(',')) {
+  const [workers, cores] = host.split('@').map(Number) as [number, number];
+  const r = await sample(workers, cores ?? Math.max(workers, 1));
+  results.set(`${workers}@${cores}`, r);
+  const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
+  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
+  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+}
+const one = results.get('1@1');
+const two = results.get('2@2');
+if (one && two) console.log(`  speed-up, 2 workers on 2 cores / 1 worker on 1 core: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
+const oneOnTwo = results.get('1@2');
+if (oneOnTwo && two) console.log(`  2 workers / 1 worker, both on 2 cores: ${(two.perSecond / oneOnTwo.perSecond).toFixed(2)}x`);
 if (values['skip-dts']) process.exit(0);
 
 console.log('\nround time with a long message in flight (~20 B instructions; slice 2 B, round 4 B), 200 trivial updates per round, 2 workers');

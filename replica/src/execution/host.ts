@@ -44,8 +44,11 @@ export interface IterationPlan {
 }
 
 export interface IterationResult {
-  /** Per core and job: the outcome, or undefined when the core's budget ran out before the job. */
-  readonly outcomes: readonly (readonly (HostOutcome | undefined)[])[];
+  /**
+   * Per core and job: whether it ran, or the core's budget ran out before it. (The outcomes went
+   * to `onDecided`; holding them here would keep every result of the iteration alive to its end.)
+   */
+  readonly ran: readonly (readonly boolean[])[];
   /** Instructions each core used, overheads included. */
   readonly used: readonly bigint[];
   /** Bytes of pages each core's finished executions wrote. */
@@ -100,24 +103,24 @@ export async function walkIteration(
   const used = plan.cores.map(() => 0n);
   const heapDelta = plan.cores.map(() => 0);
   const heapDeltaLimit = plan.heapDeltaLimit ?? Infinity;
-  const outcomes = await Promise.all(plan.cores.map(async (core, k) => {
-    const out: (HostOutcome | undefined)[] = [];
+  const ran = await Promise.all(plan.cores.map(async (core, k) => {
+    const out: boolean[] = [];
     for (const job of core) {
       if (used[k]! >= plan.budget || heapDelta[k]! >= heapDeltaLimit) {
-        out.push(undefined);
+        out.push(false);
         plan.onDecided?.(job, undefined);
         continue;
       }
-      const ran = run(job);
-      const o = ran instanceof Promise ? await ran : ran;
+      const running = run(job);
+      const o = running instanceof Promise ? await running : running;
       used[k] = used[k]! + outcomeInstructions(o) + plan.overhead;
       heapDelta[k] = heapDelta[k]! + outcomeHeapDelta(o);
-      out.push(o);
+      out.push(true);
       plan.onDecided?.(job, o);
     }
     return out;
   }));
-  return { outcomes, used, heapDelta };
+  return { ran, used, heapDelta };
 }
 
 /** The persisted state an instance was restored from, to notice when it was replaced. */

@@ -45,6 +45,16 @@ const checks: [
 ] = [true, true, true, true, true, true, true, true, true, true];
 void checks;
 
+/** Bytes written into a buffer that is larger: what `WireWriter.take` hands over. */
+export interface Wire {
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+}
+
+/** Buffers a writer keeps for reuse, and the largest it keeps (one that grew for an install is let go). */
+const MAX_SPARE_BUFFERS = 8;
+const MAX_SPARE_BYTES = 16 << 20;
+
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 const U64 = 1n << 64n;
@@ -57,10 +67,11 @@ export class WireWriter {
   private bytes: Uint8Array;
   private view: DataView;
   private at = 0;
+  private readonly spares: ArrayBuffer[] = [];
   /** Values the codec does not encode itself (snapshots, system API limits), cloned alongside. */
   extras: unknown[] = [];
 
-  constructor(initialBytes = 4096) {
+  constructor(private readonly initialBytes = 4096) {
     this.bytes = new Uint8Array(initialBytes);
     this.view = new DataView(this.bytes.buffer);
   }
@@ -74,6 +85,26 @@ export class WireWriter {
     const out = this.bytes.buffer.slice(0, this.at) as ArrayBuffer;
     this.reset();
     return out;
+  }
+
+  /**
+   * Hands over the writer's own buffer (to transfer: no copy) and goes on in one given back
+   * earlier (`give`), or a new one. Buffers that go back and forth between two threads this way
+   * are allocated once: a new buffer per message made the receiver collect garbage for the
+   * external memory alone, many times a round.
+   */
+  take(): Wire {
+    const out = { buffer: this.bytes.buffer as ArrayBuffer, length: this.at };
+    const spare = this.spares.pop();
+    this.bytes = spare ? new Uint8Array(spare) : new Uint8Array(this.initialBytes);
+    this.view = new DataView(this.bytes.buffer);
+    this.reset();
+    return out;
+  }
+
+  /** A buffer taken from a writer like this one, back for reuse (a few are kept). */
+  give(buffer: ArrayBuffer): void {
+    if (this.spares.length < MAX_SPARE_BUFFERS && buffer.byteLength >= this.initialBytes && buffer.byteLength <= MAX_SPARE_BYTES) this.spares.push(buffer);
   }
 
   /** Forgets what was written. */
@@ -175,8 +206,10 @@ export class WireReader {
   private readonly view: DataView;
   private at = 0;
 
-  constructor(buffer: ArrayBuffer, private readonly extras: readonly unknown[] = []) {
-    this.bytes = new Uint8Array(buffer);
+  /** Reads `wire` (a whole buffer, or the bytes a writer wrote into a larger one). */
+  constructor(wire: ArrayBuffer | Wire, private readonly extras: readonly unknown[] = []) {
+    const buffer = wire instanceof ArrayBuffer ? wire : wire.buffer;
+    this.bytes = new Uint8Array(buffer, 0, wire instanceof ArrayBuffer ? buffer.byteLength : wire.length);
     this.view = new DataView(buffer);
   }
 

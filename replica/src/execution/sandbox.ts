@@ -370,6 +370,7 @@ export class Sandbox implements SandboxAccess {
 
   private end(): void {
     dirtyPageFilter().detach();
+    this.systemApi?.release();
     this.api = undefined;
     this.fns = undefined;
     this.onSlice = undefined;

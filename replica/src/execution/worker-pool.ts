@@ -62,6 +62,10 @@ class PoolWorker {
   readonly pending = new Set<Dispatched>();
   /** Its next batch's jobs (see EncodedBatch). */
   readonly jobs = new WireWriter(1 << 16);
+  /** Buffers of results that came in this iteration (their pages are views of them until committed). */
+  readonly received: ArrayBuffer[] = [];
+  /** Buffers of results all committed: they go back with its next batch. */
+  readonly returnable: ArrayBuffer[] = [];
   /** Batches of an older epoch are skipped (their jobs went elsewhere when the worker was held). */
   epoch = 0;
   /** The main thread waits for the slice it told its held execution to run. */
@@ -230,19 +234,27 @@ export class WorkerSandboxHost implements SandboxHost {
     this.prefetch(plan.cores.flat());
     const starts = new Map(this.starts);
     this.starts.clear();
-    const result = await walkIteration(plan, (job) =>
-      job.kind === 'none' ? { kind: 'none' } : job.kind === 'start' ? starts.get(job)!.take() : this.resume(idOf(job.canister)));
+    const result = await walkIteration(plan, (job) => {
+      if (job.kind === 'none') return { kind: 'none' };
+      if (job.kind === 'resume') return this.resume(idOf(job.canister));
+      const d = starts.get(job)!;
+      starts.delete(job); // what is left are the jobs the cores had no room for
+      return d.take();
+    });
     // Executions started for a core that then had no room for them are undone.
     for (let k = 0; k < plan.cores.length; k++) {
       for (let i = 0; i < plan.cores[k]!.length; i++) {
         const job = plan.cores[k]![i]!;
-        if (result.outcomes[k]![i] !== undefined || job.kind !== 'start') continue;
+        if (result.ran[k]![i] || job.kind !== 'start') continue;
         const outcome = await starts.get(job)!.take();
         this.stats.undone++;
         if (outcome.kind === 'paused') this.abort(idOf(job.canister));
         else this.invalidate(idOf(job.canister));
       }
     }
+    // Every outcome of the iteration is decided and committed before the scheduler prepares the
+    // next one: the buffers their results came in can be written again.
+    for (const w of this.active) w.returnable.push(...w.received.splice(0));
     return result;
   }
 
@@ -373,11 +385,12 @@ export class WorkerSandboxHost implements SandboxHost {
       }
       worker.refresh();
       const extras = worker.jobs.extras;
-      const jobs = worker.jobs.finish();
+      const jobs = worker.jobs.take();
+      const returned = worker.returnable.splice(0);
       worker.send({
         type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0),
-        jobs: { jobs, extras }, subnet: batch.subnet,
-      }, [jobs, ...batch.transfer]);
+        jobs: { jobs, extras }, returned, subnet: batch.subnet,
+      }, [jobs.buffer, ...returned, ...batch.transfer]);
     }
   }
 
@@ -459,6 +472,8 @@ export class WorkerSandboxHost implements SandboxHost {
   private receive(w: PoolWorker, m: FromWorker): void {
     switch (m.type) {
       case 'results':
+        w.jobs.give(m.jobs);
+        w.received.push(m.reports.buffer);
         this.reports(w, m.reports);
         return;
       case 'paused': {

@@ -1,8 +1,10 @@
 // Messages between the worker pool (main thread) and its workers. Jobs and results travel encoded
-// in one transferred buffer per batch (job-codec.ts); compiled modules as they are (a
-// `WebAssembly.Module` is shared with the worker, not copied).
+// in one transferred buffer per batch (job-codec.ts), and the buffers go back to be written again
+// once read; compiled modules as they are (a `WebAssembly.Module` is shared with the worker, not
+// copied).
 
 import type { FeeSchedule } from '../cycles/index.js';
+import type { Wire } from './job-codec.js';
 import type { SandboxModule } from './sandbox.js';
 
 export type { JobReport } from './job-codec.js';
@@ -29,7 +31,7 @@ export const COMMAND = { none: 0, continue: 1, abort: 2 } as const;
  * canister's instance from, if any (an extra: cloned, its buffers transferred); the job.
  */
 export interface EncodedBatch {
-  readonly jobs: ArrayBuffer;
+  readonly jobs: Wire;
   readonly extras: readonly unknown[];
 }
 
@@ -43,6 +45,11 @@ export type ToWorker =
       readonly evict: readonly string[];
       readonly jobs: EncodedBatch;
       /**
+       * Buffers of earlier results, back for the worker's next ones: the main thread gives one
+       * back once every result in it is committed (at the end of the iteration it came in).
+       */
+      readonly returned: readonly ArrayBuffer[];
+      /**
        * The subnet's id and root key, when they differ from what the worker last received: job
        * views come without them (the same for every job, so not cloned per job).
        */
@@ -52,11 +59,11 @@ export type ToWorker =
   | { readonly type: 'reset' };
 
 /** Job reports encoded one after the other (`writeReport`), in a transferred buffer. */
-export type EncodedReports = ArrayBuffer;
+export type EncodedReports = Wire;
 
 export type FromWorker =
-  /** The batch is done. */
-  | { readonly type: 'results'; readonly batch: number; readonly reports: EncodedReports }
+  /** The batch is done; its jobs' buffer goes back to the main thread for its next batches. */
+  | { readonly type: 'results'; readonly batch: number; readonly reports: EncodedReports; readonly jobs: ArrayBuffer }
   /**
    * Job `id` used its slice and the worker now waits for a command; `reports` are the jobs of its
    * batch before it. The rest of the batch, and later batches, are not run (the pool sends their

@@ -8,7 +8,7 @@ import { unpackSnapshot, type WireSnapshot } from './job.js';
 import { WireReader, WireWriter, readJob, writeReport } from './job-codec.js';
 import { SandboxRunner } from './runner.js';
 import type { SliceHook } from './sandbox.js';
-import { COMMAND, type EncodedBatch, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
+import { COMMAND, type EncodedBatch, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -36,10 +36,10 @@ function awaitCommand(): 'continue' | 'abort' {
 }
 
 /** Encodes reports into a buffer of their own (transferred with the message). */
-function encode(reports: readonly JobReport[]): ArrayBuffer {
+function encode(reports: readonly JobReport[]): EncodedReports {
   const w = new WireWriter();
   for (const r of reports) writeReport(w, r);
-  return w.finish();
+  return w.take();
 }
 
 /** Results of the batch running (one at a time: a held execution blocks the thread). */
@@ -60,8 +60,8 @@ const onSlice: SliceHook = (executed) => {
     return 'abort';
   }
   j.held = true;
-  const before = reports.finish();
-  post({ type: 'paused', batch: j.batch, reports: before, id: j.id, executed }, [before]);
+  const before = reports.take();
+  post({ type: 'paused', batch: j.batch, reports: before, id: j.id, executed }, [before.buffer]);
   return awaitCommand();
 };
 
@@ -92,14 +92,15 @@ function runBatch(batch: number, encoded: EncodedBatch): void {
         post({ type: 'released', id, report: undefined });
       } else {
         const report = encode([{ id, kind: 'done', result }]);
-        post({ type: 'released', id, report }, [report]);
+        post({ type: 'released', id, report }, [report.buffer]);
       }
       return;
     }
     writeReport(reports, result === 'aborted' ? { id, kind: 'detached', executed: running.detached! } : { id, kind: 'done', result });
   }
-  const all = reports.finish();
-  post({ type: 'results', batch, reports: all }, [all]);
+  const all = reports.take();
+  // The jobs are read (their views are not used after their runs): the buffer goes back.
+  post({ type: 'results', batch, reports: all, jobs: encoded.jobs.buffer }, [all.buffer, encoded.jobs.buffer]);
 }
 
 port.on('message', (message: ToWorker) => {
@@ -108,6 +109,7 @@ port.on('message', (message: ToWorker) => {
     return;
   }
   if (message.subnet) subnet = message.subnet;
+  for (const buffer of message.returned) reports.give(buffer);
   for (const module of message.modules) runner.addModule(module);
   for (const id of message.evict) runner.evict(id);
   if (message.epoch !== Atomics.load(control, 1)) return; // its jobs were handed to another worker

@@ -335,14 +335,19 @@ export class Scheduler {
     const decided = new Map<HostJob, HostOutcome | undefined>();
     let cursor = 0;
     let executed = 0;
+    // What is committed is let go at once (results, prepared executions): kept to the end of the
+    // iteration, a round's worth of them would be copied by each young-generation collection.
     const commitDecided = () => {
       while (cursor < inOrder.length && decided.has(inOrder[cursor]!)) {
         const job = inOrder[cursor++]!;
         const outcome = decided.get(job);
+        decided.delete(job);
+        const c = job.canister;
+        const p = prepared.get(c);
+        prepared.delete(c);
         if (!outcome) continue;
         executed++;
-        const c = job.canister;
-        this.apply(state, job, outcome, prepared.get(c), tasks, router, tally);
+        this.apply(state, job, outcome, p, tasks, router, tally);
         if (next(c) !== 'new' || (first && ranks.get(job) === 0)) fullyExecuted.add(c);
       }
     };

@@ -34,6 +34,13 @@ const utf8Lossy = new TextDecoder('utf-8');
 
 type CallUnderConstruction = OutgoingCall & { onCleanupSet: boolean; timeoutSet: boolean };
 
+/** What a System API holds between messages (`release`): nothing of the last one. */
+const RELEASED: { readonly message: MessageInput; readonly canister: CanisterView; readonly outcome: ApiOutcome } = {
+  message: { context: 'T', caller: EMPTY, arg: EMPTY, cyclesAvailable: 0n, cyclesRefunded: 0n, rejectCode: 0, deadline: 0n, needsResponse: false, replicated: true },
+  canister: { canisterId: EMPTY, controllers: [], status: 3, version: 0n, balance: 0n, frozenReserve: 0n, globalTimer: 0n, envVars: [], subnetId: EMPTY, rootKey: EMPTY, time: 0n },
+  outcome: { calls: [], cyclesAccepted: 0n, cyclesBurned: 0n, messageAccepted: false, logs: [], balance: 0n },
+};
+
 export class SystemApi {
   // One SystemApi serves a sandbox for its whole life: `reset` starts each message, and the
   // import table is built once (building ~80 closures per message was a third of a trivial
@@ -80,6 +87,19 @@ export class SystemApi {
       logs: [],
       balance: canister.balance,
     };
+  }
+
+  /**
+   * Lets go of the message after its run: a sandbox keeps its System API from one message to the
+   * next, and what the last message read (its input, a worker's job buffer) would otherwise stay
+   * alive for a round and be copied by every collection of the young generation meanwhile.
+   */
+  release(): void {
+    this.message = RELEASED.message;
+    this.canister = RELEASED.canister;
+    this.outcome = RELEASED.outcome;
+    this.replyBuffer.length = 0;
+    this.pending = undefined;
   }
 
   /** Called when the Wasm function returns normally: cycles of a call never performed go back. */
