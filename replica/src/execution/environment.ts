@@ -663,7 +663,7 @@ export class ExecutionEnvironment {
     // `write` copies into the page the map already has (setPage would allocate a new one).
     exec.heap.sizeBytes = result.heap.sizeBytes;
     for (const p of result.heap.pages) exec.heap.write(p.index * PAGE_SIZE, p.bytes);
-    exec.globals = [...result.globals];
+    exec.globals = result.globals; // never changed in place: the sandbox makes a new array per commit
     canister.stable.sizeBytes = result.stable.sizeBytes;
     for (const p of result.stable.pages) canister.stable.write(p.index * PAGE_SIZE, p.bytes);
     this.host.committed(canister, result);

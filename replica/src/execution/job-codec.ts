@@ -51,8 +51,11 @@ export interface Wire {
   readonly length: number;
 }
 
-/** Buffers a writer keeps for reuse, and the largest it keeps (one that grew for an install is let go). */
-const MAX_SPARE_BUFFERS = 8;
+/**
+ * Buffers a writer keeps for reuse (about one per batch of a round: they come back at the end of
+ * the iteration), and the largest it keeps (one that grew for an install is let go).
+ */
+const MAX_SPARE_BUFFERS = 32;
 const MAX_SPARE_BYTES = 16 << 20;
 
 const utf8 = new TextEncoder();
@@ -102,7 +105,7 @@ export class WireWriter {
     return out;
   }
 
-  /** A buffer taken from a writer like this one, back for reuse (a few are kept). */
+  /** A buffer taken from a writer like this one, back for reuse. */
   give(buffer: ArrayBuffer): void {
     if (this.spares.length < MAX_SPARE_BUFFERS && buffer.byteLength >= this.initialBytes && buffer.byteLength <= MAX_SPARE_BYTES) this.spares.push(buffer);
   }

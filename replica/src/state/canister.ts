@@ -57,7 +57,7 @@ export function defaultSettings(controllers: Principal[]): CanisterSettings {
 export interface ExecutionState {
   readonly module: CompiledCanisterModule;
   heap: PageMap;
-  globals: GlobalValue[];
+  globals: readonly GlobalValue[];
 }
 
 export class CanisterState {

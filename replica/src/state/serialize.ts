@@ -673,7 +673,7 @@ function writeCanister(w: ByteWriter, c: CanisterState): void {
     assertCovered('ExecutionState', exec, EXECUTION_FIELDS);
     w.bytes(exec.module.hash);
     w.varuint(exec.heap.sizeBytes);
-    globalsCodec.write(w, exec.globals);
+    globalsCodec.write(w, exec.globals as GlobalValue[]);
   }
   w.varuint(c.stable.sizeBytes);
   const snapshots = canisterSnapshots(c);
