@@ -729,7 +729,7 @@ export class ExecutionEnvironment {
     if (ctx.responded) return;
     ctx.responded = true;
     const origin = ctx.origin;
-    if (origin.kind === 'ingress') sink.ingressResult(origin.messageId, payload, canister.id);
+    if (origin.kind === 'ingress') sink.ingressResult(origin, payload, canister.id);
     else if (origin.kind === 'canister') {
       sink.response({
         kind: 'response', originator: origin.caller, respondent: canister.id, callbackId: origin.callbackId,

@@ -1,5 +1,8 @@
 import type { Principal } from '@icp-sdk/core/principal';
-import type { Request, Response, ResponsePayload } from '../state/index.js';
+import type { CallOrigin, Request, Response, ResponsePayload } from '../state/index.js';
+
+/** Who sent an ingress message, and its id: what its entry in the ingress history records. */
+export type IngressOrigin = Pick<Extract<CallOrigin, { kind: 'ingress' }>, 'messageId' | 'sender'>;
 
 /** Instruction limits per kind of execution (IC defaults; configurable per subnet). */
 export interface InstructionLimits {
@@ -42,7 +45,8 @@ export const DEFAULT_EXECUTION_CONFIG: ExecutionConfig = {
 export interface MessageSink {
   request(request: Request): void;
   response(response: Response): void;
-  ingressResult(messageId: string, payload: ResponsePayload, receiver: Principal): void;
+  /** The response to an ingress message (`receiver` is the canister it was sent to). */
+  ingressResult(ingress: IngressOrigin, payload: ResponsePayload, receiver: Principal): void;
 }
 
 /** Non-replicated execution result, as the HTTP query endpoint returns it. */

@@ -98,7 +98,7 @@ export function controlledCanister(state: ReplicatedState, id: Principal, caller
 /** Answers a call to the management canister by its origin: the ingress history or the caller's queue. */
 export function respondToManagementCall(request: Request, payload: ResponsePayload, sink: MessageSink, refund: bigint = request.cycles): void {
   const respondent = Principal.managementCanister();
-  if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, respondent);
+  if (request.origin.kind === 'ingress') sink.ingressResult(request.origin, payload, respondent);
   else sink.response({ kind: 'response', originator: request.sender, respondent, callbackId: request.origin.callbackId, payload, refund });
 }
 

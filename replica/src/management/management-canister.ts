@@ -332,7 +332,7 @@ export class ManagementCanister {
     request: Request, payload: ResponsePayload, sink: MessageSink,
     respondent: Principal = Principal.managementCanister(), refund: bigint = request.cycles,
   ): void {
-    if (request.origin.kind === 'ingress') sink.ingressResult(request.origin.messageId, payload, respondent);
+    if (request.origin.kind === 'ingress') sink.ingressResult(request.origin, payload, respondent);
     else {
       sink.response({
         kind: 'response', originator: request.sender, respondent, callbackId: request.origin.callbackId, payload, refund,

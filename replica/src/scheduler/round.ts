@@ -158,8 +158,7 @@ export class Scheduler {
           : { kind: 'ingress', messageId: m.messageId, sender: m.sender, callerInfo: m.callerInfo },
         traceparent: m.traceparent,
       };
-      // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept
-      // ('received' is recorded first on a reject, whose entry takes sender and receiver from it).
+      // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept.
       // No closures here: under tsx every closure created costs a defineProperty (keepNames).
       if (m.receiver.compareTo(MANAGEMENT) === 'eq') {
         state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
@@ -168,11 +167,11 @@ export class Scheduler {
       }
       const canister = state.canister(textOf(m.receiver));
       if (!canister) {
-        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
+        rejectIngress(router, m, new CanisterError(ErrorCode.CanisterNotFound, `Canister ${m.receiver.toText()} not found`));
         continue;
       }
       if (canister.status !== 'running') {
-        rejectIngress(state, router, m, canister.status === 'stopped'
+        rejectIngress(router, m, canister.status === 'stopped'
           ? new CanisterError(ErrorCode.CanisterStopped, `Canister ${canister.idText} is stopped and therefore does not have a CallContextManager`)
           : new CanisterError(ErrorCode.CanisterStopping, `Canister ${canister.idText} is stopping`));
         continue;
@@ -180,7 +179,7 @@ export class Scheduler {
       const fee = this.inductionCost(m.arg.length + m.method.length);
       const threshold = this.env.thresholds.of(canister);
       if (canister.balance - fee < threshold) {
-        rejectIngress(state, router, m, new CanisterError(ErrorCode.CanisterOutOfCycles,
+        rejectIngress(router, m, new CanisterError(ErrorCode.CanisterOutOfCycles,
           `Canister ${canister.idText} is out of cycles: please top up the canister with at least ${fee + threshold - canister.balance} additional cycles`));
         continue;
       }
@@ -460,10 +459,9 @@ function messageAttributes(job: HostJob, work: ExecutionWork | undefined, messag
   };
 }
 
-/** An ingress message refused at induction: 'received', then rejected (the reject takes sender and receiver from it). */
-function rejectIngress(state: ReplicatedState, router: Router, m: IngressMessage, error: CanisterError): void {
-  state.ingressHistory.set(m.messageId, { status: 'received', sender: m.sender, receiver: m.receiver, time: state.time });
-  router.ingressResult(m.messageId, rejectOf(error), m.receiver);
+/** An ingress message refused at induction: rejected at once. */
+function rejectIngress(router: Router, m: IngressMessage, error: CanisterError): void {
+  router.ingressResult(m, rejectOf(error), m.receiver);
 }
 
 /** Bytes of canister memory pages changed since the last checkpoint (which writes them and resets the count). */

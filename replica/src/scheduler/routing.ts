@@ -10,7 +10,7 @@ import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors
 import { rejectOf } from '../execution/environment.js';
 import { effectiveCanisterId } from '../management/management-canister.js';
 import { textOf } from '../execution/ids.js';
-import type { MessageSink } from '../execution/types.js';
+import type { IngressOrigin, MessageSink } from '../execution/types.js';
 import type { XNetSlice } from '../consensus/types.js';
 import type { Registry } from '../registry/index.js';
 import { attachedCycles, streamEnd, streamOf, type CanisterMessage, type CanisterState, type ReplicatedState, type Request, type Response, type ResponsePayload } from '../state/index.js';
@@ -82,12 +82,10 @@ export class Router implements MessageSink {
     else this.state.cyclesBurned += response.refund; // the caller was deleted: nobody to refund
   }
 
-  ingressResult(messageId: string, payload: ResponsePayload, receiver: Principal): void {
+  ingressResult(ingress: IngressOrigin, payload: ResponsePayload, receiver: Principal): void {
     const state = this.state;
-    const prior = state.ingressHistory.get(messageId);
-    const sender = prior?.sender ?? MANAGEMENT;
-    const base = { sender, receiver: prior?.receiver ?? receiver, time: state.time };
-    state.ingressHistory.set(messageId, payload.kind === 'reply'
+    const base = { sender: ingress.sender, receiver, time: state.time };
+    state.ingressHistory.set(ingress.messageId, payload.kind === 'reply'
       ? { status: 'replied', reply: payload.data, ...base }
       : { status: 'rejected', code: payload.code, message: payload.message, errorCode: payload.errorCode ?? formatErrorCode(defaultErrorCode(payload.code)), ...base });
   }
@@ -163,7 +161,7 @@ export class Router implements MessageSink {
   /** A request that cannot be delivered: its sender gets a reject and the cycles back. */
   private bounce(request: Request, error: CanisterError): void {
     if (request.origin.kind === 'ingress') {
-      this.ingressResult(request.origin.messageId, rejectOf(error), request.receiver);
+      this.ingressResult(request.origin, rejectOf(error), request.receiver);
       return;
     }
     this.response({
