@@ -43,7 +43,7 @@ test('a job with every field comes back equal', () => {
   writeJob(w, plain, plain.module);
   for (const mode of ['install', 'reinstall'] as const) writeJob(w, plain, plain.module, { mode, preUpgrade: false, module: 'n' });
   const extras = w.extras;
-  const r = new WireReader(w.finish(), extras);
+  const r = new WireReader(w.take(), extras);
   assert.deepEqual(readJob(r), full);
   assert.deepEqual(readJob(r), plain);
   for (const mode of ['install', 'reinstall'] as const) assert.deepEqual(readJob(r), { ...plain, install: { mode, preUpgrade: false, module: 'n' } });
@@ -86,7 +86,7 @@ test('reports come back equal: results with pages, calls and globals, traps, det
   ];
   const w = new WireWriter();
   for (const report of reports) writeReport(w, report);
-  const r = new WireReader(w.finish());
+  const r = new WireReader(w.take());
   const back = [readReport(r), readReport(r), readReport(r)];
   assert.ok(r.done);
   // Errors compare by code and message.
@@ -94,4 +94,33 @@ test('reports come back equal: results with pages, calls and globals, traps, det
   assert.ok(!main.ok && main.error instanceof CanisterError && main.error.code === ErrorCode.CanisterTrapped && main.error.message === 'boom');
   const strip = (x: JobReport[]) => JSON.parse(JSON.stringify(x, (k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? [...v] : k === 'error' ? 'error' : v)));
   assert.deepEqual(strip(back), strip(reports));
+});
+
+test('a writer hands its buffer over without copying and writes the next message into one given back', () => {
+  const w = new WireWriter(64);
+  w.u32(7);
+  w.str('first');
+  const first = w.take();
+  assert.equal(first.buffer.byteLength, 64, 'the writer\'s own buffer, not a copy of what was written');
+  assert.ok(first.length < first.buffer.byteLength);
+  const r = new WireReader(first);
+  assert.equal(r.u32(), 7);
+  assert.equal(r.str(), 'first');
+  assert.ok(r.done, 'a reader stops at the length written, not at the end of the buffer');
+
+  // The writer went on in a new buffer when it handed the first one over; the one given back is next.
+  w.give(first.buffer);
+  w.u32(8);
+  const second = w.take();
+  assert.notEqual(second.buffer, first.buffer);
+  w.u32(9);
+  const third = w.take();
+  assert.equal(third.buffer, first.buffer, 'the buffer given back is written again');
+  assert.equal(new WireReader(third).u32(), 9);
+  w.u32(10);
+  assert.notEqual(w.take().buffer, first.buffer, 'with none given back, a new one');
+  w.give(new ArrayBuffer(32));
+  w.u32(11);
+  w.take();
+  assert.equal(w.take().buffer.byteLength, 64, 'a buffer smaller than the writer starts with is not kept');
 });

@@ -63,8 +63,9 @@ const fromUtf8 = new TextDecoder();
 const U64 = 1n << 64n;
 
 /**
- * Writes into a buffer that is kept and reused: one writer per destination, `finish` copies out
- * what a message carries and starts over (growing buffers per batch kept the collector busy).
+ * Writes into a buffer that is kept and reused: one writer per destination; `take` hands the
+ * buffer over to be transferred and goes on in one that came back (growing, or allocating,
+ * buffers per batch kept the collector busy).
  */
 export class WireWriter {
   private bytes: Uint8Array;
@@ -81,13 +82,6 @@ export class WireWriter {
 
   get length(): number {
     return this.at;
-  }
-
-  /** The bytes written, in a buffer of their own (to transfer); the writer starts over (extras too). */
-  finish(): ArrayBuffer {
-    const out = this.bytes.buffer.slice(0, this.at) as ArrayBuffer;
-    this.reset();
-    return out;
   }
 
   /**
