@@ -156,8 +156,9 @@ console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update e
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const results = new Map<string, Throughput>();
 for (const host of values.hosts.split(',')) {
-  const [workers, cores] = host.split('@').map(Number) as [number, number];
-  const r = await sample(workers, cores ?? Math.max(workers, 1));
+  const [workers, pinned] = host.split('@').map(Number) as [number, number | undefined];
+  const cores = pinned ?? Math.max(workers, 1);
+  const r = await sample(workers, cores);
   results.set(`${workers}@${cores}`, r);
   const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
