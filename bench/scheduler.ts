@@ -7,15 +7,14 @@
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
 // Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
 
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany, mainThreadCpuMicros, percentile } from './support.js';
+import { installMany, mainThreadCpuMicros, percentile, sampleInChild } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -140,16 +139,9 @@ const loop = (await compileMotoko('loop')).wasm;
 const pinning = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 /** One configuration in a fresh process, on cores 0..cores-1. */
-async function sample(workers: number, cores: number): Promise<Throughput> {
-  const args = ['--import', 'tsx', new URL(import.meta.url).pathname, '--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS),
-    ...(values.profile ? ['--profile', values.profile] : [])];
-  const command = pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(','), process.execPath, ...args] : [process.execPath, ...args];
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const [code] = await once(child, 'exit') as [number];
-  if (code !== 0) throw new Error(`the sample with ${workers} workers on ${cores} cores exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop()!) as Throughput;
+function sample(workers: number, cores: number): Promise<Throughput> {
+  const args = ['--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS), ...(values.profile ? ['--profile', values.profile] : [])];
+  return sampleInChild(new URL(import.meta.url).pathname, args, pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(',')] : []);
 }
 
 console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);

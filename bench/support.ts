@@ -1,5 +1,7 @@
 // Set-up shared by the benchmarks that run real canisters on a replica in process.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
@@ -57,4 +59,19 @@ export function mainThreadCpuMicros(): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * Runs `script` (a bench, under tsx) in a fresh process with `args` and returns what it printed
+ * last, parsed as JSON: one sample of a bench that measures each configuration in a process of
+ * its own. `prefix` runs it under another command (e.g. `taskset -c 0`).
+ */
+export async function sampleInChild<T>(script: string, args: readonly string[], prefix: readonly string[] = []): Promise<T> {
+  const command = [...prefix, process.execPath, '--import', 'tsx', script, ...args];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = await once(child, 'exit') as [number];
+  if (code !== 0) throw new Error(`${command.join(' ')} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }

@@ -34,7 +34,7 @@ import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '..
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid } from '../test/support/execution-test.js';
-import { installMany, mainThreadCpuMicros, median } from './support.js';
+import { installMany, mainThreadCpuMicros, median, sampleInChild } from './support.js';
 
 const ITERATIONS = 10;
 const MESSAGES_PER_ITERATION = 100;
@@ -357,13 +357,8 @@ async function replicaRounds(canisters: number, rounds: number, samples: number)
     for (let s = 0; s < samples; s++) {
       for (let k = 0; k < REPLICA_VARIANTS.length; k++) {
         const variant = REPLICA_VARIANTS[(s + k) % REPLICA_VARIANTS.length]!;
-        const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--sample', variant, '--collector', collector.url,
-          '--canisters', String(canisters), '--rounds', String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-        const [code] = await once(child, 'exit') as [number];
-        if (code !== 0) throw new Error(`sample ${variant} exited with ${code}`);
-        results.get(variant)!.push(JSON.parse(out) as ReplicaCost);
+        results.get(variant)!.push(await sampleInChild<ReplicaCost>(new URL(import.meta.url).pathname,
+          ['--sample', variant, '--collector', collector.url, '--canisters', String(canisters), '--rounds', String(rounds)]));
       }
     }
     console.log(`\nreplica rounds: ${canisters} Motoko counters, one inc each per round, in process, ${rounds} rounds/sample after 3 of warm-up, ${samples} samples per variant (each a fresh process, in turn)`);

@@ -350,25 +350,28 @@ export class WorkerSandboxHost implements SandboxHost {
 
   /** Sends the worker its queued jobs as one batch. */
   private send(worker: PoolWorker): void {
-    const batch: { canisters: string[]; modules: SandboxModule[]; transfer: ArrayBuffer[]; subnet?: { subnetId: Uint8Array; rootKey: Uint8Array } } = { canisters: [], modules: [], transfer: [] };
+    const canisters: string[] = [];
+    const modules: SandboxModule[] = [];
+    const transfer: ArrayBuffer[] = [];
+    let subnet: { subnetId: Uint8Array; rootKey: Uint8Array } | undefined;
     worker.jobs.reset();
     for (const { d, restore } of worker.queued.splice(0)) {
       const module = d.job.module;
       if (!worker.modules.has(module.hashHex)) {
         worker.modules.add(module.hashHex);
-        batch.modules.push(sandboxModule(module));
+        modules.push(sandboxModule(module));
       }
       const { subnetId, rootKey } = d.job.view;
       if (!sameBytes(worker.subnetId, subnetId) || !sameBytes(worker.rootKey, rootKey)) {
         worker.subnetId = subnetId;
         worker.rootKey = rootKey;
-        batch.subnet = { subnetId, rootKey };
+        subnet = { subnetId, rootKey };
       }
       // An install on an empty canister needs no instance of the old code.
       const snapshot = restore && d.canister.execution ? snapshotOf(d.canister) : undefined;
       if (restore) this.stats.restores++;
       if (d.ends > 0) this.stats.replays++;
-      if (snapshot) batch.transfer.push(snapshot.heap.bytes.buffer as ArrayBuffer, snapshot.stable.bytes.buffer as ArrayBuffer);
+      if (snapshot) transfer.push(snapshot.heap.bytes.buffer as ArrayBuffer, snapshot.stable.bytes.buffer as ArrayBuffer);
       // See EncodedBatch. A detached long execution runs again from the start, through the slice ends it passed.
       const w = worker.jobs;
       w.u32(d.id);
@@ -378,10 +381,10 @@ export class WorkerSandboxHost implements SandboxHost {
       const install = d.job.install;
       if (install && !worker.modules.has(install.module.hashHex)) {
         worker.modules.add(install.module.hashHex);
-        batch.modules.push(install.module);
+        modules.push(install.module);
       }
       writeJob(w, d.job, module.hashHex, install && { mode: install.mode, preUpgrade: install.preUpgrade, module: install.module.hashHex });
-      batch.canisters.push(d.job.canisterId);
+      canisters.push(d.job.canisterId);
       d.worker = worker;
       worker.pending.add(d);
       this.jobs.set(d.id, d);
@@ -391,7 +394,7 @@ export class WorkerSandboxHost implements SandboxHost {
     let inBatch: Set<string> | undefined;
     for (const id of worker.canisters.keys()) {
       if (worker.canisters.size <= this.maxSandboxes) break;
-      inBatch ??= new Set(batch.canisters);
+      inBatch ??= new Set(canisters);
       if (inBatch.has(id)) continue;
       worker.canisters.delete(id);
       this.placements.delete(id);
@@ -403,9 +406,9 @@ export class WorkerSandboxHost implements SandboxHost {
     const returned = worker.returnable.splice(0);
     this.stats.batches++;
     worker.send({
-      type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules: batch.modules, evict: worker.evict.splice(0),
-      jobs: { jobs, extras }, returned, subnet: batch.subnet,
-    }, [jobs.buffer, ...returned, ...batch.transfer]);
+      type: 'batch', batch: this.nextBatch++, epoch: worker.epoch, modules, evict: worker.evict.splice(0),
+      jobs: { jobs, extras }, returned, subnet,
+    }, [jobs.buffer, ...returned, ...transfer]);
   }
 
   private place(canister: CanisterState): { worker: PoolWorker; restore: boolean } {

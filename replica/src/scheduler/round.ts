@@ -158,7 +158,7 @@ export class Scheduler {
           : { kind: 'ingress', messageId: m.messageId, sender: m.sender, callerInfo: m.callerInfo },
         traceparent: m.traceparent,
       };
-      // The status goes 'received' → 'processing' or a reject within this loop: only the last is kept.
+      // On the IC a message goes 'received' → 'processing' or a reject within this loop: only the last is recorded.
       // No closures here: under tsx every closure created costs a defineProperty (keepNames).
       if (m.receiver.compareTo(MANAGEMENT) === 'eq') {
         state.ingressHistory.set(m.messageId, { status: 'processing', sender: m.sender, receiver: m.receiver, time: state.time });
