@@ -5,7 +5,7 @@
 //      (`taskset`): the speed-up is that of the replica given 2 cores instead of 1. With 1 worker
 //      and both cores the main thread has a core of its own; that row is printed too.
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
-// Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N]
+// Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N] [--warmup N]
 
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,12 @@ import { installMany, mainThreadCpuMicros, percentile, sampleInChild } from './s
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
   rounds: { type: 'string', default: '30' },
+  /**
+   * Untimed rounds first: instances restored in the workers, and the code a round runs optimised.
+   * `--trace-opt` shows optimisations going on until about the tenth round (functions called once
+   * a round get hot slowly); a replica that runs for hours runs optimised code.
+   */
+  warmup: { type: 'string', default: '12' },
   /** Only these configurations, `workers@cores` (0 workers = in process), e.g. `--hosts 1@1` to profile one. */
   hosts: { type: 'string', default: '0@1,1@1,2@2,1@2' },
   /** Internal: run one configuration in this process and print its result as JSON. */
@@ -29,6 +35,7 @@ const { values } = parseArgs({ options: {
 } });
 const CANISTERS = Number(values.canisters);
 const ROUNDS = Number(values.rounds);
+const WARMUP = Number(values.warmup);
 const INC = candid();
 
 /** A main-thread CPU profile through the inspector (`node --cpu-prof` would include the set-up). */
@@ -76,7 +83,7 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     let cpuMain = 0;
     let cpuProcess = 0;
     let profiler: { stop(file: string): Promise<void> } | undefined;
-    for (let round = -3; round < ROUNDS; round++) {
+    for (let round = -WARMUP; round < ROUNDS; round++) {
       if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
@@ -88,7 +95,7 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
       const ms = performance.now() - start;
       const processUsed = process.cpuUsage(processBefore);
       const mainUsed = mainThreadCpuMicros() - mainBefore;
-      if (round < 0) continue; // warm-up: instances restored in the workers, code optimised
+      if (round < 0) continue; // warm-up
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
@@ -140,11 +147,11 @@ const pinning = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 
 
 /** One configuration in a fresh process, on cores 0..cores-1. */
 function sample(workers: number, cores: number): Promise<Throughput> {
-  const args = ['--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS), ...(values.profile ? ['--profile', values.profile] : [])];
+  const args = ['--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS), '--warmup', String(WARMUP), ...(values.profile ? ['--profile', values.profile] : [])];
   return sampleInChild(new URL(import.meta.url).pathname, args, pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(',')] : []);
 }
 
-console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
+console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds after ${WARMUP} untimed; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const results = new Map<string, Throughput>();
 for (const host of values.hosts.split(',')) {
