@@ -121,6 +121,7 @@ export class Scheduler {
 
     // Management calls left when the budget ran out wait for the next round.
     state.pendingSubnetCalls.push(...subnetQueue.splice(0));
+    state.ingressHistory.prune(state.time, this.config.ingressHistoryMemoryCapacity);
     const live = state.canisters();
     return {
       height: block.height,

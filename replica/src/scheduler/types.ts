@@ -1,3 +1,5 @@
+import { INGRESS_HISTORY_MEMORY_CAPACITY } from '../state/ingress-history.js';
+
 /** The scheduler's limits; IC defaults (rs/config/src/subnet_config.rs), configurable per subnet. */
 export interface SchedulerConfig {
   /**
@@ -46,6 +48,11 @@ export interface SchedulerConfig {
    * (IC `SUBNET_HEAP_DELTA_CAPACITY`: 140 GiB). A soft limit: the execution that crosses it completes.
    */
   readonly subnetHeapDeltaCapacity: number;
+  /**
+   * Bytes of replies and reject messages the ingress history may hold; past it, the oldest
+   * terminal statuses become 'done' (IC `ingress_history_memory_capacity`: 4 GiB).
+   */
+  readonly ingressHistoryMemoryCapacity: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -61,6 +68,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   priorityResetInterval: 24n * 3600n,
   maxHeapDeltaPerIteration: 200_000_000,
   subnetHeapDeltaCapacity: 140 * 1024 * 1024 * 1024,
+  ingressHistoryMemoryCapacity: INGRESS_HISTORY_MEMORY_CAPACITY,
 };
 
 export interface RoundSummary {

@@ -3,3 +3,4 @@ export * from './page-map.js';
 export * from './canister.js';
 export * from './replicated-state.js';
 export * from './streams.js';
+export * from './ingress-history.js';

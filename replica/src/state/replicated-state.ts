@@ -2,12 +2,14 @@
 
 import { Principal } from '@icp-sdk/core/principal';
 import { CanisterState, comparePrincipals } from './canister.js';
-import type { IngressStatus, Request, Stream } from './types.js';
+import { IngressHistory } from './ingress-history.js';
+import type { Request, Stream } from './types.js';
 
 export class ReplicatedState {
   private readonly canisterMap = new Map<string, CanisterState>();
   #sorted: CanisterState[] | undefined; // derived from canisterMap, not state
-  readonly ingressHistory = new Map<string, IngressStatus>();
+  /** Statuses of ingress messages by id (hex); terminal ones are pruned after MAX_INGRESS_TTL. */
+  readonly ingressHistory = new IngressHistory();
   /** Nanoseconds since the epoch, from the block. */
   time = 0n;
   height = 0n;

@@ -18,6 +18,7 @@ import type { CompiledCanisterModule } from '../wasm/index.js';
 import { CanisterState, type CanisterChange, type ExecutionState } from './canister.js';
 import { PageMap, isZero } from './page-map.js';
 import { ReplicatedState } from './replicated-state.js';
+import { IngressHistory } from './ingress-history.js';
 import type {
   CallContext, CallOrigin, CallerInfo, Callback, CanisterLogRecord, CanisterMessage, CanisterSchedulerState, CanisterSettings,
   ExecutionWork, IngressStatus, LogVisibility, PausedExecution, Request, Response, ResponsePayload, Stream,
@@ -286,7 +287,8 @@ export const byNumber = (a: number, b: number): number => a - b;
 export const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A map, written sorted by key, so the encoding never depends on insertion order. */
-export function sortedMap<K, V>(key: Codec<K>, value: Codec<V>, order: (a: K, b: K) => number): Codec<Map<K, V>> {
+/** A map written in key order; `make` gives the map to read into (a Map subclass keeps its kind). */
+export function sortedMap<K, V, M extends Map<K, V> = Map<K, V>>(key: Codec<K>, value: Codec<V>, order: (a: K, b: K) => number, make = (): M => new Map<K, V>() as M): Codec<M> {
   return {
     write: (w, m) => {
       w.varuint(m.size);
@@ -297,7 +299,7 @@ export function sortedMap<K, V>(key: Codec<K>, value: Codec<V>, order: (a: K, b:
     },
     read: (r, ctx) => {
       const n = r.varuintNumber();
-      const m = new Map<K, V>();
+      const m = make();
       for (let i = 0; i < n; i++) {
         const k = key.read(r, ctx);
         m.set(k, value.read(r, ctx));
@@ -575,7 +577,7 @@ const SUBNET_FIELDS = {
   nextCanisterIndex: nat,
   cyclesMinted: nat,
   cyclesBurned: nat,
-  ingressHistory: sortedMap(text, ingressStatus, byString),
+  ingressHistory: sortedMap(text, ingressStatus, byString, () => new IngressHistory()),
   pendingRawRand: list(request),
   pendingSubnetCalls: list(request),
   streams: sortedMap(text, stream, byString),
