@@ -3,9 +3,11 @@
 //      process and on 1 and 2 worker threads, with the speed-up of 2 workers over 1. Each
 //      configuration runs in a process of its own, held to as many cores as it has workers
 //      (`taskset`): the speed-up is that of the replica given 2 cores instead of 1. With 1 worker
-//      and both cores the main thread has a core of its own; that row is printed too.
+//      and both cores the main thread has a core of its own; that row is printed too. The
+//      configurations run 3 times, interleaved, and the medians are printed (a shared machine's
+//      load moves single runs by ±10%).
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
-// Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N] [--warmup N]
+// Run: node --import tsx bench/scheduler.ts [--canisters N] [--rounds N] [--warmup N] [--repeat N]
 
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -14,7 +16,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany, mainThreadCpuMicros, percentile, sampleInChild } from './support.js';
+import { installMany, mainThreadCpuMicros, median, percentile, sampleInChild } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -25,6 +27,12 @@ const { values } = parseArgs({ options: {
    * a round get hot slowly); a replica that runs for hours runs optimised code.
    */
   warmup: { type: 'string', default: '12' },
+  /**
+   * Runs of each configuration, interleaved (all configurations, then all again, …): the figures
+   * printed are each configuration's median run, and the speed-up is the median of the ratios of
+   * runs taken one after the other, so a change of load on the machine moves both sides alike.
+   */
+  repeat: { type: 'string', default: '3' },
   /** Only these configurations, `workers@cores` (0 workers = in process), e.g. `--hosts 1@1` to profile one. */
   hosts: { type: 'string', default: '0@1,1@1,2@2,1@2' },
   /** Internal: run one configuration in this process and print its result as JSON. */
@@ -151,23 +159,37 @@ function sample(workers: number, cores: number): Promise<Throughput> {
   return sampleInChild(new URL(import.meta.url).pathname, args, pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(',')] : []);
 }
 
-console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds after ${WARMUP} untimed; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
+const REPEAT = Math.max(1, Number(values.repeat));
+console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds after ${WARMUP} untimed, median of ${REPEAT} interleaved runs; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-const results = new Map<string, Throughput>();
-for (const host of values.hosts.split(',')) {
+const hosts = values.hosts.split(',').map((host) => {
   const [workers, pinned] = host.split('@').map(Number) as [number, number | undefined];
-  const cores = pinned ?? Math.max(workers, 1);
-  const r = await sample(workers, cores);
-  results.set(`${workers}@${cores}`, r);
-  const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
-  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+  return { workers, cores: pinned ?? Math.max(workers, 1) };
+});
+const runs = new Map<string, Throughput[]>(hosts.map((h) => [`${h.workers}@${h.cores}`, []]));
+for (let i = 0; i < REPEAT; i++) {
+  for (const { workers, cores } of hosts) runs.get(`${workers}@${cores}`)!.push(await sample(workers, cores));
 }
-const one = results.get('1@1');
-const two = results.get('2@2');
-if (one && two) console.log(`  speed-up, 2 workers on 2 cores / 1 worker on 1 core: ${(two.perSecond / one.perSecond).toFixed(2)}x`);
-const oneOnTwo = results.get('1@2');
-if (oneOnTwo && two) console.log(`  2 workers / 1 worker, both on 2 cores: ${(two.perSecond / oneOnTwo.perSecond).toFixed(2)}x`);
+for (const { workers, cores } of hosts) {
+  const all = runs.get(`${workers}@${cores}`)!;
+  const r = [...all].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(all.length / 2)]!;
+  const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
+  const spread = all.length > 1 ? ` (${Math.min(...all.map((x) => x.perSecond)).toFixed(0)}–${Math.max(...all.map((x) => x.perSecond)).toFixed(0)})` : '';
+  // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
+  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${spread} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+}
+/** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
+function speedUp(a: string, b: string): string | undefined {
+  const x = runs.get(a);
+  const y = runs.get(b);
+  if (!x || !y) return undefined;
+  const ratios = x.map((r, i) => r.perSecond / y[i]!.perSecond);
+  return `${median(ratios).toFixed(2)}x${ratios.length > 1 ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : ''}`;
+}
+const perCore = speedUp('2@2', '1@1');
+if (perCore) console.log(`  speed-up, 2 workers on 2 cores / 1 worker on 1 core: ${perCore}`);
+const sameCores = speedUp('2@2', '1@2');
+if (sameCores) console.log(`  2 workers / 1 worker, both on 2 cores: ${sameCores}`);
 if (values['skip-dts']) process.exit(0);
 
 console.log('\nround time with a long message in flight (~20 B instructions; slice 2 B, round 4 B), 200 trivial updates per round, 2 workers');
