@@ -61,11 +61,15 @@ export class CertifiedViewBuilder {
     for (const id of this.#canisters.keys()) if (!live.has(id)) this.#canisters.delete(id);
 
     const requests = new Map<string, RequestStatusRecord>();
-    for (const [messageId, status] of state.ingressHistory) {
-      // Only HTTP ingress has 32-byte request ids; anything else has no place in the tree.
-      if (!REQUEST_ID_HEX.test(messageId)) continue;
+    // Ids in byte order (lower-case hex of equal length sorts as its bytes), so that the state
+    // tree finds them sorted: a native sort of the text is several times cheaper than its own.
+    const history = state.ingressHistory;
+    for (const messageId of [...history.keys()].sort()) {
+      const status = history.get(messageId)!;
       let record = this.#requests.get(status);
       if (record === undefined) {
+        // Only HTTP ingress has 32-byte request ids; anything else has no place in the tree.
+        if (!REQUEST_ID_HEX.test(messageId)) continue;
         record = requestStatusRecord(new Uint8Array(Buffer.from(messageId, 'hex')), status);
         this.#requests.set(status, record);
       }
