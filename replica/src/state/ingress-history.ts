@@ -15,6 +15,9 @@ export const MAX_INGRESS_TTL_NS = 5n * 60n * 1_000_000_000n;
  */
 export const PERMITTED_DRIFT_NS = 30n * 1_000_000_000n;
 
+/** How long after it was recorded a terminal status is removed. */
+const KEPT_NS = MAX_INGRESS_TTL_NS + PERMITTED_DRIFT_NS;
+
 /** Bytes of replies and reject messages the history holds before the oldest become 'done' (IC: 4 GiB). */
 export const INGRESS_HISTORY_MEMORY_CAPACITY = 4 * 1024 * 1024 * 1024;
 
@@ -53,7 +56,7 @@ export class IngressHistory extends Map<string, IngressStatus> {
     this.#payloadBytes += payloadBytes(status);
     super.set(messageId, status);
     // A status turns terminal once; 'done' replacing a reply keeps the pruning time it had.
-    if (isTerminal(status) && (old === undefined || !isTerminal(old))) this.#enroll(status.time + MAX_INGRESS_TTL_NS + PERMITTED_DRIFT_NS, messageId);
+    if (isTerminal(status) && (old === undefined || !isTerminal(old))) this.#enroll(status.time + KEPT_NS, messageId);
     return this;
   }
 
@@ -83,7 +86,8 @@ export class IngressHistory extends Map<string, IngressStatus> {
       const due = this.#times[expired++]!;
       for (const id of this.#due.get(due)!) {
         const s = super.get(id);
-        if (s !== undefined && isTerminal(s) && s.time + MAX_INGRESS_TTL_NS + PERMITTED_DRIFT_NS <= time && this.delete(id)) removed++;
+        // (the time check skips an id that was removed and recorded again since)
+        if (s !== undefined && isTerminal(s) && s.time + KEPT_NS <= time && this.delete(id)) removed++;
       }
       this.#due.delete(due);
     }

@@ -286,8 +286,10 @@ export function pair<A, B>(a: Codec<A>, b: Codec<B>): Codec<[A, B]> {
 export const byNumber = (a: number, b: number): number => a - b;
 export const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** A map, written sorted by key, so the encoding never depends on insertion order. */
-/** A map written in key order; `make` gives the map to read into (a Map subclass keeps its kind). */
+/**
+ * A map, written sorted by key, so the encoding never depends on insertion order; `make` gives the
+ * map to read into (a Map subclass keeps its kind).
+ */
 export function sortedMap<K, V, M extends Map<K, V> = Map<K, V>>(key: Codec<K>, value: Codec<V>, order: (a: K, b: K) => number, make = (): M => new Map<K, V>() as M): Codec<M> {
   return {
     write: (w, m) => {
