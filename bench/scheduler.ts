@@ -164,27 +164,28 @@ console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update e
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const hosts = values.hosts.split(',').map((host) => {
   const [workers, pinned] = host.split('@').map(Number) as [number, number | undefined];
-  return { workers, cores: pinned ?? Math.max(workers, 1) };
+  const cores = pinned ?? Math.max(workers, 1);
+  return { key: `${workers}@${cores}`, workers, cores, runs: [] as Throughput[] };
 });
-const runs = new Map<string, Throughput[]>(hosts.map((h) => [`${h.workers}@${h.cores}`, []]));
 for (let i = 0; i < REPEAT; i++) {
-  for (const { workers, cores } of hosts) runs.get(`${workers}@${cores}`)!.push(await sample(workers, cores));
+  for (const h of hosts) h.runs.push(await sample(h.workers, h.cores));
 }
-for (const { workers, cores } of hosts) {
-  const all = runs.get(`${workers}@${cores}`)!;
-  const r = [...all].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(all.length / 2)]!;
+/** ` (min–max)` of several values, nothing for one. */
+const range = (xs: readonly number[], digits: number) => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '');
+for (const { workers, cores, runs } of hosts) {
+  const perSecond = runs.map((x) => x.perSecond);
+  const r = runs[perSecond.indexOf(median(perSecond))]!;
   const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
-  const spread = all.length > 1 ? ` (${Math.min(...all.map((x) => x.perSecond)).toFixed(0)}–${Math.max(...all.map((x) => x.perSecond)).toFixed(0)})` : '';
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${spread} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
 }
 /** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
 function speedUp(a: string, b: string): string | undefined {
-  const x = runs.get(a);
-  const y = runs.get(b);
+  const x = hosts.find((h) => h.key === a)?.runs;
+  const y = hosts.find((h) => h.key === b)?.runs;
   if (!x || !y) return undefined;
   const ratios = x.map((r, i) => r.perSecond / y[i]!.perSecond);
-  return `${median(ratios).toFixed(2)}x${ratios.length > 1 ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : ''}`;
+  return `${median(ratios).toFixed(2)}x${range(ratios, 2)}`;
 }
 const perCore = speedUp('2@2', '1@1');
 if (perCore) console.log(`  speed-up, 2 workers on 2 cores / 1 worker on 1 core: ${perCore}`);
