@@ -4,7 +4,7 @@ export * from './consensus/index.js';
 export * from './state/index.js';
 export { ExecutionEnvironment, type InstallMode } from './execution/environment.js';
 export * from './execution/types.js';
-export { defaultWorkerCount, WorkerSandboxHost, type WorkerPoolOptions, type WorkerPoolStats } from './execution/worker-pool.js';
+export { DEFAULT_WORKER_NICE, defaultWorkerCount, WorkerSandboxHost, type WorkerPoolOptions, type WorkerPoolStats } from './execution/worker-pool.js';
 export { InProcessSandboxHost, type SandboxHost } from './execution/host.js';
 export { ManagementCanister, effectiveCanisterId, MANAGEMENT_METHODS } from './management/index.js';
 export { Scheduler, DEFAULT_SCHEDULER_CONFIG, type RoundOptions, type RoundSummary, type SchedulerConfig } from './scheduler/index.js';

@@ -1,13 +1,16 @@
 // The worker pool's batches: a worker is sent jobs in batches of at least 32 while an iteration
 // is prepared, however many workers share the scheduler's prefetches (smaller batches cost more in
-// hand-offs between the threads than they win).
+// hand-offs between the threads than they win). And the workers' priority: below the main
+// thread's, which prepares and commits every execution.
 
+import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileMotoko } from '../../test/support/motoko.js';
 import { ExecutionTest, candid } from '../../test/support/execution-test.js';
 import type { Principal } from '@icp-sdk/core/principal';
-import { WorkerSandboxHost } from '../src/index.js';
+import { DEFAULT_WORKER_NICE, WorkerSandboxHost } from '../src/index.js';
 
 test('four workers get the jobs of an iteration in batches of at least 32, not a quarter of each prefetch', async () => {
   const t = new ExecutionTest({ workers: 4 });
@@ -33,4 +36,35 @@ test('four workers get the jobs of an iteration in batches of at least 32, not a
   } finally {
     await t.close();
   }
+});
+
+/** Nice value of each thread of this process, by thread id (Linux). */
+function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // After the command in parentheses: state is field 3, nice field 19.
+    nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return nices;
+}
+
+test('on Linux with more than one core the workers run nicer than the main thread; workerNice 0 leaves them equal', { skip: process.platform !== 'linux' || availableParallelism() < 2 }, async () => {
+  const counter = (await compileMotoko('counter')).wasm;
+  for (const workerNice of [undefined, 0]) {
+    const t = new ExecutionTest({ workers: 2, ...(workerNice === undefined ? {} : { workerPool: { workerNice } }) });
+    try {
+      const id = await t.createAndInstall(counter);
+      await t.update(id, 'inc'); // the workers have run
+      const nices = threadNices();
+      const main = nices.get(process.pid)!;
+      const expected = workerNice ?? DEFAULT_WORKER_NICE;
+      const workers = [...nices.values()].filter((n) => n === main + expected).length;
+      if (expected === 0) assert.ok([...nices.values()].every((n) => n === main), `thread nice values: ${[...nices.values()]}`);
+      else assert.equal(workers, 2, `thread nice values: ${[...nices.values()]} (main ${main})`);
+    } finally {
+      await t.close();
+    }
+  }
+  assert.throws(() => new ExecutionTest({ workers: 1, workerPool: { workerNice: 20 } }), /workerNice must be an integer from 0 to 19, got 20/);
 });

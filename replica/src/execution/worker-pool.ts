@@ -37,6 +37,23 @@ export interface WorkerPoolOptions {
   readonly maxSandboxesPerWorker?: number;
   /** Instances kept on the main thread for queries. */
   readonly maxQuerySandboxes?: number;
+  /**
+   * How much nicer than the main thread the workers run (Linux, where it is per thread; 0: as nice
+   * as the main thread). The main thread prepares and commits every execution of a round, so a
+   * core it waits for delays them all: with workers a little nicer, it runs first when the threads
+   * outnumber the cores, and the workers take the rest. On 2 cores, 5 cut the main thread's wait
+   * for a core by a third (7 → 4.7 ms a round) and raised the throughput by 6%; 19 starved the
+   * workers. Default: 5 with more than one core, else 0 (on one core nothing runs in parallel: the
+   * threads only take turns).
+   */
+  readonly workerNice?: number;
+}
+
+/** See `WorkerPoolOptions.workerNice`. */
+export const DEFAULT_WORKER_NICE = 5;
+
+function defaultWorkerNice(): number {
+  return availableParallelism() > 1 ? DEFAULT_WORKER_NICE : 0;
 }
 
 /** Jobs a worker is sent at least at a time while an iteration is prepared (see `dispatch`). */
@@ -199,6 +216,7 @@ export class WorkerSandboxHost implements SandboxHost {
   private readonly permits = new SharedArrayBuffer(4);
   private readonly maxSandboxes: number;
   private readonly maxQuerySandboxes: number;
+  private readonly nice: number;
   private nextJob = 1;
   private nextBatch = 1;
   private failure: Error | undefined;
@@ -209,6 +227,8 @@ export class WorkerSandboxHost implements SandboxHost {
     Atomics.store(new Int32Array(this.permits), 0, options.maxHeldExecutions ?? 8);
     this.maxSandboxes = options.maxSandboxesPerWorker ?? 2048;
     this.maxQuerySandboxes = options.maxQuerySandboxes ?? 256;
+    this.nice = options.workerNice ?? defaultWorkerNice();
+    if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19) throw new Error(`workerNice must be an integer from 0 to 19, got ${this.nice}`);
     for (let i = 0; i < options.workers; i++) this.active.push(this.spawn());
   }
 
@@ -434,7 +454,9 @@ export class WorkerSandboxHost implements SandboxHost {
   private spawn(): PoolWorker {
     this.stats.spawned++;
     const control = new SharedArrayBuffer(8);
-    const data: WorkerData = { fees: this.options.fees, stableMemoryBytes: this.options.stableMemoryBytes, control, permits: this.permits };
+    const data: WorkerData = {
+      fees: this.options.fees, stableMemoryBytes: this.options.stableMemoryBytes, control, permits: this.permits, nice: this.nice,
+    };
     const w = new PoolWorker(new Worker(workerEntry(import.meta.url, 'worker'), { workerData: data }), control);
     w.worker.on('message', (m: FromWorker) => this.receive(w, m));
     w.worker.on('error', (e) => this.fail(e));

@@ -19,6 +19,8 @@ export interface WorkerData {
   readonly control: SharedArrayBuffer;
   /** Int32 [permits]: how many more executions may pause (block a thread); shared by the pool. */
   readonly permits: SharedArrayBuffer;
+  /** How much nicer than the main thread the worker runs: `WorkerPoolOptions.workerNice`. */
+  readonly nice: number;
 }
 
 /** Values of `control[0]`. */

@@ -2,6 +2,7 @@
 // runs batches of jobs, and returns results and page deltas. A job that uses up its slice blocks
 // this thread (Atomics.wait) until the main thread says to continue (next round) or to abort.
 
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { executionFees } from './fees.js';
 import { unpackSnapshot, type WireSnapshot } from './job.js';
@@ -11,6 +12,16 @@ import type { SliceHook } from './sandbox.js';
 import { COMMAND, type EncodedBatch, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
+// Nicer than the main thread by `data.nice` (a thread starts with its creator's nice value). On
+// Linux "process" 0 is the calling thread alone; elsewhere it would be the whole process, so it is
+// left alone there. Not allowed: the worker runs as it is.
+if (process.platform === 'linux' && data.nice !== 0) {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + data.nice));
+  } catch {
+    // e.g. a sandbox that forbids it
+  }
+}
 const port = parentPort!;
 const control = new Int32Array(data.control);
 const permits = new Int32Array(data.permits);
