@@ -42,7 +42,7 @@ export interface WorkerPoolOptions {
    * as the main thread). The main thread prepares and commits every execution of a round, so a
    * core it waits for delays them all: with workers a little nicer, it runs first when the threads
    * outnumber the cores, and the workers take the rest. On 2 cores, 5 cut the main thread's wait
-   * for a core by a third (7 → 4.7 ms a round) and raised the throughput by 6%; 19 starved the
+   * for a core by a third (7 → 4.7 ms a round) and raised the throughput by ~5%; 19 starved the
    * workers. Default: 5 with more than one core, else 0 (on one core nothing runs in parallel: the
    * threads only take turns).
    */
