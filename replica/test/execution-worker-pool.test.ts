@@ -4,8 +4,11 @@
 // thread's, which prepares and commits every execution.
 
 import { readFileSync, readdirSync } from 'node:fs';
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { compileMotoko } from '../../test/support/motoko.js';
 import { ExecutionTest, candid } from '../../test/support/execution-test.js';
@@ -49,22 +52,43 @@ function threadNices(): Map<number, number> {
   return nices;
 }
 
-test('on Linux with more than one core the workers run nicer than the main thread; workerNice 0 leaves them equal', { skip: process.platform !== 'linux' || availableParallelism() < 2 }, async () => {
+/** Whether a thread of this process may make itself nicer: not when the process already runs at 19, nor where a sandbox forbids it. */
+async function threadsMayBeNicer(): Promise<boolean> {
+  const probe = new Worker(
+    `const os = require('node:os');
+     const before = os.getPriority(0);
+     try { os.setPriority(0, Math.min(19, before + 1)); } catch {}
+     require('node:worker_threads').parentPort.postMessage(os.getPriority(0) > before);`,
+    { eval: true },
+  );
+  const [nicer] = (await once(probe, 'message')) as [boolean];
+  await probe.terminate();
+  return nicer;
+}
+
+test('on Linux with more than one core the workers run nicer than the main thread; workerNice 0 leaves them equal', { skip: process.platform !== 'linux' || availableParallelism() < 2 }, async (ctx) => {
+  assert.throws(() => new ExecutionTest({ workers: 1, workerPool: { workerNice: 20 } }), /workerNice must be an integer from 0 to 19, got 20/);
+  if (!(await threadsMayBeNicer())) return ctx.skip('threads of this process cannot be made nicer (already at 19, or not allowed)');
   const counter = (await compileMotoko('counter')).wasm;
   for (const workerNice of [undefined, 0]) {
     const t = new ExecutionTest({ workers: 2, ...(workerNice === undefined ? {} : { workerPool: { workerNice } }) });
     try {
       const id = await t.createAndInstall(counter);
-      await t.update(id, 'inc'); // the workers have run
-      const nices = threadNices();
-      const main = nices.get(process.pid)!;
-      const expected = workerNice ?? DEFAULT_WORKER_NICE;
-      const values = [...nices.values()];
-      if (expected === 0) assert.ok(values.every((n) => n === main), `thread nice values: ${values}`);
-      else assert.equal(values.filter((n) => n === main + expected).length, 2, `thread nice values: ${values} (main ${main})`);
+      await t.update(id, 'inc');
+      const main = threadNices().get(process.pid)!;
+      // Capped at 19, e.g. under a CI runner that is itself niced.
+      const expected = Math.min(19, main + (workerNice ?? DEFAULT_WORKER_NICE));
+      // A worker sets its nice value once its modules are loaded; one that has had no job yet may
+      // still be loading them.
+      let values = [...threadNices().values()];
+      for (let i = 0; i < 200 && values.filter((n) => n === expected).length < 2 && expected !== main; i++) {
+        await delay(25);
+        values = [...threadNices().values()];
+      }
+      assert.equal(values.filter((n) => n !== main).length, expected === main ? 0 : 2, `thread nice values: ${values} (main ${main})`);
+      assert.ok(values.every((n) => n === main || n === expected), `thread nice values: ${values} (main ${main}, workers ${expected})`);
     } finally {
       await t.close();
     }
   }
-  assert.throws(() => new ExecutionTest({ workers: 1, workerPool: { workerNice: 20 } }), /workerNice must be an integer from 0 to 19, got 20/);
 });
