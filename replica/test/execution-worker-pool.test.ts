@@ -81,8 +81,8 @@ test('on Linux with more than one core the workers run nicer than the main threa
       // A worker sets its nice value once its modules are loaded; one that has had no job yet may
       // still be loading them.
       let values = [...threadNices().values()];
-      for (let i = 0; i < 200 && values.filter((n) => n === expected).length < 2 && expected !== main; i++) {
-        await delay(25);
+      for (let i = 0; i < 400 && values.filter((n) => n === expected).length < 2 && expected !== main; i++) {
+        await delay(50);
         values = [...threadNices().values()];
       }
       assert.equal(values.filter((n) => n !== main).length, expected === main ? 0 : 2, `thread nice values: ${values} (main ${main})`);
