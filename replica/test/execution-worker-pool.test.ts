@@ -5,7 +5,7 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { once } from 'node:events';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, getPriority } from 'node:os';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -41,15 +41,13 @@ test('four workers get the jobs of an iteration in batches of at least 32, not a
   }
 });
 
-/** Nice value of each thread of this process, by thread id (Linux). */
-function threadNices(): Map<number, number> {
-  const nices = new Map<number, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
+/** The nice value of each thread of this process (Linux). */
+function threadNices(): number[] {
+  return readdirSync('/proc/self/task').map((tid) => {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     // After the command in parentheses: state is field 3, nice field 19.
-    nices.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
-  }
-  return nices;
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
 }
 
 /** Whether a thread of this process may make itself nicer: not when the process already runs at 19, nor where a sandbox forbids it. */
@@ -75,15 +73,15 @@ test('on Linux with more than one core the workers run nicer than the main threa
     try {
       const id = await t.createAndInstall(counter);
       await t.update(id, 'inc');
-      const main = threadNices().get(process.pid)!;
+      const main = getPriority(0); // this thread's
       // Capped at 19, e.g. under a CI runner that is itself niced.
       const expected = Math.min(19, main + (workerNice ?? DEFAULT_WORKER_NICE));
       // A worker sets its nice value once its modules are loaded; one that has had no job yet may
       // still be loading them.
-      let values = [...threadNices().values()];
+      let values = threadNices();
       for (let i = 0; i < 400 && values.filter((n) => n === expected).length < 2 && expected !== main; i++) {
         await delay(50);
-        values = [...threadNices().values()];
+        values = threadNices();
       }
       assert.equal(values.filter((n) => n !== main).length, expected === main ? 0 : 2, `thread nice values: ${values} (main ${main})`);
       assert.ok(values.every((n) => n === main || n === expected), `thread nice values: ${values} (main ${main}, workers ${expected})`);
