@@ -16,7 +16,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany, mainThreadCpuMicros, median, percentile, sampleInChild } from './support.js';
+import { installMany, mainThreadSchedule, median, percentile, sampleInChild } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -71,6 +71,11 @@ interface Throughput {
   readonly cpu: { readonly main: number; readonly process: number };
   /** Share of the measured time each thread was busy: the main thread, then each worker. */
   readonly busy: number[];
+  /**
+   * The main thread per round (ms, medians): on a core, and runnable but waiting for one. It
+   * prepares and commits every execution, so its wait delays the round.
+   */
+  readonly main: { readonly run: number; readonly wait: number };
 }
 
 /** Trivial updates, one per canister per round; only round execution is timed. */
@@ -90,30 +95,35 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     const busyWorkers = workers.map(() => 0);
     let cpuMain = 0;
     let cpuProcess = 0;
+    const mainRun: number[] = [];
+    const mainWait: number[] = [];
     let profiler: { stop(file: string): Promise<void> } | undefined;
     for (let round = -WARMUP; round < ROUNDS; round++) {
       if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
-      const mainBefore = mainThreadCpuMicros();
+      const mainBefore = mainThreadSchedule();
       const processBefore = process.cpuUsage();
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
       const processUsed = process.cpuUsage(processBefore);
-      const mainUsed = mainThreadCpuMicros() - mainBefore;
+      const mainAfter = mainThreadSchedule();
+      const mainUsed = mainAfter.run - mainBefore.run;
       if (round < 0) continue; // warm-up
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
       cpuMain += mainUsed;
+      mainRun.push(mainUsed / 1000);
+      mainWait.push((mainAfter.wait - mainBefore.wait) / 1000);
       cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
     if (profiler) await profiler.stop(values.profile!);
-    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)] };
+    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)], main: { run: median(mainRun), wait: median(mainWait) } };
   } finally {
     await t.close();
   }
@@ -177,7 +187,7 @@ for (const { workers, cores, runs } of hosts) {
   const r = runs[perSecond.indexOf(median(perSecond))]!;
   const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}`);
+  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`);
 }
 /** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
 function speedUp(a: string, b: string): string | undefined {

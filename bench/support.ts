@@ -50,15 +50,22 @@ export function percentile(xs: readonly number[], p: number): number {
 export const candidNat = (n: number): Uint8Array => new Uint8Array(IDL.encode([IDL.Nat], [BigInt(n)]));
 
 /**
- * CPU time the main thread has run, in µs (Linux's schedstat, nanosecond precision), or NaN where
- * that is not available: CPU time, not wall time, so other threads on the same cores do not count.
+ * The main thread's time on a core and its time waiting for one (runnable, not running), in µs
+ * (Linux's schedstat, nanosecond precision), or NaN where that is not available: CPU time, not
+ * wall time, so other threads on the same cores do not count.
  */
-export function mainThreadCpuMicros(): number {
+export function mainThreadSchedule(): { readonly run: number; readonly wait: number } {
   try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    const [run, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run: run! / 1000, wait: wait! / 1000 };
   } catch {
-    return NaN;
+    return { run: NaN, wait: NaN };
   }
+}
+
+/** CPU time the main thread has run, in µs (see `mainThreadSchedule`). */
+export function mainThreadCpuMicros(): number {
+  return mainThreadSchedule().run;
 }
 
 /**
