@@ -187,7 +187,7 @@ for (const { workers, cores, runs } of hosts) {
   const r = runs[perSecond.indexOf(median(perSecond))]!;
   const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`);
+  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}${Number.isNaN(r.main.run) ? '' : `   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`}`);
 }
 /** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
 function speedUp(a: string, b: string): string | undefined {
