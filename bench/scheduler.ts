@@ -93,7 +93,6 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
     let workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
     let busyMain = 0;
     const busyWorkers = workers.map(() => 0);
-    let cpuMain = 0;
     let cpuProcess = 0;
     const mainRun: number[] = [];
     const mainWait: number[] = [];
@@ -110,19 +109,18 @@ async function throughput(workers: number, counter: Uint8Array): Promise<Through
       const ms = performance.now() - start;
       const processUsed = process.cpuUsage(processBefore);
       const mainAfter = mainThreadSchedule();
-      const mainUsed = mainAfter.run - mainBefore.run;
       if (round < 0) continue; // warm-up
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
-      cpuMain += mainUsed;
-      mainRun.push(mainUsed / 1000);
+      mainRun.push((mainAfter.run - mainBefore.run) / 1000);
       mainWait.push((mainAfter.wait - mainBefore.wait) / 1000);
       cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
     if (profiler) await profiler.stop(values.profile!);
+    const cpuMain = mainRun.reduce((sum, ms) => sum + ms, 0) * 1000;
     return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)], main: { run: median(mainRun), wait: median(mainWait) } };
   } finally {
     await t.close();

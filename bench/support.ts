@@ -63,11 +63,6 @@ export function mainThreadSchedule(): { readonly run: number; readonly wait: num
   }
 }
 
-/** CPU time the main thread has run, in µs (see `mainThreadSchedule`). */
-export function mainThreadCpuMicros(): number {
-  return mainThreadSchedule().run;
-}
-
 /**
  * Runs `script` (a bench, under tsx) in a fresh process with `args` and returns what it printed
  * last, parsed as JSON: one sample of a bench that measures each configuration in a process of
