@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { ExecutionTest, CallRejected } from '../../test/support/execution-test.js';
 import { wat } from '../../test/support/wat.js';
 import { DirtyPageFilter } from '../src/execution/dirty-pages.js';
+import { PAGE_SIZE, PageMap } from '../src/state/index.js';
 
 describe('the dirty page filter', () => {
   it('passes the first mark of a page per message, and again after forget or a new message', () => {
@@ -84,6 +85,21 @@ const CANISTER = `(module
     (call $reply)))`;
 
 describe('committed page deltas', () => {
+  it('a delta overwrites a resident page in place, keeps a copy of a new one, and leaves clones alone', () => {
+    const map = new PageMap(4 * PAGE_SIZE);
+    const delta = new Uint8Array(PAGE_SIZE).fill(1);
+    map.setPage(2, delta);
+    delta.fill(9); // the delta's buffer goes back to its worker: the map kept a copy
+    const page = map.page(2);
+    assert.equal(page[0], 1);
+    const before = map.clone();
+    map.setPage(2, new Uint8Array(PAGE_SIZE).fill(2));
+    assert.equal(map.page(2), page, 'no new buffer for a page already resident');
+    assert.equal(page[PAGE_SIZE - 1], 2);
+    assert.equal(before.page(2)[0], 1, 'a clone has pages of its own');
+    assert.deepEqual([...map.dirty], [2]);
+  });
+
   it('stores rotating over more pages than the cache holds are all committed, and rolled back on a trap', async () => {
     const t = new ExecutionTest();
     const id = await t.createAndInstall(await wat(CANISTER));

@@ -8,7 +8,6 @@ import { Principal } from '@icp-sdk/core/principal';
 import { CanisterError, ErrorCode, RejectCode, formatErrorCode } from '../errors.js';
 import {
   CanisterState,
-  PAGE_SIZE,
   PageMap,
   type CallContext,
   type CallOrigin,
@@ -660,12 +659,11 @@ export class ExecutionEnvironment {
     viewBalance: bigint, sink: MessageSink, traceparent: string | undefined,
   ): void {
     const exec = canister.execution!;
-    // `write` copies into the page the map already has (setPage would allocate a new one).
     exec.heap.sizeBytes = result.heap.sizeBytes;
-    for (const p of result.heap.pages) exec.heap.write(p.index * PAGE_SIZE, p.bytes);
+    for (const p of result.heap.pages) exec.heap.setPage(p.index, p.bytes);
     exec.globals = result.globals; // never changed in place: the sandbox makes a new array per commit
     canister.stable.sizeBytes = result.stable.sizeBytes;
-    for (const p of result.stable.pages) canister.stable.write(p.index * PAGE_SIZE, p.bytes);
+    for (const p of result.stable.pages) canister.stable.setPage(p.index, p.bytes);
     this.host.committed(canister, result);
     const o = result.outcome;
     ctx.cyclesAvailable -= o.cyclesAccepted;

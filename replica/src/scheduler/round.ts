@@ -98,8 +98,9 @@ export class Scheduler {
     // Results are committed in canister-id order (`canisters` is in id order).
     const index = new Map(canisters.map((c, i) => [c, i]));
     const order = (c: CanisterState) => index.get(c)!;
+    const membership = state.membership;
     const next = (c: CanisterState): NextExecution => {
-      if (state.canister(idOf(c)) !== c) return 'none'; // deleted during the round
+      if (state.membership !== membership && state.canister(idOf(c)) !== c) return 'none'; // deleted during the round
       if (c.scheduler.paused) return 'long';
       return c.scheduler.pendingInstall || (tasks.get(c)?.length ?? 0) > 0 || c.inputQueue.length > 0 ? 'new' : 'none';
     };

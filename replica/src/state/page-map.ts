@@ -57,6 +57,7 @@ export class PageMap {
     return this.source !== undefined;
   }
 
+  /** A page's bytes: the map's own for a resident page, valid until the page is next written. */
   page(index: number): Uint8Array {
     return this.pages.get(index) ?? this.source?.read(index) ?? ZERO_PAGE;
   }
@@ -71,10 +72,16 @@ export class PageMap {
     return page;
   }
 
-  /** Replaces a whole page (a copy is kept). */
+  /**
+   * Replaces a whole page (a copy is kept). A resident page is overwritten in place, as `write`
+   * does: committing an execution's pages allocates nothing (rather than a 4 KiB buffer per page,
+   * and the collection of the one it replaced).
+   */
   setPage(index: number, content: Uint8Array): void {
     if (content.length !== PAGE_SIZE) throw new Error(`page ${index} has ${content.length} bytes`);
-    this.pages.set(index, content.slice());
+    const page = this.pages.get(index);
+    if (page) page.set(content);
+    else this.pages.set(index, content.slice());
     this.dirty.add(index);
     this.#changes?.add(index);
   }

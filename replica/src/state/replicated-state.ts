@@ -8,6 +8,7 @@ import type { Request, Stream } from './types.js';
 export class ReplicatedState {
   private readonly canisterMap = new Map<string, CanisterState>();
   #sorted: CanisterState[] | undefined; // derived from canisterMap, not state
+  #membership = 0; // counts changes of the canister set, not state
   /** Statuses of ingress messages by id (hex); terminal ones are pruned after MAX_INGRESS_TTL. */
   readonly ingressHistory = new IngressHistory();
   /** Nanoseconds since the epoch, from the block. */
@@ -45,11 +46,18 @@ export class ReplicatedState {
   addCanister(c: CanisterState): void {
     this.canisterMap.set(c.idText, c);
     this.#sorted = undefined;
+    this.#membership++;
   }
 
   removeCanister(id: Principal): void {
     this.canisterMap.delete(id.toText());
     this.#sorted = undefined;
+    this.#membership++;
+  }
+
+  /** Changes whenever a canister is added or removed: unchanged, a canister seen before is still there. */
+  get membership(): number {
+    return this.#membership;
   }
 
   /** Canisters in ascending id order: the only order in which state may be visited. */
