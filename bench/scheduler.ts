@@ -3,7 +3,8 @@
 //      process and on 1 and 2 worker threads, with the speed-up of 2 workers over 1. Each
 //      configuration runs in a process of its own, held to as many cores as it has workers
 //      (`taskset`): the speed-up is that of the replica given 2 cores instead of 1. With 1 worker
-//      and both cores the main thread has a core of its own; that row is printed too. The
+//      and both cores the main thread has a core of its own; that row is printed too, and one in
+//      which the main thread also runs 40% of the canisters itself (`workerPool.mainShare`). The
 //      configurations run 3 times, interleaved, and the medians are printed (a shared machine's
 //      load moves single runs by ±10%).
 //  (b) round times while a long (DTS) message is in flight next to the trivial updates.
@@ -33,10 +34,15 @@ const { values } = parseArgs({ options: {
    * runs taken one after the other, so a change of load on the machine moves both sides alike.
    */
   repeat: { type: 'string', default: '3' },
-  /** Only these configurations, `workers@cores` (0 workers = in process), e.g. `--hosts 1@1` to profile one. */
-  hosts: { type: 'string', default: '0@1,1@1,2@2,1@2' },
+  /**
+   * Only these configurations, `workers@cores` (0 workers = in process), e.g. `--hosts 1@1` to
+   * profile one; `workers+share@cores`: the main thread runs that share of the canisters itself.
+   */
+  hosts: { type: 'string', default: '0@1,1@1,2@2,1@2,1+0.4@2' },
   /** Internal: run one configuration in this process and print its result as JSON. */
   sample: { type: 'string' },
+  /** Internal: the sample's `workerPool.mainShare`. */
+  'main-share': { type: 'string', default: '0' },
   'skip-dts': { type: 'boolean', default: false },
   /** Writes a CPU profile of the main thread over the timed rounds to this file. */
   profile: { type: 'string' },
@@ -79,9 +85,9 @@ interface Throughput {
 }
 
 /** Trivial updates, one per canister per round; only round execution is timed. */
-async function throughput(workers: number, counter: Uint8Array): Promise<Throughput> {
+async function throughput(workers: number, mainShare: number, counter: Uint8Array): Promise<Throughput> {
   // No cycles conservation check after each round: a test harness's check, not part of a round.
-  const t = new ExecutionTest({ workers, checkCycles: false });
+  const t = new ExecutionTest({ workers, checkCycles: false, ...(mainShare > 0 ? { workerPool: { mainShare } } : {}) });
   try {
     const ids = await installMany(t, counter, CANISTERS);
     const host = t.replica.env.host;
@@ -153,7 +159,7 @@ async function dtsRounds(counter: Uint8Array, loop: Uint8Array): Promise<{ quiet
 
 const counter = (await compileMotoko('counter')).wasm;
 if (values.sample !== undefined) {
-  console.log(JSON.stringify(await throughput(Number(values.sample), counter)));
+  console.log(JSON.stringify(await throughput(Number(values.sample), Number(values['main-share']), counter)));
   process.exit(0);
 }
 const loop = (await compileMotoko('loop')).wasm;
@@ -162,8 +168,8 @@ const loop = (await compileMotoko('loop')).wasm;
 const pinning = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 /** One configuration in a fresh process, on cores 0..cores-1. */
-function sample(workers: number, cores: number): Promise<Throughput> {
-  const args = ['--sample', String(workers), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS), '--warmup', String(WARMUP), ...(values.profile ? ['--profile', values.profile] : [])];
+function sample(workers: number, share: number, cores: number): Promise<Throughput> {
+  const args = ['--sample', String(workers), '--main-share', String(share), '--canisters', String(CANISTERS), '--rounds', String(ROUNDS), '--warmup', String(WARMUP), ...(values.profile ? ['--profile', values.profile] : [])];
   return sampleInChild(new URL(import.meta.url).pathname, args, pinning ? ['taskset', '-c', Array.from({ length: cores }, (_, i) => i).join(',')] : []);
 }
 
@@ -171,21 +177,23 @@ const REPEAT = Math.max(1, Number(values.repeat));
 console.log(`trivial updates (counter.inc), ${CANISTERS} canisters, one update each per round, ${ROUNDS} rounds after ${WARMUP} untimed, median of ${REPEAT} interleaved runs; ${availableParallelism()} cores${pinning ? '' : ' (not pinned: no taskset or one core)'}`);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const hosts = values.hosts.split(',').map((host) => {
-  const [workers, pinned] = host.split('@').map(Number) as [number, number | undefined];
-  const cores = pinned ?? Math.max(workers, 1);
-  return { key: `${workers}@${cores}`, workers, cores, runs: [] as Throughput[] };
+  const [spec, pinned] = host.split('@') as [string, string | undefined];
+  const [workers, share = 0] = spec.split('+').map(Number) as [number, number | undefined];
+  const cores = pinned === undefined ? Math.max(workers, 1) : Number(pinned);
+  return { key: `${workers}${share > 0 ? `+${share}` : ''}@${cores}`, workers, share, cores, runs: [] as Throughput[] };
 });
 for (let i = 0; i < REPEAT; i++) {
-  for (const h of hosts) h.runs.push(await sample(h.workers, h.cores));
+  for (const h of hosts) h.runs.push(await sample(h.workers, h.share, h.cores));
 }
 /** ` (min–max)` of several values, nothing for one. */
 const range = (xs: readonly number[], digits: number) => (xs.length > 1 ? ` (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '');
-for (const { workers, cores, runs } of hosts) {
+for (const { workers, share, cores, runs } of hosts) {
   const perSecond = runs.map((x) => x.perSecond);
   const r = runs[perSecond.indexOf(median(perSecond))]!;
-  const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}`}, ${cores} core${cores > 1 ? 's' : ''}`;
+  const onMain = share > 0 ? ` + main ${pct(share)}` : '';
+  const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}${onMain}`}, ${cores} core${cores > 1 ? 's' : ''}`;
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}${Number.isNaN(r.main.run) ? '' : `   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`}`);
+  console.log(`  ${name.padEnd(27)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}${Number.isNaN(r.main.run) ? '' : `   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`}`);
 }
 /** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
 function speedUp(a: string, b: string): string | undefined {
@@ -199,6 +207,10 @@ const perCore = speedUp('2@2', '1@1');
 if (perCore) console.log(`  speed-up, 2 workers on 2 cores / 1 worker on 1 core: ${perCore}`);
 const sameCores = speedUp('2@2', '1@2');
 if (sameCores) console.log(`  2 workers / 1 worker, both on 2 cores: ${sameCores}`);
+const shared = speedUp('1+0.4@2', '1@1');
+if (shared) console.log(`  speed-up, 1 worker + the main thread's 40% on 2 cores / 1 worker on 1 core: ${shared}`);
+const overTwo = speedUp('1+0.4@2', '2@2');
+if (overTwo) console.log(`  1 worker + the main thread's 40% / 2 workers, both on 2 cores: ${overTwo}`);
 if (values['skip-dts']) process.exit(0);
 
 console.log('\nround time with a long message in flight (~20 B instructions; slice 2 B, round 4 B), 200 trivial updates per round, 2 workers');

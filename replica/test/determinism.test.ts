@@ -1,5 +1,5 @@
 // Determinism: the same sequence of blocks gives the same state, round after round, whether the
-// canisters run in process or on 1, 2 or 4 worker threads. The scenario mixes what makes
+// canisters run in process, on 1, 2 or 4 worker threads, or partly on the main thread beside them. The scenario mixes what makes
 // parallel execution hard: many canisters per iteration, calls between them (fan-out, a ring),
 // rejects, long executions paused across rounds (DTS), timers and heartbeats, and a round limit
 // small enough that cores run out of room mid-iteration.
@@ -85,6 +85,18 @@ test('the same state when instances are evicted and paused executions cannot kee
   assert.ok(run.stats!.replays > 0 && run.stats!.held === 0, JSON.stringify(run.stats));
   assert.ok(run.stats!.restores > 30, JSON.stringify(run.stats));
   assertSame(run, reference, 'evictions and replays');
+});
+
+test('the same state when the main thread runs a share of the canisters', async () => {
+  const reference = await scenario(0);
+  // All of them: what is too long for the main thread goes to the worker (DTS and all there).
+  const all = await scenario(1, { mainShare: 1 });
+  assert.ok(all.stats!.local > 0 && all.stats!.probed > 0 && all.stats!.held > 0, JSON.stringify(all.stats));
+  assertSame(all, reference, 'the main thread running every canister it can');
+  // Half of them, beside two workers with room for three instances each (canisters keep moving).
+  const half = await scenario(2, { mainShare: 0.5, maxSandboxesPerWorker: 3 });
+  assert.ok(half.stats!.local > 0 && half.stats!.restores > 10, JSON.stringify(half.stats));
+  assertSame(half, reference, 'the main thread running half of the canisters');
 });
 
 function assertSame(run: Run, reference: Run, what: string): void {

@@ -195,6 +195,21 @@ export class InProcessSandboxHost implements SandboxHost {
     return { kind: 'paused', slice: ends[0]! };
   }
 
+  /**
+   * Runs a new execution only if it ends within `probe` instructions (and within its slice);
+   * otherwise rolls it back and returns undefined, for the caller to run it elsewhere. The worker
+   * pool runs its main thread's share of the canisters this way: a long message must not block
+   * the thread that prepares and commits every execution.
+   */
+  tryRun(job: Extract<HostJob, { kind: 'start' }>, probe: bigint): HostOutcome | undefined {
+    if (job.job.install || !job.canister.execution) return undefined;
+    this.instance(job.canister);
+    const limits = job.job.limits;
+    const slice = limits.slice !== undefined && limits.slice < probe ? limits.slice : probe;
+    const result = this.runner.run({ ...job.job, limits: { ...limits, slice } }, () => 'abort');
+    return result === 'aborted' ? undefined : { kind: 'done', result, slice: result.instructions };
+  }
+
   abort(canisterId: string): void {
     if (this.playback.delete(canisterId)) this.invalidate(canisterId);
   }

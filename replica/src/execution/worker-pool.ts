@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type { FeeSchedule } from '../cycles/index.js';
 import type { CanisterState, PageMap } from '../state/index.js';
 import type { ExecutionState } from '../state/canister.js';
-import { restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
+import { InProcessSandboxHost, restoreCommitted, walkIteration, type HostJob, type HostOutcome, type IterationPlan, type IterationResult, type SandboxHost } from './host.js';
 import { packSnapshot, sandboxModule, type JobResult, type SandboxJob } from './job.js';
 import { WireReader, WireWriter, readReport, writeJob } from './job-codec.js';
 import { idOf } from './ids.js';
@@ -25,6 +25,7 @@ import type { Sandbox, SandboxModule, SandboxResult } from './sandbox.js';
 import { COMMAND, type EncodedReports, type FromWorker, type JobReport, type ToWorker, type WorkerData } from './worker-protocol.js';
 import { workerEntry } from '../worker-entry.js';
 import { equalBytes } from '../bytes.js';
+import { executionFees } from './fees.js';
 
 export interface WorkerPoolOptions {
   /** Worker threads that run canisters (see `defaultWorkerCount`). */
@@ -47,7 +48,20 @@ export interface WorkerPoolOptions {
    * threads only take turns).
    */
   readonly workerNice?: number;
+  /**
+   * Share of the canisters (0 to 1) whose messages the main thread runs itself, in the walk of
+   * an iteration, while the workers run the rest. A message that does not end within
+   * MAIN_THREAD_PROBE instructions is rolled back and run on a worker, and its canister stays
+   * with the workers. Default 0.
+   */
+  readonly mainShare?: number;
 }
+
+/**
+ * Instructions a message may run on the main thread (see `mainShare`): ~5 ms at most of the
+ * thread every other execution waits for, once per canister that runs long messages.
+ */
+export const MAIN_THREAD_PROBE = 10_000_000n;
 
 /** See `WorkerPoolOptions.workerNice`. */
 export const DEFAULT_WORKER_NICE = 5;
@@ -202,10 +216,14 @@ export interface WorkerPoolStats {
   replays: number;
   /** Batches of jobs sent to workers. */
   batches: number;
+  /** Executions the main thread ran (see `mainShare`). */
+  local: number;
+  /** Executions the main thread gave up at MAIN_THREAD_PROBE and sent to a worker. */
+  probed: number;
 }
 
 export class WorkerSandboxHost implements SandboxHost {
-  readonly stats: WorkerPoolStats = { spawned: 0, restores: 0, undone: 0, held: 0, replays: 0, batches: 0 };
+  readonly stats: WorkerPoolStats = { spawned: 0, restores: 0, undone: 0, held: 0, replays: 0, batches: 0, local: 0, probed: 0 };
   private readonly active: PoolWorker[] = [];
   private readonly spares: PoolWorker[] = [];
   private readonly held = new Set<PoolWorker>();
@@ -217,6 +235,14 @@ export class WorkerSandboxHost implements SandboxHost {
   private readonly maxSandboxes: number;
   private readonly maxQuerySandboxes: number;
   private readonly nice: number;
+  /** Instances of the main thread's share of the canisters (see `mainShare`). */
+  private readonly local: InProcessSandboxHost | undefined;
+  private readonly mainShare: number;
+  /** Per canister seen: whether the main thread runs its messages. */
+  private readonly onMain = new Map<string, boolean>();
+  private mainCount = 0;
+  /** This iteration's jobs the main thread runs (not started ahead: it runs them in the walk). */
+  private readonly mainJobs = new Set<HostJob>();
   private nextJob = 1;
   private nextBatch = 1;
   private failure: Error | undefined;
@@ -229,6 +255,9 @@ export class WorkerSandboxHost implements SandboxHost {
     this.maxQuerySandboxes = options.maxQuerySandboxes ?? 256;
     this.nice = options.workerNice ?? defaultWorkerNice();
     if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19) throw new Error(`workerNice must be an integer from 0 to 19, got ${this.nice}`);
+    this.mainShare = options.mainShare ?? 0;
+    if (!(this.mainShare >= 0 && this.mainShare <= 1)) throw new Error(`mainShare must be from 0 to 1, got ${options.mainShare}`);
+    if (this.mainShare > 0) this.local = new InProcessSandboxHost(executionFees(options.fees), options.stableMemoryBytes, this.maxSandboxes);
     for (let i = 0; i < options.workers; i++) this.active.push(this.spawn());
   }
 
@@ -248,7 +277,11 @@ export class WorkerSandboxHost implements SandboxHost {
     if (this.failure) return;
     const dispatched: Dispatched[] = [];
     for (const job of jobs) {
-      if (job.kind !== 'start' || this.starts.has(job)) continue;
+      if (job.kind !== 'start' || this.starts.has(job) || this.mainJobs.has(job)) continue;
+      if (this.runsOnMain(job)) {
+        this.mainJobs.add(job);
+        continue;
+      }
       const d = new Dispatched(this.nextJob++, job.canister, job.job);
       this.starts.set(job, d);
       dispatched.push(d);
@@ -262,9 +295,12 @@ export class WorkerSandboxHost implements SandboxHost {
     this.dispatch([]); // what waits for a full batch goes now
     const starts = new Map(this.starts);
     this.starts.clear();
+    const mainJobs = new Set(this.mainJobs);
+    this.mainJobs.clear();
     const result = await walkIteration(plan, (job) => {
       if (job.kind === 'none') return { kind: 'none' };
       if (job.kind === 'resume') return this.resume(idOf(job.canister));
+      if (mainJobs.has(job)) return this.runOnMain(job as Extract<HostJob, { kind: 'start' }>);
       const d = starts.get(job)!;
       starts.delete(job); // what is left are the jobs the cores had no room for
       return d.take();
@@ -273,7 +309,7 @@ export class WorkerSandboxHost implements SandboxHost {
     for (let k = 0; k < plan.cores.length; k++) {
       for (let i = 0; i < plan.cores[k]!.length; i++) {
         const job = plan.cores[k]![i]!;
-        if (result.ran[k]![i] || job.kind !== 'start') continue;
+        if (result.ran[k]![i] || job.kind !== 'start' || mainJobs.has(job)) continue;
         const outcome = await starts.get(job)!.take();
         this.stats.undone++;
         if (outcome.kind === 'paused') this.abort(idOf(job.canister));
@@ -297,11 +333,8 @@ export class WorkerSandboxHost implements SandboxHost {
   }
 
   invalidate(canisterId: string): void {
-    const p = this.placements.get(canisterId);
-    if (p) {
-      this.placements.delete(canisterId);
-      if (p.worker.role === 'active' && p.worker.canisters.delete(canisterId)) p.worker.evict.push(canisterId);
-    }
+    this.local?.invalidate(canisterId);
+    this.forgetPlacement(canisterId);
     this.queries.delete(canisterId);
   }
 
@@ -333,10 +366,54 @@ export class WorkerSandboxHost implements SandboxHost {
     const all = [...this.active, ...this.spares, ...this.held];
     for (const w of all) w.command(COMMAND.abort);
     for (const d of this.jobs.values()) d.fail(new Error('the worker pool was closed'));
+    await this.local?.close();
     await Promise.all(all.map((w) => w.worker.terminate()));
   }
 
   // ---- dispatching -----------------------------------------------------------------------------
+
+  /** Whether the main thread runs this job: its canister is in the main thread's share. */
+  private runsOnMain(job: Extract<HostJob, { kind: 'start' }>): boolean {
+    if (!this.local || job.job.install || !job.canister.execution) return false;
+    const id = idOf(job.canister);
+    let mine = this.onMain.get(id);
+    if (mine === undefined) {
+      // Canisters as they come, each to the main thread while it has less than its share.
+      mine = this.mainCount < this.mainShare * (this.onMain.size + 1);
+      if (mine) this.mainCount++;
+      this.onMain.set(id, mine);
+    }
+    return mine;
+  }
+
+  /**
+   * Runs a job on the main thread, or, if it is too long for it, on a worker (the canister then
+   * stays with the workers). A worker's instance of the canister is stale once the main thread
+   * ran it, and the other way round: whichever runs it drops the other's.
+   */
+  private runOnMain(job: Extract<HostJob, { kind: 'start' }>): HostOutcome | Promise<HostOutcome> {
+    const id = idOf(job.canister);
+    this.forgetPlacement(id);
+    const outcome = this.local!.tryRun(job, MAIN_THREAD_PROBE);
+    if (outcome) {
+      this.stats.local++;
+      return outcome;
+    }
+    this.stats.probed++;
+    this.local!.invalidate(id);
+    this.onMain.set(id, false);
+    this.mainCount--;
+    const d = new Dispatched(this.nextJob++, job.canister, job.job);
+    this.dispatch([d]);
+    return d.take();
+  }
+
+  private forgetPlacement(canisterId: string): void {
+    const p = this.placements.get(canisterId);
+    if (!p) return;
+    this.placements.delete(canisterId);
+    if (p.worker.role === 'active' && p.worker.canisters.delete(canisterId)) p.worker.evict.push(canisterId);
+  }
 
   private resume(canisterId: string): HostOutcome | Promise<HostOutcome> {
     const long = this.long.get(canisterId);
