@@ -1,8 +1,8 @@
 // Determinism: the same sequence of blocks gives the same state, round after round, whether the
-// canisters run in process, on 1, 2 or 4 worker threads, or partly on the main thread beside them. The scenario mixes what makes
-// parallel execution hard: many canisters per iteration, calls between them (fan-out, a ring),
-// rejects, long executions paused across rounds (DTS), timers and heartbeats, and a round limit
-// small enough that cores run out of room mid-iteration.
+// canisters run in process, on 1, 2 or 4 worker threads, or partly on the main thread beside them.
+// The scenario mixes what makes parallel execution hard: many canisters per iteration, calls
+// between them (fan-out, a ring), rejects, long executions paused across rounds (DTS), timers and
+// heartbeats, and a round limit small enough that cores run out of room mid-iteration.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

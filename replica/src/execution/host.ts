@@ -196,13 +196,12 @@ export class InProcessSandboxHost implements SandboxHost {
   }
 
   /**
-   * Runs a new execution only if it ends within `probe` instructions (and within its slice);
-   * otherwise rolls it back and returns undefined, for the caller to run it elsewhere. The worker
-   * pool runs its main thread's share of the canisters this way: a long message must not block
-   * the thread that prepares and commits every execution.
+   * Runs a new execution (not an install; the canister has code) only if it ends within `probe`
+   * instructions (and within its slice); otherwise rolls it back and returns undefined, for the
+   * caller to run it elsewhere. The worker pool runs its main thread's share of the canisters this
+   * way: a long message must not block the thread that prepares and commits every execution.
    */
   tryRun(job: Extract<HostJob, { kind: 'start' }>, probe: bigint): HostOutcome | undefined {
-    if (job.job.install || !job.canister.execution) return undefined;
     this.instance(job.canister);
     const limits = job.job.limits;
     const slice = limits.slice !== undefined && limits.slice < probe ? limits.slice : probe;
