@@ -17,7 +17,7 @@ import { IDL } from '@icp-sdk/core/candid';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid, type ExecutionTestOptions } from '../test/support/execution-test.js';
 import { WorkerSandboxHost } from '../replica/src/index.js';
-import { installMany, mainThreadSchedule, median, percentile, sampleInChild } from './support.js';
+import { installMany, median, percentile, sampleInChild, threadIds, threadSchedule } from './support.js';
 
 const { values } = parseArgs({ options: {
   canisters: { type: 'string', default: '1000' },
@@ -82,16 +82,28 @@ interface Throughput {
    * prepares and commits every execution, so its wait delays the round.
    */
   readonly main: { readonly run: number; readonly wait: number };
+  /**
+   * The worker threads per round (ms, medians), ordered in each round by their wait for a core:
+   * time on a core, and waiting for one. Canisters stay on the worker that holds their instance,
+   * so a worker that waits while the others run ends the round late. Empty where the threads
+   * cannot be told apart.
+   */
+  readonly workers: { readonly run: number[]; readonly wait: number[] };
 }
 
 /** Trivial updates, one per canister per round; only round execution is timed. */
 async function throughput(workers: number, mainShare: number, counter: Uint8Array): Promise<Throughput> {
+  // The worker threads are the threads the pool starts (as it is made).
+  const before = new Set(threadIds());
   // No cycles conservation check after each round: a test harness's check, not part of a round.
   const t = new ExecutionTest({ workers, checkCycles: false, ...(mainShare > 0 ? { workerPool: { mainShare } } : {}) });
+  const started = threadIds().filter((tid) => !before.has(tid));
   try {
     const ids = await installMany(t, counter, CANISTERS);
     const host = t.replica.env.host;
     const workerThreads = () => (host instanceof WorkerSandboxHost ? host.threads() : []);
+    const workerTids = started.length === workerThreads().length ? started : [];
+    const workerSchedule: { run: number; wait: number }[][] = [];
     const roundMs: number[] = [];
     let executed = 0;
     let elapsed = 0;
@@ -108,26 +120,29 @@ async function throughput(workers: number, mainShare: number, counter: Uint8Arra
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
-      const mainBefore = mainThreadSchedule();
+      const mainBefore = threadSchedule();
+      const workersBefore = workerTids.map((tid) => threadSchedule(tid));
       const processBefore = process.cpuUsage();
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
       const processUsed = process.cpuUsage(processBefore);
-      const mainAfter = mainThreadSchedule();
+      const mainAfter = threadSchedule();
+      const workersAfter = workerTids.map((tid) => threadSchedule(tid));
       if (round < 0) continue; // warm-up
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
       mainRun.push((mainAfter.run - mainBefore.run) / 1000);
       mainWait.push((mainAfter.wait - mainBefore.wait) / 1000);
+      workerSchedule.push(workersAfter.map((a, i) => ({ run: (a.run - workersBefore[i]!.run) / 1000, wait: (a.wait - workersBefore[i]!.wait) / 1000 })).sort((a, b) => a.wait - b.wait));
       cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
     if (profiler) await profiler.stop(values.profile!);
     const cpuMain = mainRun.reduce((sum, ms) => sum + ms, 0) * 1000;
-    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)], main: { run: median(mainRun), wait: median(mainWait) } };
+    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)], main: { run: median(mainRun), wait: median(mainWait) }, workers: { run: workerTids.map((_, i) => median(workerSchedule.map((w) => w[i]!.run))), wait: workerTids.map((_, i) => median(workerSchedule.map((w) => w[i]!.wait))) } };
   } finally {
     await t.close();
   }
@@ -193,7 +208,7 @@ for (const { workers, share, cores, runs } of hosts) {
   const onMain = share > 0 ? ` + main ${pct(share)}` : '';
   const name = `${workers === 0 ? 'in process' : `${workers} worker${workers > 1 ? 's' : ''}${onMain}`}, ${cores} core${cores > 1 ? 's' : ''}`;
   // CPU per message: of the main thread, and of the whole process (all threads; 1e6 / it = updates per second per core).
-  console.log(`  ${name.padEnd(27)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}${Number.isNaN(r.main.run) ? '' : `   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`}`);
+  console.log(`  ${name.padEnd(27)} ${r.perSecond.toFixed(0).padStart(7)} updates/s${range(perSecond, 0)} (${(r.perSecond / cores).toFixed(0)} per core)   round p50 ${percentile(r.roundMs, 50).toFixed(1)} ms, max ${Math.max(...r.roundMs).toFixed(1)} ms   CPU/message: main ${r.cpu.main.toFixed(1)} µs, all threads ${r.cpu.process.toFixed(1)} µs   busy: main ${pct(r.busy[0]!)}${r.busy.slice(1).map((b, i) => `, worker ${i + 1} ${pct(b)}`).join('')}${Number.isNaN(r.main.run) ? '' : `   main thread per round: runs ${r.main.run.toFixed(1)} ms, waits for a core ${r.main.wait.toFixed(1)} ms`}${r.workers.run.length > 1 ? `; workers (by wait): run ${r.workers.run.map((ms) => ms.toFixed(1)).join('/')} ms, wait ${r.workers.wait.map((ms) => ms.toFixed(1)).join('/')} ms` : ''}`);
 }
 /** The median over the repeats of `a`'s throughput over `b`'s in the same repeat, and their range. */
 function speedUp(a: string, b: string): string | undefined {

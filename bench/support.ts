@@ -2,7 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { IDL } from '@icp-sdk/core/candid';
 import { Principal } from '@icp-sdk/core/principal';
 import { MANAGEMENT_METHODS } from '../replica/src/index.js';
@@ -50,16 +50,25 @@ export function percentile(xs: readonly number[], p: number): number {
 export const candidNat = (n: number): Uint8Array => new Uint8Array(IDL.encode([IDL.Nat], [BigInt(n)]));
 
 /**
- * The main thread's time on a core and its time waiting for one (runnable, not running), in µs
- * (Linux's schedstat, nanosecond precision), or NaN where that is not available: CPU time, not
- * wall time, so other threads on the same cores do not count.
+ * A thread's time on a core and its time waiting for one (runnable, not running), in µs (Linux's
+ * schedstat, nanosecond precision), or NaN where that is not available: CPU time, not wall time,
+ * so other threads on the same cores do not count. The main thread by default.
  */
-export function mainThreadSchedule(): { readonly run: number; readonly wait: number } {
+export function threadSchedule(tid: string | number = process.pid): { readonly run: number; readonly wait: number } {
   try {
-    const [run, wait] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
     return { run: run! / 1000, wait: wait! / 1000 };
   } catch {
     return { run: NaN, wait: NaN };
+  }
+}
+
+/** The process's thread ids (Linux), none where that is not available. */
+export function threadIds(): string[] {
+  try {
+    return readdirSync('/proc/self/task');
+  } catch {
+    return [];
   }
 }
 

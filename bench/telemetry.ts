@@ -34,7 +34,7 @@ import { ATTR, recordMessageResult, ReplicaMetrics, RoundTracer, SPAN } from '..
 import { setupTelemetry, type Telemetry } from '../replica/src/telemetry/setup.js';
 import { compileMotoko } from '../test/support/motoko.js';
 import { ExecutionTest, candid } from '../test/support/execution-test.js';
-import { installMany, mainThreadSchedule, median, sampleInChild } from './support.js';
+import { installMany, threadSchedule, median, sampleInChild } from './support.js';
 
 const ITERATIONS = 10;
 const MESSAGES_PER_ITERATION = 100;
@@ -322,13 +322,13 @@ async function replicaSample(variant: ReplicaVariant, canisters: number, rounds:
     let main = 0;
     const timed = async <T>(fn: () => Promise<T>, count: boolean): Promise<T> => {
       const c0 = process.cpuUsage();
-      const m0 = mainThreadSchedule().run;
+      const m0 = threadSchedule().run;
       const w0 = performance.now();
       const result = await fn();
       const used = process.cpuUsage(c0);
       if (count) {
         wall += (performance.now() - w0) * 1000;
-        main += mainThreadSchedule().run - m0;
+        main += threadSchedule().run - m0;
         cpu += used.user + used.system;
       }
       return result;
