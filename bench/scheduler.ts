@@ -102,8 +102,10 @@ async function throughput(workers: number, mainShare: number, counter: Uint8Arra
     const ids = await installMany(t, counter, CANISTERS);
     const host = t.replica.env.host;
     const workerThreads = () => (host instanceof WorkerSandboxHost ? host.threads() : []);
-    const workerTids = started.length === workerThreads().length ? started : [];
-    const workerSchedule: { run: number; wait: number }[][] = [];
+    // The main thread, then the workers (if they are known).
+    const tids = [process.pid, ...(started.length === workerThreads().length ? started : [])];
+    /** Per round, per thread of `tids` (the workers ordered by wait): ms on a core and waiting for one. */
+    const schedules: { run: number; wait: number }[][] = [];
     const roundMs: number[] = [];
     let executed = 0;
     let elapsed = 0;
@@ -112,37 +114,41 @@ async function throughput(workers: number, mainShare: number, counter: Uint8Arra
     let busyMain = 0;
     const busyWorkers = workers.map(() => 0);
     let cpuProcess = 0;
-    const mainRun: number[] = [];
-    const mainWait: number[] = [];
     let profiler: { stop(file: string): Promise<void> } | undefined;
     for (let round = -WARMUP; round < ROUNDS; round++) {
       if (round === 0 && values.profile) profiler = await startProfile(); // after the warm-up
       for (const id of ids) await t.submit(id, 'inc', INC);
       main = performance.eventLoopUtilization();
       workers = workerThreads().map((w) => w.performance.eventLoopUtilization());
-      const mainBefore = threadSchedule();
-      const workersBefore = workerTids.map((tid) => threadSchedule(tid));
+      const threadsBefore = tids.map((tid) => threadSchedule(tid));
       const processBefore = process.cpuUsage();
       const start = performance.now();
       const summary = await t.tick();
       const ms = performance.now() - start;
       const processUsed = process.cpuUsage(processBefore);
-      const mainAfter = threadSchedule();
-      const workersAfter = workerTids.map((tid) => threadSchedule(tid));
+      const threadsUsed = tids.map((tid, i) => {
+        const after = threadSchedule(tid);
+        return { run: (after.run - threadsBefore[i]!.run) / 1000, wait: (after.wait - threadsBefore[i]!.wait) / 1000 };
+      });
       if (round < 0) continue; // warm-up
       roundMs.push(ms);
       elapsed += ms;
       executed += summary.messagesExecuted;
-      mainRun.push((mainAfter.run - mainBefore.run) / 1000);
-      mainWait.push((mainAfter.wait - mainBefore.wait) / 1000);
-      workerSchedule.push(workersAfter.map((a, i) => ({ run: (a.run - workersBefore[i]!.run) / 1000, wait: (a.wait - workersBefore[i]!.wait) / 1000 })).sort((a, b) => a.wait - b.wait));
+      const [onMain, ...onWorkers] = threadsUsed;
+      schedules.push([onMain!, ...onWorkers.sort((a, b) => a.wait - b.wait)]);
       cpuProcess += processUsed.user + processUsed.system;
       busyMain += performance.eventLoopUtilization(main).active;
       workerThreads().forEach((w, i) => (busyWorkers[i]! += w.performance.eventLoopUtilization(workers[i]).active));
     }
     if (profiler) await profiler.stop(values.profile!);
-    const cpuMain = mainRun.reduce((sum, ms) => sum + ms, 0) * 1000;
-    return { perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed }, busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)], main: { run: median(mainRun), wait: median(mainWait) }, workers: { run: workerTids.map((_, i) => median(workerSchedule.map((w) => w[i]!.run))), wait: workerTids.map((_, i) => median(workerSchedule.map((w) => w[i]!.wait))) } };
+    const cpuMain = schedules.reduce((sum, [onMain]) => sum + onMain!.run, 0) * 1000;
+    const run = tids.map((_, i) => median(schedules.map((threads) => threads[i]!.run)));
+    const wait = tids.map((_, i) => median(schedules.map((threads) => threads[i]!.wait)));
+    return {
+      perSecond: (executed / elapsed) * 1000, roundMs, cpu: { main: cpuMain / executed, process: cpuProcess / executed },
+      busy: [busyMain / elapsed, ...busyWorkers.map((b) => b / elapsed)],
+      main: { run: run[0]!, wait: wait[0]! }, workers: { run: run.slice(1), wait: wait.slice(1) },
+    };
   } finally {
     await t.close();
   }
